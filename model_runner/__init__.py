@@ -1,0 +1,1 @@
+"""Model loading, batching, inference and model export."""

@@ -1,0 +1,1 @@
+"""Pipeline entry points: ``python -m pipelines.<name>``."""

@@ -1,0 +1,26 @@
+"""Beam pipelines for the soil-moisture retrieval dataset and model.
+
+Installed on workers by Dataflow through ``--setup_file=./setup.py``; the pins
+here and in ``constraints.txt`` are what the tests ran with.
+"""
+
+from setuptools import find_packages, setup
+
+REQUIRED = [
+    "apache-beam[gcp]==2.77.0",
+    "tensorflow==2.21.0",
+    "ismn==1.5.4",
+    "numpy>=1.26,<3",
+    "google-crc32c>=1.5",  # fast CRC32C for TFRecord framing
+]
+
+setup(
+    name="soil-moisture-pipelines",
+    version="0.1.0",
+    description="Apache Beam pipelines for ML soil-moisture retrieval "
+                "(ISMN label merge, batched inference, evaluation, training)",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
+    install_requires=REQUIRED,
+    extras_require={"test": ["pytest>=8"]},
+)

@@ -1,0 +1,1 @@
+"""Reusable functions, DoFns and PTransforms over the soil-moisture dataset."""
