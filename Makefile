@@ -23,6 +23,10 @@ test: venv
 demo: venv
 	$(PY) -m pipelines.make_sample_data --output_dir $(SAMPLE) --num_shards 2 \
 	    --examples_per_shard 16 --image_size 64 --seed 0 --ismn_format ceop --ismn_layout zip
+	$(PY) -m pipelines.combine_ismn_data \
+	    --input_data_path '$(SAMPLE)/shards/data-*-of-00002.tfrecord.gz' \
+	    --ismn_data_path $(SAMPLE)/ismn/ISMN_sample.zip --output_dir $(SAMPLE)/merged \
+	    --direct_num_workers 2 --direct_running_mode multi_processing
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \

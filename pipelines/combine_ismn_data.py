@@ -1,0 +1,153 @@
+"""Merge ISMN in-situ soil-moisture labels into the released dataset shards.
+
+The Beam version of the released ``combine_ismn_data.py``: same rules, same
+labels, same counters, at any scale (see ``transforms.merge`` for the design).
+
+Locally (no ``--runner``: Beam's in-process runner, never the network)::
+
+    python -m pipelines.combine_ismn_data \
+        --input_data_path 'shards/data-*-of-00500.tfrecord.gz' \
+        --ismn_data_path ~/Downloads/ISMN_2015_2022.zip \
+        --output_dir merged/ \
+        --direct_num_workers 8 --direct_running_mode multi_processing
+
+On Dataflow::
+
+    python -m pipelines.combine_ismn_data \
+        --input_data_path 'gs://eoscience-public/soil_moisture_retrieval_data/data-*-of-00500.tfrecord.gz' \
+        --ismn_data_path gs://MY_BUCKET/ismn/ISMN_2015_2022.zip \
+        --output_dir gs://MY_BUCKET/soil_moisture_full/ \
+        --runner DataflowRunner --project MY_PROJECT --region us-central1 \
+        --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py \
+        --experiments use_runner_v2 --machine_type n2-standard-4 \
+        --disk_size_gb 100 --max_num_workers 50
+
+Outputs in ``--output_dir``: one ``data-NNNNN-of-MMMMM.tfrecord.gz`` per input
+shard (same name and record order; labelled examples only), ``failures.jsonl``
+(one line per example not written, with shard, index, sensor_id, timestamp,
+kind and reason), ``shards.jsonl`` (one report per input shard) and
+``summary.json`` (counters, shard list, elapsed time). Prints
+``Total success: S, Total lookup failures: L, Total value failures: V`` like
+the released script, and exits 1 if a shard could not be read to its end or
+the ISMN download could not be read.
+
+The released ``--num_workers N`` is accepted: locally it means
+``--direct_num_workers N --direct_running_mode multi_processing``; on Dataflow
+it is Dataflow's own initial worker count.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
+
+from transforms import merge, runtime
+
+PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
+                 "data-*-of-00500.tfrecord.gz")
+
+
+class CombineIsmnOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
+                            help="glob of input shards, local or gs:// (default: the public bucket)")
+        parser.add_argument("--ismn_data_path", default=None,
+                            help="the ISMN download (CEOP format), zip or extracted folder")
+        parser.add_argument("--output_dir", default=None, help="where merged shards go")
+        parser.add_argument("--time_tolerance_minutes", type=float, default=3.0,
+                            help="readings within +- this of the example time match (default 3)")
+        parser.add_argument("--ismn_good_flags_only", action="store_true", default=False,
+                            help="only readings flagged G count (default: all, as released)")
+
+
+def build(p: beam.Pipeline, opts: CombineIsmnOptions):
+    """Add the merge to ``p``; returns the PCollections it writes."""
+    out = opts.output_dir
+    shards = (p
+              | "Input pattern" >> beam.Create([opts.input_data_path])
+              | "Match shards" >> beam.FlatMap(merge.match_input_shards))
+    merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
+        ismn_path=opts.ismn_data_path, output_dir=out,
+        time_tolerance_minutes=opts.time_tolerance_minutes,
+        good_flags_only=opts.ismn_good_flags_only)
+    for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"])):
+        (pcoll
+         | f"Format {name}" >> beam.Map(merge.to_json_line)
+         | f"Write {name}" >> beam.io.WriteToText(
+             FileSystems.join(out, name), file_name_suffix=".jsonl",
+             num_shards=1, shard_name_template=""))
+    return merged
+
+
+def summarise(result, opts: CombineIsmnOptions, seconds: float) -> dict:
+    c = runtime.counters(result, merge.NAMESPACE)
+    reports = runtime.read_json_lines(FileSystems.join(opts.output_dir, "shards.jsonl"))
+    failures = sum(c.get(k, 0) for k in
+                   ("lookup_failure", "value_failure", "malformed", "corrupt"))
+    written = c.get("success", 0) + c.get("already_labelled", 0)
+    return {
+        "counters": c,
+        "input_data_path": opts.input_data_path,
+        "ismn_data_path": opts.ismn_data_path,
+        "time_tolerance_minutes": opts.time_tolerance_minutes,
+        "ismn_good_flags_only": opts.ismn_good_flags_only,
+        "shards": sorted(reports, key=lambda r: r["path"]),
+        "incomplete_shards": sorted(r["path"] for r in reports if not r["complete"]),
+        "examples_read": c.get("examples_read", 0),
+        "examples_written": c.get("examples_written", 0),
+        "failures": failures,
+        "accounted": c.get("examples_read", 0) == written + failures
+                     and c.get("examples_written", 0) == written,
+        "elapsed_seconds": seconds,
+    }
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
+    """Run the merge; returns the summary (also written to ``summary.json``)."""
+    options = PipelineOptions(argv)
+    opts = options.view_as(CombineIsmnOptions)
+    missing = [f"--{n}" for n in ("ismn_data_path", "output_dir") if not getattr(opts, n)]
+    if missing:
+        raise SystemExit(f"combine_ismn_data: {' and '.join(missing)} required")
+    runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
+    clock = runtime.Stopwatch()
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    build(p, opts)
+    result = p.run()
+    result.wait_until_finish()
+    summary = summarise(result, opts, clock.seconds())
+    runtime.write_json_atomically(FileSystems.join(opts.output_dir, "summary.json"), summary)
+    c = summary["counters"]
+    print(f"Total success: {c.get('success', 0)}, "
+          f"Total lookup failures: {c.get('lookup_failure', 0)}, "
+          f"Total value failures: {c.get('value_failure', 0)}")
+    print(f"Examples read: {summary['examples_read']}, written: {summary['examples_written']} "
+          f"(already labelled: {c.get('already_labelled', 0)}), "
+          f"malformed: {c.get('malformed', 0)}, corrupt: {c.get('corrupt', 0)}, "
+          f"ambiguous stations: {c.get('ambiguous_station', 0)}; "
+          f"{summary['elapsed_seconds']:.1f} s. Details: "
+          f"{FileSystems.join(opts.output_dir, 'summary.json')}")
+    for path in summary["incomplete_shards"]:
+        print(f"ERROR: shard {path} could not be read to its end (see failures.jsonl)",
+              file=sys.stderr)
+    return summary
+
+
+def exit_code(summary: dict) -> int:
+    bad = summary["incomplete_shards"] or summary["counters"].get("ismn_archive_errors", 0)
+    return 1 if bad or not summary["accounted"] else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return exit_code(run(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Runner defaults, metrics and summary helpers shared by the pipelines.
+
+``LOCAL_RUNNER``: with no ``--runner``, pipelines run on Beam's FnApiRunner,
+the in-process engine behind the DirectRunner. We name it directly because
+Beam 2.77's ``DirectRunner`` first tries the Prism runner, which downloads a
+binary from the internet. ``--direct_num_workers`` and
+``--direct_running_mode`` (``in_memory``, ``multi_threading``,
+``multi_processing``) apply to it as usual. Any other ``--runner``
+(``DataflowRunner``, ``FlinkRunner``, ``PortableRunner``, ``DirectRunner``)
+is used as given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Dict, List, Optional
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+_LOG = logging.getLogger(__name__)
+
+
+def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = None) -> None:
+    """Use ``LOCAL_RUNNER`` when no runner is given.
+
+    ``num_workers`` (the released scripts' ``--num_workers``) becomes
+    ``--direct_num_workers`` with ``multi_processing`` for a local run when
+    ``--direct_num_workers`` is not given.
+    """
+    std = options.view_as(StandardOptions)
+    if std.runner is None:
+        std.runner = LOCAL_RUNNER
+    local = std.runner in (LOCAL_RUNNER, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+    direct = options.view_as(DirectOptions)
+    if local and num_workers and direct.direct_num_workers in (None, 1):
+        direct.direct_num_workers = num_workers
+        direct.direct_running_mode = "multi_processing"
+
+
+def counters(result, namespace: str) -> Dict[str, int]:
+    """Committed (else attempted) counter values of ``namespace``, by name."""
+    out: Dict[str, int] = {}
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    except Exception as e:  # a runner without metrics (e.g. a dry run)
+        _LOG.warning("no metrics from the runner: %s", e)
+        return out
+    for c in query["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value or 0)
+    return out
+
+
+def write_json_atomically(path: str, payload) -> None:
+    """Write JSON to ``path`` via a temporary name and a rename."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(json.dumps(payload, indent=2, sort_keys=True).encode())
+    FileSystems.rename([tmp], [path])
+
+
+def read_json_lines(path: str) -> List[dict]:
+    if not FileSystems.exists(path):
+        return []
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+
+
+class Stopwatch:
+    def __init__(self):
+        self.start = time.time()
+
+    def seconds(self) -> float:
+        return round(time.time() - self.start, 3)
