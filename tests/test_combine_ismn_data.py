@@ -262,3 +262,27 @@ def test_classify_record(sample_ceop_zip):
             assert (what == "labelled") == (row["outcome"] == "prelabelled")
             if what == "ref":
                 assert value.sensor_id == row["sensor_id"] and value.timestamp == row["timestamp"]
+
+
+@pytest.mark.parametrize("fixture", ["sample_ceop_zip", "sample_hv_dir"])
+def test_pipeline_equals_released_algorithm(fixture, request, tmp_path):
+    """Same labels and counters as the per-example re-statement of the release."""
+    from transforms.released_reference import released_merge
+
+    paths = request.getfixturevalue(fixture)
+    ismn_copy = str(tmp_path / os.path.basename(paths.ismn_path))  # ismn writes metadata beside it
+    (shutil.copy if ismn_copy.endswith(".zip") else shutil.copytree)(paths.ismn_path, ismn_copy)
+    ref_out = str(tmp_path / "released")
+    counts = released_merge(paths.shards, ismn_copy, ref_out)
+    summary = run_test_pipeline(_args(paths, tmp_path / "beam"))
+    c = summary["counters"]
+    assert (c["success"], c.get("lookup_failure", 0), c.get("value_failure", 0),
+            c["already_labelled"]) == (counts.success, counts.lookup_failures,
+                                       counts.value_failures, counts.already_labelled)
+    for shard in paths.shards:
+        name = os.path.basename(shard)
+        ours = [tf.train.Example.FromString(r)
+                for r in tfrecord_io.read_shard(str(tmp_path / "beam" / name))]
+        theirs = [tf.train.Example.FromString(r)
+                  for r in tfrecord_io.read_shard(os.path.join(ref_out, name))]
+        assert ours == theirs
