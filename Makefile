@@ -27,6 +27,15 @@ demo: venv
 	    --input_data_path '$(SAMPLE)/shards/data-*-of-00002.tfrecord.gz' \
 	    --ismn_data_path $(SAMPLE)/ismn/ISMN_sample.zip --output_dir $(SAMPLE)/merged \
 	    --direct_num_workers 2 --direct_running_mode multi_processing
+	rm -rf $(SAMPLE)/model
+	$(PY) -m model_runner.export_reference_model --output_dir $(SAMPLE)/model --frozen
+	$(PY) -m pipelines.run_inference \
+	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
+	    --exported_model_dir $(SAMPLE)/model --image_size 64 --num_inference_samples 5
+	$(PY) -m pipelines.run_inference \
+	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
+	    --exported_model_dir $(SAMPLE)/model --image_size 64 \
+	    --output_path $(SAMPLE)/predictions/pred
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \

@@ -26,3 +26,20 @@ def sample_hv_dir(tmp_path_factory):
     return _make(tmp_path_factory, "hv_dir", num_shards=2, examples_per_shard=10,
                  image_size=16, seed=2, ismn_format="header_values", ismn_layout="dir",
                  ismn_days=60)
+
+
+@pytest.fixture(scope="session")
+def reference_model(tmp_path_factory):
+    """The reference model, as a SavedModel dir (with frozen_graph.pb inside)."""
+    from model_runner import export_reference_model
+
+    out = tmp_path_factory.mktemp("models") / "reference"
+    export_reference_model.export(str(out), seed=0, frozen=True)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def sample_512(tmp_path_factory):
+    """A few examples at the released 512x512 size."""
+    return _make(tmp_path_factory, "s512", num_shards=2, examples_per_shard=3,
+                 image_size=512, seed=3, ismn_days=20)

@@ -1,0 +1,219 @@
+"""Loading the released TF1 model and running it on batches, for Beam's RunInference.
+
+``load_session`` opens either a TF1 SavedModel directory (tag ``serve``, the
+released layout) or a frozen ``GraphDef`` file (``.pb``, constants only) in a
+``tf.compat.v1.Session`` and checks the input/output tensor names, listing
+the graph's placeholders when one is missing.
+
+``SoilMoistureModelHandler`` is a ``ModelHandler`` that stores only paths and
+config (so it pickles cleanly to workers) and loads in ``load_model``; Beam's
+``RunInference`` then keeps one loaded session per worker process, shared by
+its threads, and batches elements (``batch_size``). A batch is parsed and
+decoded with TensorFlow ops (``transforms.decode.BatchDecoder``) and run in one
+``session.run``. Elements are ``(key, serialized_example)``; each result's
+``inference`` is a float prediction, or a ``DecodeFailure`` for an example
+that lacks a band or has the wrong image size (the rest of the batch goes on).
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms.decode import BatchDecoder
+
+DEFAULT_INPUTS = {"image": "ImageTensor:0", "low_res": "LowResImageTensor:0",
+                  "aux": "AuxTensor:0"}
+DEFAULT_OUTPUT = "clip_by_value:0"
+SERVE_TAG = "serve"
+
+
+class ModelLoadError(Exception):
+    """The model path or its interface is not usable; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeFailure:
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorNames:
+    image: str = DEFAULT_INPUTS["image"]
+    low_res: str = DEFAULT_INPUTS["low_res"]
+    aux: str = DEFAULT_INPUTS["aux"]
+    output: str = DEFAULT_OUTPUT
+
+    def inputs(self) -> Dict[str, str]:
+        return {"image": self.image, "low_res": self.low_res, "aux": self.aux}
+
+
+class LoadedModel:
+    """A session over the model graph, its tensors, and a batch decoder."""
+
+    def __init__(self, session, feeds: Dict[str, Any], output, decoder: BatchDecoder):
+        self.session = session
+        self.feeds = feeds
+        self.output = output
+        self.decoder = decoder
+
+    def predict_arrays(self, arrays: Dict[str, np.ndarray]) -> np.ndarray:
+        """One ``session.run`` on decoded inputs; one float32 per example."""
+        out = self.session.run(self.output, {self.feeds[k]: arrays[k] for k in self.feeds})
+        out = np.asarray(out, dtype=np.float32)
+        return out.reshape(out.shape[0], -1)[:, 0]
+
+
+def _placeholders(graph) -> str:
+    found = [f"{op.name}:0 {op.outputs[0].dtype.name}{op.outputs[0].shape}"
+             for op in graph.get_operations() if op.type == "Placeholder"]
+    return ", ".join(found) or "none"
+
+
+def _saved_model_tags(model_dir: str) -> List[List[str]]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    with open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    return [list(mg.meta_info_def.tags) for mg in sm.meta_graphs]
+
+
+def load_session(model_path: str, names: TensorNames = TensorNames()):
+    """``(session, feeds, output_tensor)`` for a SavedModel dir or a frozen ``.pb``."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    local = _local_copy(model_path)
+    graph = tf.Graph()
+    with graph.as_default():
+        if os.path.isfile(local):
+            graph_def = v1.GraphDef()
+            try:
+                with open(local, "rb") as f:
+                    graph_def.ParseFromString(f.read())
+            except Exception as e:
+                raise ModelLoadError(f"{model_path} is not a frozen GraphDef: {e}") from e
+            v1.import_graph_def(graph_def, name="")
+            session = v1.Session(graph=graph)
+        elif os.path.isdir(local):
+            if not os.path.exists(os.path.join(local, "saved_model.pb")):
+                raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
+                                     "layout: saved_model.pb, graph_def.pbtxt, variables/)")
+            tags = _saved_model_tags(local)
+            if not any(SERVE_TAG in t for t in tags):
+                raise ModelLoadError(f"{model_path} has no MetaGraph tagged '{SERVE_TAG}' "
+                                     f"(tags present: {tags})")
+            session = v1.Session(graph=graph)
+            v1.saved_model.loader.load(session, [SERVE_TAG], local)
+        else:
+            raise ModelLoadError(f"model path {model_path} does not exist")
+    tensors = {}
+    for role, name in (*names.inputs().items(), ("output", names.output)):
+        try:
+            tensors[role] = graph.get_tensor_by_name(name)
+        except (KeyError, ValueError) as e:
+            session.close()
+            raise ModelLoadError(
+                f"tensor {name!r} ({role}) is not in the graph of {model_path}; "
+                f"its placeholders are: {_placeholders(graph)}") from e
+    output = tensors.pop("output")
+    return session, tensors, output
+
+
+def _local_copy(model_path: str) -> str:
+    """Local path of the model; ``gs://`` (or other Beam filesystems) are copied once."""
+    if "://" not in model_path:
+        return model_path
+    import hashlib
+    import tempfile
+
+    from apache_beam.io.filesystems import FileSystems
+
+    target = os.path.join(tempfile.gettempdir(), "soil-moisture-model-"
+                          + hashlib.sha1(model_path.encode()).hexdigest()[:12])
+    if os.path.exists(target):
+        return target
+    root = model_path.rstrip("/")
+    matches = FileSystems.match([root + "/**"])[0].metadata_list
+    if not matches:  # a single file
+        matches = FileSystems.match([root])[0].metadata_list
+        if not matches:
+            raise ModelLoadError(f"model path {model_path} does not exist")
+        with FileSystems.open(root) as src, open(target, "wb") as dst:
+            dst.write(src.read())
+        return target
+    staging = target + ".partial"
+    for m in matches:
+        dest = os.path.join(staging, os.path.relpath(m.path, root))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with FileSystems.open(m.path) as src, open(dest, "wb") as dst:
+            dst.write(src.read())
+    os.replace(staging, target)
+    return target
+
+
+class SoilMoistureModelHandler(ModelHandler):
+    """RunInference handler for the released model interface (paths and config only)."""
+
+    def __init__(self, model_path: str, image_size: int = 512, batch_size: int = 8,
+                 names: TensorNames = TensorNames()):
+        super().__init__()
+        self.model_path = model_path
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.names = names
+
+    def load_model(self) -> LoadedModel:
+        session, feeds, output = load_session(self.model_path, self.names)
+        return LoadedModel(session, feeds, output, BatchDecoder(self.image_size))
+
+    def run_inference(self, batch: Sequence[bytes], model: LoadedModel,
+                      inference_args: Optional[Dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        return [PredictionResult(example, inference)
+                for example, inference in zip(batch, predict_serialized(model, batch))]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return "run_inference"
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+
+def predict_serialized(model: LoadedModel, batch: Sequence[bytes]) -> List[Any]:
+    """A float per example, or a ``DecodeFailure`` for examples that cannot be decoded."""
+    import tensorflow as tf
+
+    try:
+        arrays = model.decoder.decode(batch)
+    except tf.errors.InvalidArgumentError:
+        return _predict_valid_only(model, batch)
+    return [float(v) for v in model.predict_arrays(arrays)]
+
+
+def _predict_valid_only(model: LoadedModel, batch: Sequence[bytes]) -> List[Any]:
+    decoded = model.decoder.decode_each(batch)
+    good = [i for i, (arrays, _) in enumerate(decoded) if arrays is not None]
+    results: List[Any] = [DecodeFailure(reason) for _, reason in decoded]
+    if good:
+        stacked = {k: np.stack([decoded[i][0][k] for i in good]) for k in decoded[good[0]][0]}
+        for i, value in zip(good, model.predict_arrays(stacked)):
+            results[i] = float(value)
+    return results
+
+
+def keyed_examples(handler: SoilMoistureModelHandler):
+    """The handler wrapped for ``(key, serialized)`` elements."""
+    from apache_beam.ml.inference.base import KeyedModelHandler
+
+    return KeyedModelHandler(handler)
+
+
+def split_result(element: Tuple[Any, PredictionResult]):
+    key, result = element
+    return key, result.inference

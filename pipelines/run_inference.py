@@ -1,0 +1,162 @@
+"""Run the released soil-moisture model (or one with its interface) on the shards.
+
+The Beam version of the released ``run_inference.py``: batched, one loaded
+session per worker process, predictions identical to feeding one example at
+a time (see ``model_runner.model`` and ``transforms.decode``).
+
+Sample mode, as the released script (prints ``Prediction {i}: {value}``)::
+
+    python -m pipelines.run_inference \
+        --input_data_path 'shards/data-00000-of-00500.tfrecord.gz' \
+        --exported_model_dir soil_moisture_model/ --num_inference_samples 20
+
+Every example, locally::
+
+    python -m pipelines.run_inference \
+        --input_data_path 'merged/data-*-of-00500.tfrecord.gz' \
+        --exported_model_dir soil_moisture_model/ --output_path predictions/pred \
+        --batch_size 8 --direct_num_workers 4 --direct_running_mode multi_processing
+
+On Dataflow::
+
+    python -m pipelines.run_inference \
+        --input_data_path 'gs://MY_BUCKET/soil_moisture_full/data-*-of-00500.tfrecord.gz' \
+        --exported_model_dir gs://MY_BUCKET/soil_moisture_model/ \
+        --output_path gs://MY_BUCKET/predictions/pred --output_format parquet \
+        --runner DataflowRunner --project MY_PROJECT --region us-central1 \
+        --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py \
+        --experiments use_runner_v2 --machine_type n2-highmem-4 \
+        --disk_size_gb 100 --max_num_workers 50
+
+Outputs of a full run: ``<output_path>-SSSSS-of-NNNNN.csv`` (or ``.parquet``,
+``.tfrecord.gz``) with columns ``sensor_id, timestamp, prediction, label,
+smap_sm, gldas_sm, center_lat, center_long, shard, index``;
+``<output_path>-failures.jsonl`` (one line per example not predicted, with
+shard, index and reason) and ``<output_path>-summary.json`` (counters).
+"""
+
+import logging
+import sys
+from typing import List, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
+                                SoilMoistureModelHandler, TensorNames, keyed_examples)
+from transforms import inference, merge, runtime
+
+PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
+                 "data-*-of-00500.tfrecord.gz")
+FORMATS = ("csv", "parquet", "tfrecord")
+
+
+class RunInferenceOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
+                            help="glob of input shards, local or gs://")
+        parser.add_argument("--exported_model_dir", default=None,
+                            help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
+        parser.add_argument("--num_inference_samples", type=int, default=None,
+                            help="sample mode: predict this many examples, print them, exit")
+        parser.add_argument("--num_skip_samples", type=int, default=0,
+                            help="sample mode: examples to skip first (file order)")
+        parser.add_argument("--output_path", default=None, help="output file prefix (full run)")
+        parser.add_argument("--output_format", choices=FORMATS, default="csv")
+        parser.add_argument("--batch_size", type=int, default=8,
+                            help="examples per session.run (a 512x512 example is ~15 MB of "
+                                 "float32 inputs)")
+        parser.add_argument("--image_size", type=int, default=512,
+                            help="image side of the examples (512 in the release)")
+        parser.add_argument("--image_tensor", default=DEFAULT_INPUTS["image"])
+        parser.add_argument("--low_res_tensor", default=DEFAULT_INPUTS["low_res"])
+        parser.add_argument("--aux_tensor", default=DEFAULT_INPUTS["aux"])
+        parser.add_argument("--output_tensor", default=DEFAULT_OUTPUT)
+
+
+def handler_from(opts: RunInferenceOptions) -> SoilMoistureModelHandler:
+    return SoilMoistureModelHandler(
+        opts.exported_model_dir, image_size=opts.image_size, batch_size=opts.batch_size,
+        names=TensorNames(opts.image_tensor, opts.low_res_tensor, opts.aux_tensor,
+                          opts.output_tensor))
+
+
+def build(p: beam.Pipeline, opts: RunInferenceOptions):
+    shards = (p
+              | "Input pattern" >> beam.Create([opts.input_data_path])
+              | "Match shards" >> beam.FlatMap(merge.match_input_shards))
+    out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)))
+    rows, prefix = out["rows"], opts.output_path
+    if opts.output_format == "csv":
+        (rows | "To CSV" >> beam.Map(inference.csv_line)
+         | "Write CSV" >> beam.io.WriteToText(prefix, file_name_suffix=".csv",
+                                              header=inference.CSV_HEADER))
+    elif opts.output_format == "parquet":
+        rows | "Write Parquet" >> beam.io.WriteToParquet(
+            prefix, inference.parquet_schema(), file_name_suffix=".parquet")
+    else:
+        (rows | "To tf.Example" >> beam.Map(inference.tf_example)
+         | "Write TFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord.gz"))
+    (out["failures"] | "Format failures" >> beam.Map(merge.to_json_line)
+     | "Write failures" >> beam.io.WriteToText(f"{prefix}-failures", file_name_suffix=".jsonl",
+                                               num_shards=1, shard_name_template=""))
+    return out
+
+
+def run_samples(opts: RunInferenceOptions) -> list:
+    paths = merge.match_input_shards(opts.input_data_path)
+    results = inference.sample_predictions(paths, handler_from(opts), opts.num_inference_samples,
+                                           opts.num_skip_samples)
+    for i, (shard, index, value) in enumerate(results):
+        if isinstance(value, DecodeFailure):
+            print(f"Prediction {i}: failed ({shard} record {index}): {value.reason}")
+        else:
+            print(f"Prediction {i}: {np.float32(value)}")
+    return results
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None):
+    """Sample mode: the list of results. Full run: the summary dict."""
+    options = PipelineOptions(argv)
+    opts = options.view_as(RunInferenceOptions)
+    if not opts.exported_model_dir:
+        raise SystemExit("run_inference: --exported_model_dir required")
+    if opts.num_inference_samples is not None:
+        return run_samples(opts)
+    if not opts.output_path:
+        raise SystemExit("run_inference: --output_path required (or --num_inference_samples)")
+    runtime.apply_local_defaults(options)
+    clock = runtime.Stopwatch()
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    build(p, opts)
+    result = p.run()
+    result.wait_until_finish()
+    c = runtime.counters(result, inference.NAMESPACE)
+    failed = sum(c.get(k, 0) for k in ("malformed", "corrupt", "decode_failed"))
+    summary = {"counters": c, "examples_read": c.get("examples_read", 0),
+               "predicted": c.get("predicted", 0), "failed": failed,
+               "accounted": c.get("examples_read", 0) == c.get("predicted", 0) + failed,
+               "input_data_path": opts.input_data_path,
+               "exported_model_dir": opts.exported_model_dir,
+               "output_path": opts.output_path, "output_format": opts.output_format,
+               "batch_size": opts.batch_size, "elapsed_seconds": clock.seconds()}
+    runtime.write_json_atomically(f"{opts.output_path}-summary.json", summary)
+    print(f"Examples read: {summary['examples_read']}, predicted: {summary['predicted']}, "
+          f"failed: {failed}; {summary['elapsed_seconds']:.1f} s. "
+          f"Outputs: {opts.output_path}-*.{'tfrecord.gz' if opts.output_format == 'tfrecord' else opts.output_format}")
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    result = run(argv)
+    if isinstance(result, dict):
+        return 0 if result["accounted"] and not result["counters"].get("shards_incomplete") else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from transforms import decode, example_proto, schema
+
+
+def _example(size, dem, overrides=None, drop=()):
+    rng = np.random.default_rng(0)
+    features = {}
+    for i, name in enumerate((*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)):
+        features[name] = ("int64", (np.arange(size * size) * (i + 1) + i) % 251)
+    features[schema.NASA_DEM_ELEVATION] = ("int64", np.asarray(dem))
+    features[schema.SMAP_SM] = ("int64", [200])
+    features[schema.GLDAS_SM] = ("int64", [51])
+    features.update(overrides or {})
+    for name in drop:
+        features.pop(name)
+    return example_proto.encode_example(features)
+
+
+def test_dem_rescaling_edge_values():
+    got = decode.dem_to_model(np.array([0, 3000, 4500, -20, 1500, 12, 11, 2999]))
+    assert got.tolist() == [0.0, 255.0, 255.0, 0.0, 127.0, 1.0, 0.0, 254.0]
+    assert got.dtype == np.float32
+
+
+def test_batch_decode_equals_hand_computed_and_released():
+    dem = [0, 3000, 4500, -20]
+    rec = _example(2, dem)
+    out = decode.BatchDecoder(2).decode([rec, rec])
+    assert out["image"].shape == (2, 2, 2, 10) and out["image"].dtype == np.float32
+    assert out["low_res"].shape == (2, 2, 2, 4)
+    assert out["image"][0, :, :, 9].ravel().tolist() == [0.0, 255.0, 255.0, 0.0]
+    assert out["image"][0, :, :, 0].ravel().tolist() == [0.0, 1.0, 2.0, 3.0]  # VV first
+    assert out["image"][0, :, :, 3].ravel().tolist() == [3.0, 7.0, 11.0, 15.0]  # then B4
+    np.testing.assert_array_equal(out["aux"][0], np.float32([200 / 255, 51 / 255]))
+    released = decode.decode_example_released(rec, 2)
+    for k in decode.MODEL_INPUTS:
+        np.testing.assert_array_equal(out[k][0], released[k])
+
+
+def test_missing_aux_scalars_count_as_zero():
+    rec = _example(2, [1, 2, 3, 4], drop=(schema.SMAP_SM, schema.GLDAS_SM))
+    out = decode.BatchDecoder(2).decode([rec])
+    assert out["aux"].tolist() == [[0.0, 0.0]]
+    assert decode.decode_example_released(rec, 2)["aux"].tolist() == [0.0, 0.0]
+
+
+def test_bad_examples_are_named():
+    good = _example(2, [1, 2, 3, 4])
+    missing = _example(2, [1, 2, 3, 4], drop=("sentinel_2_B8",))
+    wrong_size = _example(3, list(range(9)))
+    dec = decode.BatchDecoder(2)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        dec.decode([good, missing])
+    results = dec.decode_each([good, missing, wrong_size])
+    assert results[0][1] == "" and results[0][0]["image"].shape == (2, 2, 10)
+    assert results[1][0] is None and "sentinel_2_B8" in results[1][1]
+    assert results[2][0] is None and "2x2 = 4" in results[2][1] and "Values size: 9" in results[2][1]
+
+
+def test_tensorflow_dem_rescaling_equals_numpy_for_every_elevation():
+    elevations = np.arange(-500, 9001)
+    size = 1
+    dec = decode.BatchDecoder(size)
+    records = [_example(size, [e]) for e in elevations[::7]]
+    got = dec.decode(records)["image"][:, 0, 0, 9]
+    np.testing.assert_array_equal(got, decode.dem_to_model(elevations[::7]))
+    # and numpy's float64 order of operations is the exact rational floor here
+    exact = np.floor(np.clip(elevations * 255 / 3000, 0, 255))
+    np.testing.assert_array_equal(decode.dem_to_model(elevations), exact)
