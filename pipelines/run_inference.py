@@ -114,7 +114,7 @@ def run_samples(opts: RunInferenceOptions) -> list:
         if isinstance(value, DecodeFailure):
             print(f"Prediction {i}: failed ({shard} record {index}): {value.reason}")
         else:
-            print(f"Prediction {i}: {np.float32(value)}")
+            print(f"Prediction {i}: {str(np.float32(value))}")
     return results
 
 
