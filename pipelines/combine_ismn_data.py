@@ -48,15 +48,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms import merge, runtime
 
-PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
-                 "data-*-of-00500.tfrecord.gz")
 
 
 class CombineIsmnOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
-                            help="glob of input shards, local or gs:// (default: the public bucket)")
         parser.add_argument("--ismn_data_path", default=None,
                             help="the ISMN download (CEOP format), zip or extracted folder")
         parser.add_argument("--output_dir", default=None, help="where merged shards go")
@@ -66,11 +62,11 @@ class CombineIsmnOptions(PipelineOptions):
                             help="only readings flagged G count (default: all, as released)")
 
 
-def build(p: beam.Pipeline, opts: CombineIsmnOptions):
+def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
     """Add the merge to ``p``; returns the PCollections it writes."""
     out = opts.output_dir
     shards = (p
-              | "Input pattern" >> beam.Create([opts.input_data_path])
+              | "Input pattern" >> beam.Create([input_data_path])
               | "Match shards" >> beam.FlatMap(merge.match_input_shards))
     merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
         ismn_path=opts.ismn_data_path, output_dir=out,
@@ -85,25 +81,30 @@ def build(p: beam.Pipeline, opts: CombineIsmnOptions):
     return merged
 
 
-def summarise(result, opts: CombineIsmnOptions, seconds: float) -> dict:
-    c = runtime.counters(result, merge.NAMESPACE)
-    reports = runtime.read_json_lines(FileSystems.join(opts.output_dir, "shards.jsonl"))
-    failures = sum(c.get(k, 0) for k in
-                   ("lookup_failure", "value_failure", "malformed", "corrupt"))
-    written = c.get("success", 0) + c.get("already_labelled", 0)
+def summarise(result, input_data_path: str, opts: CombineIsmnOptions, seconds: float) -> dict:
+    """Totals from the per-shard reports (exact), with the Beam counters beside them."""
+    reports = sorted(runtime.read_json_lines(FileSystems.join(opts.output_dir, "shards.jsonl")),
+                     key=lambda r: r["path"])
+    total = lambda key: sum(r[key] for r in reports)  # noqa: E731
+    failures = {k: sum(r["failures"].get(k, 0) for r in reports) for k in merge.FAILURE_KINDS}
     return {
-        "counters": c,
-        "input_data_path": opts.input_data_path,
+        "success": total("success"),
+        "lookup_failures": failures["lookup"],
+        "value_failures": failures["value"],
+        "already_labelled": total("already_labelled"),
+        "malformed": failures["malformed"],
+        "corrupt": failures["corrupt"],
+        "examples_read": total("examples_read"),
+        "examples_written": total("written"),
+        "accounted": all(r["accounted"] for r in reports)
+                     and total("written") == total("success") + total("already_labelled"),
+        "counters": runtime.counters(result, merge.NAMESPACE),
+        "input_data_path": input_data_path,
         "ismn_data_path": opts.ismn_data_path,
         "time_tolerance_minutes": opts.time_tolerance_minutes,
         "ismn_good_flags_only": opts.ismn_good_flags_only,
-        "shards": sorted(reports, key=lambda r: r["path"]),
-        "incomplete_shards": sorted(r["path"] for r in reports if not r["complete"]),
-        "examples_read": c.get("examples_read", 0),
-        "examples_written": c.get("examples_written", 0),
-        "failures": failures,
-        "accounted": c.get("examples_read", 0) == written + failures
-                     and c.get("examples_written", 0) == written,
+        "shards": reports,
+        "incomplete_shards": [r["path"] for r in reports if not r["complete"]],
         "elapsed_seconds": seconds,
     }
 
@@ -112,25 +113,28 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     """Run the merge; returns the summary (also written to ``summary.json``)."""
     options = PipelineOptions(argv)
     opts = options.view_as(CombineIsmnOptions)
+    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     missing = [f"--{n}" for n in ("ismn_data_path", "output_dir") if not getattr(opts, n)]
     if missing:
         raise SystemExit(f"combine_ismn_data: {' and '.join(missing)} required")
     runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
     clock = runtime.Stopwatch()
     p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build(p, opts)
+    build(p, input_data_path, opts)
     result = p.run()
     result.wait_until_finish()
-    summary = summarise(result, opts, clock.seconds())
+    if runtime.is_dry_run(options):
+        return runtime.dry_run_report(result, "combine_ismn_data")
+    summary = summarise(result, input_data_path, opts, clock.seconds())
+    runtime.remove_stale_temporaries(opts.output_dir)
     runtime.write_json_atomically(FileSystems.join(opts.output_dir, "summary.json"), summary)
-    c = summary["counters"]
-    print(f"Total success: {c.get('success', 0)}, "
-          f"Total lookup failures: {c.get('lookup_failure', 0)}, "
-          f"Total value failures: {c.get('value_failure', 0)}")
+    print(f"Total success: {summary['success']}, "
+          f"Total lookup failures: {summary['lookup_failures']}, "
+          f"Total value failures: {summary['value_failures']}")
     print(f"Examples read: {summary['examples_read']}, written: {summary['examples_written']} "
-          f"(already labelled: {c.get('already_labelled', 0)}), "
-          f"malformed: {c.get('malformed', 0)}, corrupt: {c.get('corrupt', 0)}, "
-          f"ambiguous stations: {c.get('ambiguous_station', 0)}; "
+          f"(already labelled: {summary['already_labelled']}), "
+          f"malformed: {summary['malformed']}, corrupt: {summary['corrupt']}, "
+          f"ambiguous stations: {summary['counters'].get('ambiguous_station', 0)}; "
           f"{summary['elapsed_seconds']:.1f} s. Details: "
           f"{FileSystems.join(opts.output_dir, 'summary.json')}")
     for path in summary["incomplete_shards"]:
@@ -140,6 +144,8 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
 
 
 def exit_code(summary: dict) -> int:
+    if summary.get("dry_run"):
+        return 0
     bad = summary["incomplete_shards"] or summary["counters"].get("ismn_archive_errors", 0)
     return 1 if bad or not summary["accounted"] else 0
 

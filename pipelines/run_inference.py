@@ -48,16 +48,12 @@ from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
                                 SoilMoistureModelHandler, TensorNames, keyed_examples)
 from transforms import inference, merge, runtime
 
-PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
-                 "data-*-of-00500.tfrecord.gz")
 FORMATS = ("csv", "parquet", "tfrecord")
 
 
 class RunInferenceOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
-                            help="glob of input shards, local or gs://")
         parser.add_argument("--exported_model_dir", default=None,
                             help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
         parser.add_argument("--num_inference_samples", type=int, default=None,
@@ -84,9 +80,9 @@ def handler_from(opts: RunInferenceOptions) -> SoilMoistureModelHandler:
                           opts.output_tensor))
 
 
-def build(p: beam.Pipeline, opts: RunInferenceOptions):
+def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions):
     shards = (p
-              | "Input pattern" >> beam.Create([opts.input_data_path])
+              | "Input pattern" >> beam.Create([input_data_path])
               | "Match shards" >> beam.FlatMap(merge.match_input_shards))
     out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)))
     rows, prefix = out["rows"], opts.output_path
@@ -106,8 +102,8 @@ def build(p: beam.Pipeline, opts: RunInferenceOptions):
     return out
 
 
-def run_samples(opts: RunInferenceOptions) -> list:
-    paths = merge.match_input_shards(opts.input_data_path)
+def run_samples(input_data_path: str, opts: RunInferenceOptions) -> list:
+    paths = merge.match_input_shards(input_data_path)
     results = inference.sample_predictions(paths, handler_from(opts), opts.num_inference_samples,
                                            opts.num_skip_samples)
     for i, (shard, index, value) in enumerate(results):
@@ -122,24 +118,27 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
     """Sample mode: the list of results. Full run: the summary dict."""
     options = PipelineOptions(argv)
     opts = options.view_as(RunInferenceOptions)
+    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     if not opts.exported_model_dir:
         raise SystemExit("run_inference: --exported_model_dir required")
     if opts.num_inference_samples is not None:
-        return run_samples(opts)
+        return run_samples(input_data_path, opts)
     if not opts.output_path:
         raise SystemExit("run_inference: --output_path required (or --num_inference_samples)")
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
     p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build(p, opts)
+    build(p, input_data_path, opts)
     result = p.run()
     result.wait_until_finish()
+    if runtime.is_dry_run(options):
+        return runtime.dry_run_report(result, "run_inference")
     c = runtime.counters(result, inference.NAMESPACE)
     failed = sum(c.get(k, 0) for k in ("malformed", "corrupt", "decode_failed"))
     summary = {"counters": c, "examples_read": c.get("examples_read", 0),
                "predicted": c.get("predicted", 0), "failed": failed,
                "accounted": c.get("examples_read", 0) == c.get("predicted", 0) + failed,
-               "input_data_path": opts.input_data_path,
+               "input_data_path": input_data_path,
                "exported_model_dir": opts.exported_model_dir,
                "output_path": opts.output_path, "output_format": opts.output_format,
                "batch_size": opts.batch_size, "elapsed_seconds": clock.seconds()}
@@ -153,7 +152,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     result = run(argv)
-    if isinstance(result, dict):
+    if isinstance(result, dict) and not result.get("dry_run"):
         return 0 if result["accounted"] and not result["counters"].get("shards_incomplete") else 1
     return 0
 

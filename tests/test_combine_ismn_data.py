@@ -78,6 +78,12 @@ def check_against_ground_truth(paths, out, summary):
     assert c["examples_written"] == count("success") + count("prelabelled")
     assert c.get("ambiguous_station", 0) == sum(bool(r.get("ambiguous_station")) for r in truth)
     assert summary["accounted"] and not summary["incomplete_shards"]
+    assert (summary["success"], summary["lookup_failures"], summary["value_failures"],
+            summary["already_labelled"], summary["examples_read"], summary["examples_written"]) == (
+        count("success"), count("lookup"), count("value"), count("prelabelled"), len(truth),
+        count("success") + count("prelabelled"))
+    for report in summary["shards"]:
+        assert report["accounted"]
     assert sorted(os.listdir(out)) == sorted(
         [os.path.basename(p) for p in paths.shards] + ["failures.jsonl", "shards.jsonl", "summary.json"])
     with open(os.path.join(out, "summary.json")) as f:

@@ -366,12 +366,12 @@ class RewriteShardFn(beam.DoFn):
         self.written.inc(written)
         _LOG.info("wrote %s: %d examples (%d merged from ISMN) in %.1f s",
                   out, written, merged, time.time() - start)
-        yield out
+        yield shard, {"output": out, "written": written, "merged": merged}
 
 
 @dataclasses.dataclass
 class RewriteShards(beam.PTransform):
-    """``{"shards": paths, "labels": (shard, (index, value))}`` -> written output paths."""
+    """``{"shards": paths, "labels": (shard, (index, value))}`` -> ``(shard, write report)``."""
 
     output_dir: str
 
@@ -389,8 +389,8 @@ class RewriteShards(beam.PTransform):
 class MergeIsmnLabels(beam.PTransform):
     """Input shard paths -> merged shards in ``output_dir``.
 
-    Returns a dict of PCollections: ``written`` (output paths), ``failures``
-    (failure records) and ``reports`` (one per input shard).
+    Returns a dict of PCollections: ``failures`` (failure records) and
+    ``reports`` (one per input shard: ``shard_report``).
     """
 
     ismn_path: str
@@ -414,7 +414,26 @@ class MergeIsmnLabels(beam.PTransform):
                    | "Rewrite shards" >> RewriteShards(self.output_dir))
         failures = ((scanned.failures, resolved.failures, matched.failures)
                     | "All failures" >> beam.Flatten())
-        return {"written": written, "failures": failures, "reports": scanned.reports}
+        reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r["path"], r)),
+                    "write": written,
+                    "failed": failures | "Key failures" >> beam.Map(lambda f: (f["path"], f["kind"]))}
+                   | "Group reports by shard" >> beam.CoGroupByKey()
+                   | "Shard reports" >> beam.Map(shard_report))
+        return {"failures": failures, "reports": reports}
+
+
+def shard_report(element) -> Dict[str, object]:
+    """One shard's accounting, from the pipeline's data (exact even when a
+    runner retries bundles, unlike counters on some local runners)."""
+    path, grouped = element
+    (scan,), (write,) = grouped["scan"], grouped["write"]
+    kinds = list(grouped["failed"])
+    report = dict(scan)
+    report.update(written=write["written"], success=write["merged"],
+                  failures={k: kinds.count(k) for k in FAILURE_KINDS if k in kinds})
+    report["examples_read"] = scan["records"] + (0 if scan["complete"] else 1)
+    report["accounted"] = report["examples_read"] == write["written"] + len(kinds)
+    return report
 
 
 def to_json_line(record: Dict[str, object]) -> str:

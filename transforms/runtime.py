@@ -21,9 +21,22 @@ from typing import Dict, List, Optional
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
+                                                  TestOptions)
 
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
+                 "data-*-of-00500.tfrecord.gz")
+
+
+class ShardInputOptions(PipelineOptions):
+    """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
+                            help="glob of input shards, local or gs:// "
+                                 "(default: the public bucket's 500 shards)")
 _LOG = logging.getLogger(__name__)
 
 
@@ -42,6 +55,20 @@ def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = 
     if local and num_workers and direct.direct_num_workers in (None, 1):
         direct.direct_num_workers = num_workers
         direct.direct_running_mode = "multi_processing"
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    """``--dry_run``: the runner builds the job (e.g. Dataflow's) and returns at once."""
+    return bool(options.view_as(TestOptions).dry_run)
+
+
+def dry_run_report(result, name: str) -> dict:
+    """What a dry run built: the job's transforms, printed and returned."""
+    job = getattr(result, "job", None)
+    proto = getattr(job, "proto_pipeline", None)
+    names = sorted(t.unique_name for t in proto.components.transforms.values()) if proto else []
+    print(f"{name}: dry run, job built with {len(names)} transforms and not submitted")
+    return {"dry_run": True, "job": job, "transforms": names}
 
 
 def counters(result, namespace: str) -> Dict[str, int]:
@@ -79,3 +106,16 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.time() - self.start, 3)
+
+
+def remove_stale_temporaries(output_dir: str) -> None:
+    """Delete ``*.tmp-*`` files a crashed or retried writer left in ``output_dir``.
+
+    Only after a successful run: every final file has been renamed into place
+    by then, so what is left is debris from attempts that died mid-write.
+    """
+    pattern = FileSystems.join(output_dir, "*.tmp-*")
+    stale = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if stale:
+        _LOG.info("removing %d temporary files left by failed attempts: %s", len(stale), stale)
+        FileSystems.delete(stale)
