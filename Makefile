@@ -36,6 +36,8 @@ demo: venv
 	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
 	    --exported_model_dir $(SAMPLE)/model --image_size 64 \
 	    --output_path $(SAMPLE)/predictions/pred
+	$(PY) -m pipelines.evaluate --predictions '$(SAMPLE)/predictions/pred-*.csv' \
+	    --output_dir $(SAMPLE)/evaluation --split_by none --min_samples_per_sensor 3
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \

@@ -12,6 +12,7 @@ REQUIRED = [
     "ismn==1.5.4",
     "numpy>=1.26,<3",
     "google-crc32c>=1.5",  # fast CRC32C for TFRecord framing
+    "matplotlib>=3.8",  # evaluation plots
 ]
 
 setup(

@@ -1,0 +1,129 @@
+"""Evaluate predictions against in-situ soil moisture: the paper's metrics table.
+
+From ``run_inference`` output (CSV or Parquet), evaluating the model, SMAP
+(``smap_sm/255``), GLDAS (``gldas_sm/255``) and any extra prediction columns
+side by side::
+
+    python -m pipelines.evaluate --predictions 'predictions/pred-*.csv' \
+        --output_dir evaluation/
+
+Or from shards directly (the SMAP and GLDAS baselines alone)::
+
+    python -m pipelines.evaluate \
+        --input_data_path 'merged/data-*-of-00500.tfrecord.gz' --output_dir evaluation/
+
+On Dataflow add ``--runner DataflowRunner --project MY_PROJECT --region
+us-central1 --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py`` with
+``gs://`` paths.
+
+Outputs in ``--output_dir``: ``metrics.md`` (tables laid out like the
+published README's: pooled, per-sensor mean, per-sensor median),
+``metrics.json`` (also per network), ``per_sensor.csv``, and PNG plots
+(``scatter_<predictor>.png``, ``per_sensor_r.png``, ``per_sensor_ubrmse.png``,
+``timeseries.png``). Splits: ``--split_by sensor`` hashes ``sensor_id`` (see
+``transforms.evaluation.sensor_split``), ``--split_by file`` reads
+``--split_file`` (``sensor_id,split`` lines), ``--split_by none`` evaluates all
+examples together.
+"""
+
+import json
+import logging
+import sys
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms import evaluation, merge, runtime
+
+
+class EvaluateOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--predictions", default=None,
+                            help="glob of run_inference outputs (.csv or .parquet)")
+        parser.add_argument("--output_dir", default=None)
+        parser.add_argument("--split_by", choices=("sensor", "file", "none"), default="sensor")
+        parser.add_argument("--split_file", default=None, help="sensor_id,split lines")
+        parser.add_argument("--train_fraction", type=float, default=0.7)
+        parser.add_argument("--validation_fraction", type=float, default=0.15)
+        parser.add_argument("--extra_columns", default="",
+                            help="comma-separated extra prediction columns to evaluate")
+        parser.add_argument("--min_samples_per_sensor", type=int, default=10)
+        parser.add_argument("--timeseries_sensors", type=int, default=4,
+                            help="plot the series of this many sensors with most data")
+
+
+def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
+    if opts.split_by == "file":
+        if not opts.split_file:
+            raise SystemExit("evaluate: --split_by file needs --split_file")
+        with FileSystems.open(opts.split_file, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            mapping = evaluation.read_split_file(f.read().decode())
+        return evaluation.SplitConfig(by_sensor_file=mapping)
+    if opts.split_by == "none":
+        return evaluation.SplitConfig(train_fraction=0.0, validation_fraction=0.0,
+                                      by_sensor_file=evaluation.AllSensors())
+    return evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
+
+
+def build(p: beam.Pipeline, input_data_path: Optional[str], opts: EvaluateOptions):
+    if opts.predictions:
+        if opts.predictions.endswith(".parquet") or opts.predictions.endswith(".parquet*"):
+            rows = p | "Read predictions" >> beam.io.ReadFromParquet(opts.predictions, validate=False)
+        else:
+            rows = (p
+                    | "Match predictions" >> fileio.MatchFiles(opts.predictions)
+                    | "Open" >> fileio.ReadMatches()
+                    | "Read CSV" >> beam.Map(evaluation.read_text)
+                    | "Parse CSV" >> beam.FlatMap(evaluation.parse_csv_file))
+    else:
+        rows = (p
+                | "Input pattern" >> beam.Create([input_data_path])
+                | "Match shards" >> beam.FlatMap(merge.match_input_shards)
+                | "Spread shards" >> beam.Reshuffle()
+                | "Read shard rows" >> beam.FlatMap(evaluation.shard_rows))
+    splits = _split_config(opts)
+    table_splits = ("all",) if opts.split_by == "none" else ("validation", "test")
+    extra = tuple(c for c in opts.extra_columns.split(",") if c)
+    return rows | "Evaluate" >> evaluation.Evaluate(
+        opts.output_dir, splits, extra, opts.min_samples_per_sensor, table_splits,
+        opts.timeseries_sensors)
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
+    options = PipelineOptions(argv)
+    opts = options.view_as(EvaluateOptions)
+    if not opts.output_dir:
+        raise SystemExit("evaluate: --output_dir required")
+    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
+    explicit = options.get_all_options(drop_default=True)
+    if not opts.predictions and "input_data_path" not in explicit:
+        raise SystemExit("evaluate: give --predictions (run_inference output) or --input_data_path")
+    runtime.apply_local_defaults(options)
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    build(p, input_data_path, opts)
+    result = p.run()
+    result.wait_until_finish()
+    if runtime.is_dry_run(options):
+        return runtime.dry_run_report(result, "evaluate")
+    with FileSystems.open(FileSystems.join(opts.output_dir, "metrics.md"),
+                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        table = f.read().decode()
+    print(table)
+    with FileSystems.open(FileSystems.join(opts.output_dir, "metrics.json"),
+                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.load(f)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
