@@ -13,6 +13,7 @@ REQUIRED = [
     "numpy>=1.26,<3",
     "google-crc32c>=1.5",  # fast CRC32C for TFRecord framing
     "matplotlib>=3.8",  # evaluation plots
+    "tensorflow-transform==1.21.0",  # training preprocessing (pipelines.train)
 ]
 
 setup(

@@ -50,12 +50,11 @@ from transforms import merge, runtime
 
 
 
-class CombineIsmnOptions(PipelineOptions):
+class CombineIsmnOptions(runtime.OutputDirOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--ismn_data_path", default=None,
                             help="the ISMN download (CEOP format), zip or extracted folder")
-        parser.add_argument("--output_dir", default=None, help="where merged shards go")
         parser.add_argument("--time_tolerance_minutes", type=float, default=3.0,
                             help="readings within +- this of the example time match (default 3)")
         parser.add_argument("--ismn_good_flags_only", action="store_true", default=False,

@@ -40,12 +40,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms import evaluation, merge, runtime
 
 
-class EvaluateOptions(PipelineOptions):
+class EvaluateOptions(runtime.OutputDirOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--predictions", default=None,
                             help="glob of run_inference outputs (.csv or .parquet)")
-        parser.add_argument("--output_dir", default=None)
         parser.add_argument("--split_by", choices=("sensor", "file", "none"), default="sensor")
         parser.add_argument("--split_file", default=None, help="sensor_id,split lines")
         parser.add_argument("--train_fraction", type=float, default=0.7)

@@ -54,6 +54,45 @@ def decode_example_released(serialized: bytes, size: int) -> Dict[str, np.ndarra
     return {"image": image, "low_res": low_res, "aux": aux}
 
 
+def decode_parsed(parsed, size: int, aux_scale):
+    """TensorFlow: parsed features (``raw_parsing_spec``) -> ``{"image", "low_res", "aux"}``.
+
+    The DEM rule is computed in integers, ``floor(clip(e, 0, 3000) * 255 / 3000)``,
+    which equals the released float64 ``trunc(clip(e / 3000 * 255, 0, 255))`` for
+    every elevation on Earth (tested from -11000 m to 9000 m) and, unlike a
+    float formula with constants, cannot be changed by TensorFlow's graph
+    optimiser (which folds ``x / 3000 * 255`` into ``x * 0.085``: 3000 m -> 254).
+    ``aux_scale`` (255) is a tensor argument for the same reason.
+    """
+    import tensorflow as tf
+
+    shape = [-1, size, size]
+
+    def band(name):
+        values = tf.reshape(parsed[name], shape)
+        if name == schema.NASA_DEM_ELEVATION:
+            scale = int(schema.DEM_SCALE_METRES)
+            clipped = tf.clip_by_value(values, tf.constant(0, tf.int64), tf.constant(scale, tf.int64))
+            return tf.cast(tf.math.floordiv(clipped * int(schema.DEM_MAX_VALUE), scale), tf.float32)
+        return tf.cast(values, tf.float32)
+
+    image = tf.stack([band(n) for n in schema.IMAGE_BANDS], axis=-1)
+    low_res = tf.stack([band(n) for n in schema.LOW_RES_BANDS], axis=-1)
+    aux = tf.cast(tf.stack([tf.cast(parsed[n], tf.float64) / aux_scale
+                            for n in schema.AUX_FIELDS], axis=-1), tf.float32)
+    return {"image": image, "low_res": low_res, "aux": aux}
+
+
+def raw_parsing_spec(size: int):
+    """The features the model reads: 14 bands and the 2 aux scalars (default 0)."""
+    import tensorflow as tf
+
+    spec = schema.parsing_spec(size, (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS))
+    for name in schema.AUX_FIELDS:
+        spec[name] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+    return spec
+
+
 class BatchDecoder:
     """Serialized examples -> ``{"image", "low_res", "aux"}`` float32 batches.
 
@@ -67,42 +106,20 @@ class BatchDecoder:
         import tensorflow as tf
 
         self.size = size
-        self._spec = schema.parsing_spec(size, (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS))
-        for name in schema.AUX_FIELDS:
-            self._spec[name] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
-        # The constants go in as arguments: as graph constants, grappler folds
-        # ``x / 3000 * 255`` into ``x * 0.085``, which rounds differently
-        # (3000 m would give 254, not 255).
-        scalar = tf.TensorSpec([], tf.float64)
+        self._spec = raw_parsing_spec(size)
         self._fn = tf.function(self._decode, input_signature=[
-            tf.TensorSpec([None], tf.string), scalar, scalar, scalar])
-        self._constants = [tf.constant(c, tf.float64) for c in (
-            schema.DEM_SCALE_METRES, schema.DEM_MAX_VALUE, schema.AUX_SCALE)]
+            tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.float64)])
+        self._aux_scale = tf.constant(schema.AUX_SCALE, tf.float64)
 
-    def _decode(self, serialized, dem_scale, dem_max, aux_scale):
+    def _decode(self, serialized, aux_scale):
         import tensorflow as tf
 
-        parsed = tf.io.parse_example(serialized, self._spec)
-        shape = [-1, self.size, self.size]
-
-        def band(name):
-            values = tf.reshape(parsed[name], shape)
-            if name == schema.NASA_DEM_ELEVATION:
-                scaled = tf.cast(values, tf.float64) / dem_scale * dem_max
-                clipped = tf.clip_by_value(scaled, tf.constant(0.0, tf.float64), dem_max)
-                return tf.cast(tf.math.floor(clipped), tf.float32)
-            return tf.cast(values, tf.float32)
-
-        image = tf.stack([band(n) for n in schema.IMAGE_BANDS], axis=-1)
-        low_res = tf.stack([band(n) for n in schema.LOW_RES_BANDS], axis=-1)
-        aux = tf.cast(tf.stack([tf.cast(parsed[n], tf.float64) / aux_scale
-                                for n in schema.AUX_FIELDS], axis=-1), tf.float32)
-        return {"image": image, "low_res": low_res, "aux": aux}
+        return decode_parsed(tf.io.parse_example(serialized, self._spec), self.size, aux_scale)
 
     def decode(self, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
         import tensorflow as tf
 
-        out = self._fn(tf.constant(list(serialized), dtype=tf.string), *self._constants)
+        out = self._fn(tf.constant(list(serialized), dtype=tf.string), self._aux_scale)
         return {k: v.numpy() for k, v in out.items()}
 
     def decode_each(self, serialized: Sequence[bytes]) -> List[Tuple[Dict[str, np.ndarray], str]]:

@@ -29,6 +29,18 @@ PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
                  "data-*-of-00500.tfrecord.gz")
 
 
+class OutputDirOptions(PipelineOptions):
+    """``--output_dir``, shared by the pipelines that write a directory.
+
+    Beam builds one parser from every ``PipelineOptions`` subclass, so a flag
+    may be defined only once; pipelines subclass this to see it.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--output_dir", default=None, help="where outputs go (local or gs://)")
+
+
 class ShardInputOptions(PipelineOptions):
     """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
 

@@ -1,0 +1,143 @@
+"""Retrain the fusion model (or an ablation, or the SMAP+GLDAS NN baseline).
+
+    python -m pipelines.train --input_data_path 'merged/data-*.tfrecord.gz' \
+        --output_dir training/ --image_size 512 --inputs s1,dem,s2,soilgrids,smap,gldas \
+        --epochs 20 --batch_size 16
+
+1. A Beam + tf.Transform job (``--runner DataflowRunner ...`` for the real
+   data) decodes the labelled examples with ``run_inference``'s decoder,
+   splits them by sensor (``transforms.evaluation.sensor_split``, as
+   ``evaluate`` does), analyses the per-band statistics on the train split
+   only (``AnalyzeAndTransformDataset``) and transforms the validation and test
+   splits with them (``TransformDataset``). It writes ``transform_fn/``,
+   ``transformed_metadata/`` and ``transformed/{train,validation,test}-*.tfrecord.gz``.
+2. Keras trains on the transformed train split, streamed with ``tf.data``
+   (CPU is fine for small data; with a GPU, TensorFlow uses it as is).
+3. The model is exported to ``<output_dir>/model/`` in the released
+   interface, normalisation inside (``saved_model.pb``, ``variables/``,
+   ``graph_def.pbtxt``, ``frozen_graph.pb``), for
+   ``run_inference --exported_model_dir``; ``training.json`` records the
+   configuration, the losses and the validation/test RMSE.
+
+``--run_evaluation`` then runs ``run_inference`` with the exported model and
+``evaluate`` on its predictions, writing the metrics table to
+``<output_dir>/evaluation/``.
+"""
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms import evaluation, merge, runtime, training
+
+
+class TrainOptions(runtime.OutputDirOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--image_size", type=int, default=512)
+        parser.add_argument("--inputs", default=",".join(training.SOURCES),
+                            help="comma-separated subset of " + ",".join(training.SOURCES))
+        parser.add_argument("--baseline", choices=("", "smap_gldas_nn"), default="",
+                            help="smap_gldas_nn: the small MLP baseline over SMAP and GLDAS")
+        parser.add_argument("--epochs", type=int, default=20)
+        parser.add_argument("--train_batch_size", type=int, default=16)
+        parser.add_argument("--learning_rate", type=float, default=3e-3)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--train_fraction", type=float, default=0.7)
+        parser.add_argument("--validation_fraction", type=float, default=0.15)
+        parser.add_argument("--run_evaluation", action="store_true",
+                            help="then run run_inference and evaluate with the exported model")
+
+
+def build_transform(p, input_data_path: str, opts: TrainOptions, temp_dir: str):
+    """The Beam + tf.Transform part."""
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata
+
+    splits = evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+        training.raw_feature_spec(opts.image_size))
+    examples = (p
+                | "Input pattern" >> beam.Create([input_data_path])
+                | "Match shards" >> beam.FlatMap(merge.match_input_shards)
+                | "Spread shards" >> beam.Reshuffle()
+                | "Decode labelled" >> beam.ParDo(training.DecodeShardFn(opts.image_size, splits))
+                .with_outputs(*evaluation.SPLITS))
+    with tft_beam.Context(temp_dir=temp_dir):
+        (train_t, t_meta), transform_fn = (
+            (examples.train, metadata)
+            | "Analyze and transform train" >> tft_beam.AnalyzeAndTransformDataset(
+                training.preprocessing_fn, output_record_batches=False))
+        outputs = {"train": train_t}
+        for split in ("validation", "test"):
+            (outputs[split], _) = (
+                ((getattr(examples, split), metadata), transform_fn)
+                | f"Transform {split}" >> tft_beam.TransformDataset(output_record_batches=False))
+        _ = transform_fn | "Write transform_fn" >> tft_beam.WriteTransformFn(opts.output_dir)
+        for split, pcoll in outputs.items():
+            _ = (pcoll
+                 | f"Encode {split}" >> beam.Map(training.encode_transformed)
+                 | f"Write {split}" >> beam.io.WriteToTFRecord(
+                     os.path.join(opts.output_dir, "transformed", split),
+                     file_name_suffix=".tfrecord.gz"))
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
+    options = PipelineOptions(argv)
+    opts = options.view_as(TrainOptions)
+    if not opts.output_dir:
+        raise SystemExit("train: --output_dir required")
+    inputs = [s for s in opts.inputs.split(",") if s]
+    if opts.baseline == "smap_gldas_nn":
+        inputs = ["smap", "gldas"]
+    training.input_masks(inputs)  # validates the names
+    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
+    runtime.apply_local_defaults(options)
+    clock = runtime.Stopwatch()
+    with tempfile.TemporaryDirectory() as tmp:
+        p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+        build_transform(p, input_data_path, opts, tmp)
+        result = p.run()
+        result.wait_until_finish()
+    if runtime.is_dry_run(options):
+        return runtime.dry_run_report(result, "train")
+    transform_seconds = clock.seconds()
+    report, _ = training.train_and_export(
+        opts.output_dir, inputs, opts.baseline, epochs=opts.epochs,
+        batch_size=opts.train_batch_size, learning_rate=opts.learning_rate, seed=opts.seed)
+    report.update(transform_seconds=transform_seconds, total_seconds=clock.seconds(),
+                  input_data_path=input_data_path)
+    with open(os.path.join(opts.output_dir, "training.json"), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+    print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
+          f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
+          f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")
+    if opts.run_evaluation:
+        from pipelines import evaluate, run_inference
+
+        pred = os.path.join(opts.output_dir, "evaluation", "pred")
+        run_inference.run(["--input_data_path", input_data_path, "--exported_model_dir",
+                           report["model_dir"], "--output_path", pred,
+                           "--image_size", str(opts.image_size)])
+        report["evaluation"] = evaluate.run([
+            "--predictions", pred + "-*.csv", "--output_dir",
+            os.path.join(opts.output_dir, "evaluation"), "--min_samples_per_sensor", "3",
+            "--train_fraction", str(opts.train_fraction),
+            "--validation_fraction", str(opts.validation_fraction)])["pooled"]
+    return report
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
