@@ -39,6 +39,10 @@ demo: venv
 	$(PY) -m pipelines.evaluate --predictions '$(SAMPLE)/predictions/pred-*.csv' \
 	    --output_dir $(SAMPLE)/evaluation --split_by none --min_samples_per_sensor 3
 
+bench: venv
+	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data
+	$(PY) benchmarks/inference_benchmark.py --work_dir bench_data
+
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \
 	    | (echo "# Pinned transitive set the tests ran with (Python 3.11, Linux x86_64)."; \

@@ -12,6 +12,7 @@ REQUIRED = [
     "ismn==1.5.4",
     "numpy>=1.26,<3",
     "google-crc32c>=1.5",  # fast CRC32C for TFRecord framing
+    "zlib-ng>=1.0",  # gzip 2-3x faster than the standard zlib, same format
     "matplotlib>=3.8",  # evaluation plots
     "tensorflow-transform==1.21.0",  # training preprocessing (pipelines.train)
 ]

@@ -6,8 +6,9 @@ Uses the shards made by ``combine_benchmark.py`` (generated if missing) and
 the reference model (same interface and input sizes as the released one).
 Each configuration runs in a fresh process so its peak RSS is its own:
 
-* released: one example at a time, decoded with numpy from a fully decoded
-  protobuf, one ``session.run`` per example;
+* released: read with ``tf.data.TFRecordDataset``, one example at a time,
+  decoded with numpy from a fully decoded protobuf, one ``session.run`` per
+  example;
 * batched N: ``SoilMoistureModelHandler`` (TensorFlow batch parse/decode, one
   ``session.run`` per N examples), for N = 1, 8, 32; prints the share of time
   spent parsing and decoding;
@@ -37,12 +38,15 @@ def _records(shards):
 
 
 def run_released(shards, model_dir, size):
+    import tensorflow as tf
+
     from model_runner.model import load_session
     from transforms.decode import decode_example_released
 
     session, feeds, output = load_session(model_dir)
     n, decode_s, start = 0, 0.0, time.time()
-    for record in _records(shards):
+    for raw in tf.data.TFRecordDataset(shards, compression_type="GZIP"):  # as released
+        record = raw.numpy()
         t = time.time()
         arrays = decode_example_released(record, size)
         decode_s += time.time() - t

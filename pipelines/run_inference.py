@@ -41,7 +41,6 @@ from typing import List, Optional
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,

@@ -1,7 +1,6 @@
 """Cluster execution, checked offline: Dataflow dry runs, the portable Job API,
 worker retries, and the worker container."""
 
-import json
 import os
 import re
 import shutil

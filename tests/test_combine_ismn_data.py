@@ -1,6 +1,5 @@
 """End-to-end runs of the merge on generated data, compared with the ground truth."""
 
-import gzip
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import combine_ismn_data
-from transforms import example_proto, merge, runtime, schema, tfrecord_io
+from transforms import example_proto, merge, runtime, tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,6 @@ from transforms import decode, example_proto, schema
 
 
 def _example(size, dem, overrides=None, drop=()):
-    rng = np.random.default_rng(0)
     features = {}
     for i, name in enumerate((*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)):
         features[name] = ("int64", (np.arange(size * size) * (i + 1) + i) % 251)

@@ -14,10 +14,10 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from model_runner import export_reference_model
-from model_runner.model import (DecodeFailure, LoadedModel, ModelLoadError,
+from model_runner.model import (LoadedModel, ModelLoadError,
                                 SoilMoistureModelHandler, TensorNames, load_session)
 from pipelines import run_inference
-from transforms import decode, example_proto, runtime, schema, tfrecord_io
+from transforms import decode, example_proto, runtime, tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

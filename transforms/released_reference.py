@@ -1,6 +1,7 @@
 """A direct re-statement of the released ``combine_ismn_data.py`` algorithm.
 
-One process, one example at a time, exactly as the release works: decode the
+One process, one example at a time, exactly as the release works: read with
+``tf.data.TFRecordDataset``, decode the
 whole example into protobuf objects, look the station up through
 ``ismn.interface.ISMN_Interface``, re-read and re-parse the sensor's file for
 every example, slice the readings with pandas, and re-encode the example.
@@ -18,7 +19,7 @@ from typing import Iterable
 import pandas as pd
 
 from transforms import ismn as ismn_rules
-from transforms import schema, tfrecord_io
+from transforms import schema
 
 
 @dataclasses.dataclass
@@ -41,8 +42,8 @@ def released_merge(shards: Iterable[str], ismn_path: str, output_dir: str,
     for shard in shards:
         out = os.path.join(output_dir, os.path.basename(shard))
         with tf.io.TFRecordWriter(out, options="GZIP") as writer:
-            for raw in tfrecord_io.read_shard(shard):
-                example = tf.train.Example.FromString(raw)
+            for raw in tf.data.TFRecordDataset(shard, compression_type="GZIP"):
+                example = tf.train.Example.FromString(raw.numpy())
                 feature = example.features.feature
                 if any(k in feature for k in schema.LABEL_KEYS):
                     counts.already_labelled += 1

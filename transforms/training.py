@@ -324,7 +324,6 @@ def train_and_export(output_dir: str, inputs: Sequence[str], baseline: str, epoc
     import time
 
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     model = make_keras_model(inputs, baseline, seed)
