@@ -118,12 +118,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         raise SystemExit(f"combine_ismn_data: {' and '.join(missing)} required")
     runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
     clock = runtime.Stopwatch()
-    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build(p, input_data_path, opts)
-    result = p.run()
-    result.wait_until_finish()
-    if runtime.is_dry_run(options):
-        return runtime.dry_run_report(result, "combine_ismn_data")
+    result, dry_run = runtime.run_pipeline(
+        options, test_pipeline, lambda p: build(p, input_data_path, opts), "combine_ismn_data")
+    if dry_run:
+        return dry_run
     summary = summarise(result, input_data_path, opts, clock.seconds())
     runtime.remove_stale_temporaries(opts.output_dir)
     runtime.write_json_atomically(FileSystems.join(opts.output_dir, "summary.json"), summary)

@@ -103,12 +103,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if not opts.predictions and "input_data_path" not in explicit:
         raise SystemExit("evaluate: give --predictions (run_inference output) or --input_data_path")
     runtime.apply_local_defaults(options)
-    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build(p, input_data_path, opts)
-    result = p.run()
-    result.wait_until_finish()
-    if runtime.is_dry_run(options):
-        return runtime.dry_run_report(result, "evaluate")
+    _, dry_run = runtime.run_pipeline(
+        options, test_pipeline, lambda p: build(p, input_data_path, opts), "evaluate")
+    if dry_run:
+        return dry_run
     with FileSystems.open(FileSystems.join(opts.output_dir, "metrics.md"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         table = f.read().decode()

@@ -126,12 +126,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
         raise SystemExit("run_inference: --output_path required (or --num_inference_samples)")
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
-    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build(p, input_data_path, opts)
-    result = p.run()
-    result.wait_until_finish()
-    if runtime.is_dry_run(options):
-        return runtime.dry_run_report(result, "run_inference")
+    result, dry_run = runtime.run_pipeline(
+        options, test_pipeline, lambda p: build(p, input_data_path, opts), "run_inference")
+    if dry_run:
+        return dry_run
     c = runtime.counters(result, inference.NAMESPACE)
     failed = sum(c.get(k, 0) for k in ("malformed", "corrupt", "decode_failed"))
     summary = {"counters": c, "examples_read": c.get("examples_read", 0),

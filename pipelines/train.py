@@ -24,7 +24,6 @@
 ``<output_dir>/evaluation/``.
 """
 
-import json
 import logging
 import os
 import sys
@@ -32,7 +31,8 @@ import tempfile
 from typing import List, Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from transforms import evaluation, merge, runtime, training
 
@@ -100,21 +100,25 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
-    with tempfile.TemporaryDirectory() as tmp:
-        p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-        build_transform(p, input_data_path, opts, tmp)
-        result = p.run()
-        result.wait_until_finish()
-    if runtime.is_dry_run(options):
-        return runtime.dry_run_report(result, "train")
+    cloud_temp = options.view_as(GoogleCloudOptions).temp_location
+    with tempfile.TemporaryDirectory() as local_temp:
+        # tf.Transform's temporary files must be readable by every worker (it
+        # creates its folder while the pipeline is built, so a dry run, which
+        # runs nothing, keeps it local)
+        shared = cloud_temp and not runtime.is_dry_run(options)
+        temp = FileSystems.join(cloud_temp, "tft") if shared else local_temp
+        _, dry_run = runtime.run_pipeline(
+            options, test_pipeline, lambda p: build_transform(p, input_data_path, opts, temp),
+            "train")
+    if dry_run:
+        return dry_run
     transform_seconds = clock.seconds()
     report, _ = training.train_and_export(
         opts.output_dir, inputs, opts.baseline, epochs=opts.epochs,
         batch_size=opts.train_batch_size, learning_rate=opts.learning_rate, seed=opts.seed)
     report.update(transform_seconds=transform_seconds, total_seconds=clock.seconds(),
                   input_data_path=input_data_path)
-    with open(os.path.join(opts.output_dir, "training.json"), "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+    runtime.write_json_atomically(FileSystems.join(opts.output_dir, "training.json"), report)
     print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
           f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")

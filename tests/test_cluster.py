@@ -71,6 +71,19 @@ def test_inference_dataflow_job_with_custom_container():
     assert any(image.encode() in payload for payload in _environments(r["job"]))
 
 
+def test_evaluate_and_train_dataflow_jobs_build_offline():
+    from pipelines import evaluate, train
+
+    r = evaluate.run(DATAFLOW + ["--predictions", "gs://my-bucket-123/pred/p-*.csv",
+                                 "--output_dir", "gs://my-bucket-123/eval"])
+    assert r["dry_run"] and any(n.startswith("Evaluate/Per-sensor stats") for n in r["transforms"])
+    r = train.run(DATAFLOW + ["--input_data_path", "gs://my-bucket-123/merged/data-*.tfrecord.gz",
+                              "--output_dir", "gs://my-bucket-123/train"])
+    assert r["dry_run"]
+    assert any(n.startswith("Analyze and transform train") for n in r["transforms"])
+    assert any(n.startswith("Transform test") for n in r["transforms"])
+
+
 # ---------------------------------------------------------------- portable runner
 
 def _free_port():

@@ -343,23 +343,11 @@ class Evaluate(beam.PTransform):
                     table_splits=list(self.table_splits), output_dir=self.output_dir))
 
 
-class _MergeStatsFn(beam.CombineFn):
+class _MergeStatsFn(PairStatsFn):
     """``PairStats`` -> their merge (exact: the same as combining the pairs)."""
-
-    def create_accumulator(self):
-        return PairStats()
 
     def add_input(self, acc, stats):
         return acc.merge(stats)
-
-    def merge_accumulators(self, accs):
-        out = PairStats()
-        for a in accs:
-            out = out.merge(a)
-        return out
-
-    def extract_output(self, acc):
-        return acc
 
 
 class AllSensors(dict):

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -81,6 +81,25 @@ def dry_run_report(result, name: str) -> dict:
     names = sorted(t.unique_name for t in proto.components.transforms.values()) if proto else []
     print(f"{name}: dry run, job built with {len(names)} transforms and not submitted")
     return {"dry_run": True, "job": job, "transforms": names}
+
+
+def run_pipeline(options: PipelineOptions, test_pipeline, build: Callable, name: str):
+    """Build the pipeline with ``build(p)`` and run it to the end.
+
+    Returns ``(result, None)``, or ``(None, report)`` for a ``--dry_run`` (the
+    job was built, e.g. Dataflow's, and not submitted: nothing to summarise).
+    ``test_pipeline`` (a ``TestPipeline``) replaces the pipeline made from
+    ``options`` in tests.
+    """
+    import apache_beam as beam
+
+    p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    build(p)
+    result = p.run()
+    result.wait_until_finish()
+    if is_dry_run(options):
+        return None, dry_run_report(result, name)
+    return result, None
 
 
 def counters(result, namespace: str) -> Dict[str, int]:

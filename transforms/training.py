@@ -21,7 +21,6 @@
   so ``run_inference --exported_model_dir`` uses it unchanged.
 """
 
-import glob
 import os
 from typing import Dict, Iterable, List, Sequence, Tuple
 
@@ -285,12 +284,18 @@ def _dataset(output_dir: str, split: str, batch_size: int, shuffle_seed=None):
     import tensorflow_transform as tft
 
     spec = tft.TFTransformOutput(output_dir).transformed_feature_spec()
-    files = sorted(glob.glob(os.path.join(output_dir, "transformed", f"{split}-*.tfrecord.gz")))
+    files = _transformed_files(output_dir, split)
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if shuffle_seed is not None:
         ds = ds.shuffle(1024, seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda s: tf.io.parse_example(s, spec))
     return ds.map(lambda f: ({k: f[k] for k in ("image", "low_res", "aux")}, f[LABEL]))
+
+
+def _transformed_files(output_dir: str, split: str) -> List[str]:
+    import tensorflow as tf  # tf.io.gfile: local paths and gs:// alike
+
+    return sorted(tf.io.gfile.glob(os.path.join(output_dir, "transformed", f"{split}-*.tfrecord.gz")))
 
 
 def transformed_statistics(output_dir: str) -> Dict[str, np.ndarray]:
@@ -300,8 +305,7 @@ def transformed_statistics(output_dir: str) -> Dict[str, np.ndarray]:
 
     spec = tft.TFTransformOutput(output_dir).transformed_feature_spec()
     for split in ("train", "validation", "test"):
-        for path in sorted(glob.glob(
-                os.path.join(output_dir, "transformed", f"{split}-*.tfrecord.gz"))):
+        for path in _transformed_files(output_dir, split):
             for record in tf.data.TFRecordDataset(path, compression_type="GZIP").take(1):
                 parsed = tf.io.parse_single_example(record, spec)
                 return {k: v.numpy() for k, v in parsed.items() if k.endswith(("_mean", "_var"))}
@@ -324,6 +328,7 @@ def train_and_export(output_dir: str, inputs: Sequence[str], baseline: str, epoc
     import time
 
     import keras
+    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     model = make_keras_model(inputs, baseline, seed)
@@ -348,9 +353,8 @@ def train_and_export(output_dir: str, inputs: Sequence[str], baseline: str, epoc
         report["rmse_train_mean"][split] = float(np.sqrt(np.mean((train_mean - y) ** 2)))
     probe = transformed_statistics(output_dir)
     model_dir = os.path.join(output_dir, "model")
-    if os.path.exists(model_dir):
-        import shutil
-        shutil.rmtree(model_dir)
+    if tf.io.gfile.exists(model_dir):
+        tf.io.gfile.rmtree(model_dir)
     export_released_interface(model_dir, keras_params(model), normalisation_from(probe),
                               inputs, baseline)
     report["model_dir"] = model_dir
