@@ -24,6 +24,7 @@
 import os
 from typing import Dict, Iterable, List, Sequence, Tuple
 
+import apache_beam as beam
 import numpy as np
 
 from transforms import schema
@@ -42,8 +43,11 @@ LABEL = "label"
 # --------------------------------------------------------------------------
 # Data
 
-def decoded_examples(records: Sequence[bytes], size: int) -> List[Dict[str, np.ndarray]]:
-    """Labelled examples -> ``{"image", "low_res", "aux", "label"}`` (unlabelled ones dropped)."""
+def decoded_examples(records: Sequence[bytes], size: int, decoder=None) -> List[Dict[str, np.ndarray]]:
+    """Labelled examples -> ``{"image", "low_res", "aux", "label"}`` (unlabelled ones dropped).
+
+    ``decoder``: a ``BatchDecoder`` to reuse (one is built otherwise).
+    """
     from transforms import example_proto
     from transforms.decode import BatchDecoder
 
@@ -56,7 +60,7 @@ def decoded_examples(records: Sequence[bytes], size: int) -> List[Dict[str, np.n
             labels.append(value)
     if not labelled:
         return []
-    arrays = BatchDecoder(size).decode(labelled)
+    arrays = (decoder or BatchDecoder(size)).decode(labelled)
     return [{"image": arrays["image"][i], "low_res": arrays["low_res"][i],
              "aux": arrays["aux"][i], LABEL: np.float32(labels[i])} for i in range(len(labelled))]
 
@@ -232,8 +236,6 @@ def export_released_interface(output_dir: str, params: Dict[str, np.ndarray],
 # --------------------------------------------------------------------------
 # Beam pieces
 
-import apache_beam as beam  # noqa: E402
-
 
 class DecodeShardFn(beam.DoFn):
     """Shard -> decoded labelled examples, tagged by the sensor split."""
@@ -242,6 +244,12 @@ class DecodeShardFn(beam.DoFn):
         self.size = size
         self.splits = splits
         self.batch = batch
+        self._decoder = None
+
+    def setup(self):
+        from transforms.decode import BatchDecoder
+
+        self._decoder = BatchDecoder(self.size)  # compiled once per DoFn instance
 
     def process(self, shard: str):
         from transforms import example_proto, tfrecord_io
@@ -263,7 +271,7 @@ class DecodeShardFn(beam.DoFn):
             yield from self._flush(split, records)
 
     def _flush(self, split, records):
-        for example in decoded_examples(records, self.size):
+        for example in decoded_examples(records, self.size, self._decoder):
             beam.metrics.Metrics.counter("train", f"examples_{split}").inc()
             yield beam.pvalue.TaggedOutput(split, example)
         records.clear()
