@@ -46,7 +46,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
-from transforms import merge, runtime
+from transforms import merge, runtime, tfrecord_io
 
 
 
@@ -64,9 +64,7 @@ class CombineIsmnOptions(runtime.OutputDirOptions):
 def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
     """Add the merge to ``p``; returns the PCollections it writes."""
     out = opts.output_dir
-    shards = (p
-              | "Input pattern" >> beam.Create([input_data_path])
-              | "Match shards" >> beam.FlatMap(merge.match_input_shards))
+    shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
     merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
         ismn_path=opts.ismn_data_path, output_dir=out,
         time_tolerance_minutes=opts.time_tolerance_minutes,

@@ -37,7 +37,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import evaluation, merge, runtime
+from transforms import evaluation, runtime, tfrecord_io
 
 
 class EvaluateOptions(runtime.OutputDirOptions):
@@ -81,8 +81,7 @@ def build(p: beam.Pipeline, input_data_path: Optional[str], opts: EvaluateOption
                     | "Parse CSV" >> beam.FlatMap(evaluation.parse_csv_file))
     else:
         rows = (p
-                | "Input pattern" >> beam.Create([input_data_path])
-                | "Match shards" >> beam.FlatMap(merge.match_input_shards)
+                | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
                 | "Spread shards" >> beam.Reshuffle()
                 | "Read shard rows" >> beam.FlatMap(evaluation.shard_rows))
     splits = _split_config(opts)

@@ -45,7 +45,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
                                 SoilMoistureModelHandler, TensorNames, keyed_examples)
-from transforms import inference, merge, runtime
+from transforms import inference, merge, runtime, tfrecord_io
 
 FORMATS = ("csv", "parquet", "tfrecord")
 
@@ -80,9 +80,7 @@ def handler_from(opts: RunInferenceOptions) -> SoilMoistureModelHandler:
 
 
 def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions):
-    shards = (p
-              | "Input pattern" >> beam.Create([input_data_path])
-              | "Match shards" >> beam.FlatMap(merge.match_input_shards))
+    shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
     out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)))
     rows, prefix = out["rows"], opts.output_path
     if opts.output_format == "csv":
@@ -102,7 +100,7 @@ def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions):
 
 
 def run_samples(input_data_path: str, opts: RunInferenceOptions) -> list:
-    paths = merge.match_input_shards(input_data_path)
+    paths = tfrecord_io.match_input_shards(input_data_path)
     results = inference.sample_predictions(paths, handler_from(opts), opts.num_inference_samples,
                                            opts.num_skip_samples)
     for i, (shard, index, value) in enumerate(results):

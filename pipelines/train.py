@@ -34,7 +34,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from transforms import evaluation, merge, runtime, training
+from transforms import evaluation, runtime, tfrecord_io, training
 
 
 class TrainOptions(runtime.OutputDirOptions):
@@ -64,8 +64,7 @@ def build_transform(p, input_data_path: str, opts: TrainOptions, temp_dir: str):
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
         training.raw_feature_spec(opts.image_size))
     examples = (p
-                | "Input pattern" >> beam.Create([input_data_path])
-                | "Match shards" >> beam.FlatMap(merge.match_input_shards)
+                | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
                 | "Spread shards" >> beam.Reshuffle()
                 | "Decode labelled" >> beam.ParDo(training.DecodeShardFn(opts.image_size, splits))
                 .with_outputs(*evaluation.SPLITS))

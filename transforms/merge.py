@@ -28,7 +28,7 @@ import logging
 import posixpath
 import time
 import zipfile
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -438,11 +438,3 @@ def shard_report(element) -> Dict[str, object]:
 
 def to_json_line(record: Dict[str, object]) -> str:
     return json.dumps(record, sort_keys=True)
-
-
-def match_input_shards(pattern: str) -> List[str]:
-    """Paths matching ``pattern``, sorted (run inside the pipeline, not at construction)."""
-    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    if not paths:
-        raise FileNotFoundError(f"no input shards match {pattern}")
-    return paths

@@ -9,25 +9,17 @@ series of a few sensors), never on all rows. Files are written through Beam's
 import csv
 import io
 import json
-import uuid
 from typing import Dict, List, Optional
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import runtime
 from transforms.evaluation import HIST_BINS
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 PER_SENSOR_COLUMNS = ("split", "sensor_id", "network", "predictor", "n", "bias", "rmse",
                       "ubrmse", "r")
-
-
-def write_bytes(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    FileSystems.rename([tmp], [path])
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -171,5 +163,5 @@ def write_report(report: Dict[str, object], hists, per_sensor_rows, series, outp
     if series:
         written[join("timeseries.png")] = plot_series(series)
     for path, data in written.items():
-        write_bytes(path, data)
+        runtime.write_bytes_atomically(path, data)
     return sorted(written)

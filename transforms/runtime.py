@@ -116,12 +116,16 @@ def counters(result, namespace: str) -> Dict[str, int]:
     return out
 
 
-def write_json_atomically(path: str, payload) -> None:
-    """Write JSON to ``path`` via a temporary name and a rename."""
+def write_bytes_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name and a rename."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(json.dumps(payload, indent=2, sort_keys=True).encode())
+        f.write(data)
     FileSystems.rename([tmp], [path])
+
+
+def write_json_atomically(path: str, payload) -> None:
+    write_bytes_atomically(path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
 
 def read_json_lines(path: str) -> List[dict]:

@@ -23,8 +23,9 @@ import logging
 import struct
 import uuid
 import zlib
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator, List
 
+import apache_beam as beam
 import google_crc32c
 from zlib_ng import gzip_ng, zlib_ng
 from apache_beam.io.filesystem import CompressionTypes
@@ -179,3 +180,28 @@ def shard_name(index: int, num_shards: int, prefix: str = "data") -> str:
     """``data-00000-of-00500.tfrecord.gz``: the released naming."""
     return f"{prefix}-{index:05d}-of-{num_shards:05d}.tfrecord.gz"
 
+
+
+def match_input_shards(pattern: str) -> List[str]:
+    """Paths matching ``pattern``, sorted; raises naming the pattern if none."""
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not paths:
+        raise FileNotFoundError(f"no input shards match {pattern}")
+    return paths
+
+
+class MatchShards(beam.PTransform):
+    """Pipeline start -> the sorted shard paths matching ``pattern``.
+
+    The match runs inside the pipeline (on a worker), never while the
+    pipeline is built, so building a Dataflow job touches no ``gs://`` path.
+    """
+
+    def __init__(self, pattern: str):
+        super().__init__()
+        self.pattern = pattern
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Input pattern" >> beam.Create([self.pattern])
+                | "Match" >> beam.FlatMap(match_input_shards))
