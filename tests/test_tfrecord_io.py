@@ -110,3 +110,91 @@ def test_atomic_writer_invisible_until_closed(tmp_path):
 
 def test_shard_name():
     assert tfrecord_io.shard_name(7, 500) == "data-00007-of-00500.tfrecord.gz"
+
+
+def _incompressible_records(n, size=90_000, seed=0):
+    """Records that gzip barely shrinks, so a cut lands after many whole records."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=size, dtype=np.uint8).tobytes() for _ in range(n)]
+
+
+def _tf_readable(path):
+    """The records TensorFlow's own GZIP reader delivers before its error (the oracle)."""
+    out = []
+    try:
+        for r in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            out.append(r.numpy())
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+        pass
+    return out
+
+
+def _damage(raw: bytes, how: str) -> bytes:
+    if how == "cut_at_80_percent":
+        return raw[:int(len(raw) * 0.8)]
+    if how == "gzip_trailer_crc":
+        return raw[:-8] + bytes(b ^ 0xFF for b in raw[-8:-4]) + raw[-4:]
+    if how == "gzip_trailer_length":
+        return raw[:-4] + b"\x01\x00\x00\x00"
+    if how == "deflate_bit_flip":
+        mid = len(raw) // 2
+        return raw[:mid] + bytes([raw[mid] ^ 0x10]) + raw[mid + 1:]
+    raise ValueError(how)
+
+
+@pytest.mark.parametrize("how", ["cut_at_80_percent", "gzip_trailer_crc", "gzip_trailer_length",
+                                 "deflate_bit_flip"])
+def test_damaged_gzip_keeps_every_record_tensorflow_can_read(tmp_path, how):
+    records = _incompressible_records(100)
+    good = str(tmp_path / "good.tfrecord.gz")
+    tfrecord_io.write_shard(good, records)
+    path = str(tmp_path / f"{how}.tfrecord.gz")
+    with open(good, "rb") as f:
+        damaged = _damage(f.read(), how)
+    with open(path, "wb") as f:
+        f.write(damaged)
+    tf_records = _tf_readable(path)
+    got = []
+    with pytest.raises(tfrecord_io.CorruptShardError) as e:
+        for r in tfrecord_io.read_shard(path):
+            got.append(r)
+    assert got == records[:len(got)]  # only intact records, in order
+    assert len(got) >= len(tf_records) > 0  # nothing TensorFlow reads is lost
+    assert e.value.index == len(got)  # the failure names the first record not read
+    assert e.value.path == path
+
+
+def test_cut_shard_yields_every_whole_record(tmp_path):
+    """A cut right after a record boundary loses nothing before it."""
+    records = _incompressible_records(20, size=5000)
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, records)
+    with open(path, "rb") as f:
+        raw = f.read()
+    with open(path, "wb") as f:
+        f.write(raw[:-8])  # the whole deflate stream, no trailer
+    got = []
+    with pytest.raises(tfrecord_io.CorruptShardError, match="record 20: gzip stream error"):
+        got.extend(tfrecord_io.read_shard(path))
+    assert got == records
+
+
+def test_zero_padding_after_the_gzip_member_is_ignored(tmp_path):
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, _records(3))
+    with open(path, "ab") as f:
+        f.write(b"\0" * 16)
+    assert list(tfrecord_io.read_shard(path)) == _records(3)
+
+
+def test_concatenated_gzip_members_read_as_one_shard(tmp_path):
+    a, b = str(tmp_path / "a.gz"), str(tmp_path / "b.gz")
+    tfrecord_io.write_shard(a, _records(3))
+    tfrecord_io.write_shard(b, _records(2))
+    both = str(tmp_path / "ab.gz")
+    with open(both, "wb") as f:
+        f.write(open(a, "rb").read() + open(b, "rb").read())
+    assert list(tfrecord_io.read_shard(both)) == _records(3) + _records(2)
+    assert [r.numpy() for r in tf.data.TFRecordDataset(both, "GZIP")] == _records(3) + _records(2)

@@ -32,7 +32,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 GZIP_LEVEL = 6
-_READ_BUFFER = 4 << 20
+_WRITE_BUFFER = 4 << 20
+_COMPRESSED_CHUNK = 1 << 20
+_RECOVERY_PIECE = 4096
+_MAX_OUTPUT = 16 << 20
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -63,49 +66,147 @@ def encode_record(data: bytes) -> bytes:
                      _FOOTER.pack(masked_crc32c(data))))
 
 
-def iter_records(stream: BinaryIO, path: str = "<stream>") -> Iterator[bytes]:
-    """Yield the records of a decompressed TFRecord stream, checking every CRC.
+def iter_records(chunks: Iterable[bytes], path: str = "<stream>") -> Iterator[bytes]:
+    """Yield the records framed in ``chunks`` (decompressed bytes), checking every CRC.
 
-    Raises CorruptShardError (naming ``path`` and the record index) on a
-    truncated frame, a CRC mismatch or a decompression error.
+    Raises CorruptShardError naming ``path`` and the index of the first record
+    that could not be read whole: a truncated frame, a CRC mismatch, or a
+    ``GzipStreamError`` raised by ``chunks`` (every record that arrived whole
+    before it has been yielded).
     """
-    index = 0
+    buf, pos, index = bytearray(), 0, 0
+    chunks = iter(chunks)
+
+    def fill(n: int) -> bool:
+        """At least ``n`` unread bytes in ``buf``; False at the end of the stream."""
+        nonlocal buf, pos
+        if len(buf) - pos >= n:
+            return True
+        if pos:
+            del buf[:pos]
+            pos = 0
+        while len(buf) < n:
+            try:
+                chunk = next(chunks, None)
+            except GzipStreamError as e:
+                raise CorruptShardError(path, index, f"gzip stream error: {e}") from e
+            if chunk is None:
+                return False
+            buf += chunk
+        return True
+
     while True:
-        try:
-            header = stream.read(12)
-            if not header:
-                return
-            if len(header) < 12:
+        if not fill(12):
+            if len(buf) - pos:
                 raise CorruptShardError(path, index, "truncated record header")
-            length, length_crc = _HEADER.unpack(header)
-            if masked_crc32c(header[:8]) != length_crc:
-                raise CorruptShardError(path, index, "length CRC mismatch (corrupt record)")
-            data = stream.read(length)
-            footer = stream.read(4)
-        except (OSError, EOFError, zlib.error, zlib_ng.error) as e:  # BadGzipFile is an OSError
-            raise CorruptShardError(path, index, f"gzip stream error: {e}") from e
-        if len(data) < length or len(footer) < 4:
+            return
+        length, length_crc = _HEADER.unpack_from(buf, pos)
+        if masked_crc32c(bytes(buf[pos:pos + 8])) != length_crc:
+            raise CorruptShardError(path, index, "length CRC mismatch (corrupt record)")
+        if not fill(12 + length + 4):
             raise CorruptShardError(path, index, "truncated record")
-        if masked_crc32c(data) != _FOOTER.unpack(footer)[0]:
+        with memoryview(buf) as view:
+            data = bytes(view[pos + 12:pos + 12 + length])
+        (data_crc,) = _FOOTER.unpack_from(buf, pos + 12 + length)
+        if masked_crc32c(data) != data_crc:
             raise CorruptShardError(path, index, "data CRC mismatch (corrupt record)")
+        pos += 12 + length + 4
         yield data
         index += 1
 
 
-def open_shard(path: str) -> BinaryIO:
-    """A buffered, decompressing reader over a gzipped shard."""
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return io.BufferedReader(gzip_ng.GzipFile(fileobj=raw, mode="rb"), _READ_BUFFER)
+class GzipStreamError(Exception):
+    """The gzip stream is damaged; every byte before the damage was delivered."""
+
+
+_ZLIB_ERRORS = (zlib.error, zlib_ng.error)
+
+
+def _feed(d, data: bytes, out: List[bytes]):
+    """Inflate ``data`` with decompressor ``d`` into ``out`` (at most 16 MB a call).
+
+    Returns ``(d, rest, error)``: the decompressor to continue with, the input
+    after the end of the gzip member (when it ended) and the zlib error, if
+    any. On an error, everything that inflated before the damage is in ``out``.
+    """
+    while True:
+        saved = d.copy()
+        try:
+            chunk = d.decompress(data, _MAX_OUTPUT)
+        except _ZLIB_ERRORS:
+            return _salvage(saved, data, out)
+        out.append(chunk)
+        if d.eof:
+            return d, d.unused_data, None
+        data = d.unconsumed_tail
+        if not data and len(chunk) < _MAX_OUTPUT:
+            return d, b"", None
+
+
+def _salvage(d, data: bytes, out: List[bytes]):
+    """``_feed`` after a failed call, from the state ``d`` taken before it.
+
+    zlib discards the output of a call that fails, so the input is fed again
+    in 4 KB pieces, and the failing piece byte by byte: every byte that
+    inflates before the damage is kept.
+    """
+    for size in (_RECOVERY_PIECE, 1):
+        for pos in range(0, len(data), size):
+            before = d.copy()
+            try:
+                out.append(d.decompress(data[pos:pos + size]))
+            except _ZLIB_ERRORS as e:
+                if size == 1:
+                    return before, b"", e
+                d, data = before, data[pos:pos + size]
+                break
+            if d.eof:
+                return d, d.unused_data + data[pos + size:], None
+        else:  # pragma: no cover - zlib fails on the same bytes every time
+            return d, b"", zlib.error("inflate failed, then succeeded on the same input")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def inflate(raw: BinaryIO) -> Iterator[bytes]:
+    """Decompressed chunks of the (possibly multi-member) gzip stream ``raw``.
+
+    Raises GzipStreamError after yielding all that inflated, for a damaged
+    stream (bad header, bad deflate data, wrong CRC or length in a trailer)
+    or one that ends inside a member. Zero padding after a member is ignored,
+    as Python's ``gzip`` does.
+    """
+    d, in_member = zlib_ng.decompressobj(31), False
+    while True:
+        pending = raw.read(_COMPRESSED_CHUNK)
+        if not pending:
+            break
+        while pending:
+            if not in_member:
+                pending = pending.lstrip(b"\0")
+                if not pending:
+                    break
+            in_member, out = True, []
+            d, rest, error = _feed(d, pending, out)
+            for chunk in out:
+                if chunk:
+                    yield chunk
+            if error is not None:
+                raise GzipStreamError(str(error))
+            pending = b""
+            if d.eof:
+                d, in_member, pending = zlib_ng.decompressobj(31), False, rest
+    if in_member:
+        raise GzipStreamError("the file ends inside a gzip member (truncated)")
 
 
 def read_shard(path: str) -> Iterator[bytes]:
     """Records of a gzipped TFRecord shard (see ``iter_records`` for errors)."""
     try:
-        stream = open_shard(path)
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except OSError as e:
         raise CorruptShardError(path, 0, f"cannot open: {e}") from e
-    with stream:
-        yield from iter_records(stream, path)
+    with raw:
+        yield from iter_records(inflate(raw), path)
 
 
 class AtomicShardWriter:
@@ -123,7 +224,7 @@ class AtomicShardWriter:
                                        compression_type=CompressionTypes.UNCOMPRESSED)
         self._gz = gzip_ng.GzipFile(filename="", mode="wb", compresslevel=compresslevel,
                                     fileobj=self._raw, mtime=0)
-        self._out = io.BufferedWriter(self._gz, _READ_BUFFER)
+        self._out = io.BufferedWriter(self._gz, _WRITE_BUFFER)
         self.count = 0
         self.closed = False
 
