@@ -26,10 +26,14 @@ Outputs in ``--output_dir``: one ``data-NNNNN-of-MMMMM.tfrecord.gz`` per input
 shard (same name and record order; labelled examples only), ``failures.jsonl``
 (one line per example not written, with shard, index, sensor_id, timestamp,
 kind and reason), ``shards.jsonl`` (one report per input shard) and
-``summary.json`` (counters, shard list, elapsed time). Prints
-``Total success: S, Total lookup failures: L, Total value failures: V`` like
-the released script, and exits 1 if a shard could not be read to its end or
-the ISMN download could not be read.
+``ismn_provenance.jsonl`` (which ISMN snapshot labelled the data) and
+``summary.json`` (totals, provenance, shard list, elapsed time). Prints
+``Total success: S, Total lookup failures: L, Total value failures: V``
+exactly like the released script (S counts every example written, already
+labelled ones included), then a line breaking S down. Exits 2 on a usage
+error found before running (no input shards, two inputs with one file name,
+an output that would replace an input), 1 if a shard could not be read to its
+end or an ISMN file or the ISMN download could not be read.
 
 The released ``--num_workers N`` is accepted: locally it means
 ``--direct_num_workers N --direct_running_mode multi_processing``; on Dataflow
@@ -59,6 +63,10 @@ class CombineIsmnOptions(runtime.OutputDirOptions):
                             help="readings within +- this of the example time match (default 3)")
         parser.add_argument("--ismn_good_flags_only", action="store_true", default=False,
                             help="only readings flagged G count (default: all, as released)")
+        parser.add_argument("--match_sensor_type", action="store_true", default=False,
+                            help="at a station with several 0.05 m soil-moisture sensors, use "
+                                 "the one whose instrument is the sensor_id's sensor type "
+                                 "(default: the released choice, the first listed)")
 
 
 def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
@@ -68,8 +76,9 @@ def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
     merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
         ismn_path=opts.ismn_data_path, output_dir=out,
         time_tolerance_minutes=opts.time_tolerance_minutes,
-        good_flags_only=opts.ismn_good_flags_only)
-    for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"])):
+        good_flags_only=opts.ismn_good_flags_only, match_sensor_type=opts.match_sensor_type)
+    for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"]),
+                        ("ismn_provenance", merged["ismn_provenance"])):
         (pcoll
          | f"Format {name}" >> beam.Map(merge.to_json_line)
          | f"Write {name}" >> beam.io.WriteToText(
@@ -78,19 +87,52 @@ def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
     return merged
 
 
+def check_inputs(input_data_path: str, opts: CombineIsmnOptions) -> List[str]:
+    """Before anything runs: the input shards (raises UsageError when none
+    match, when two share a file name, or when an output would replace an
+    input) and the ISMN path's existence."""
+    try:
+        paths = tfrecord_io.match_input_shards(input_data_path)
+    except FileNotFoundError as e:
+        raise runtime.UsageError(f"{e}: check --input_data_path") from e
+    try:
+        merge.plan_outputs(paths, opts.output_dir)
+    except ValueError as e:
+        raise runtime.UsageError(str(e)) from e
+    if not FileSystems.exists(opts.ismn_data_path.rstrip("/")):
+        raise runtime.UsageError(f"--ismn_data_path {opts.ismn_data_path} does not exist")
+    return paths
+
+
+def stale_outputs(output_dir: str, written: List[str]) -> List[str]:
+    """Shards in ``output_dir`` this run did not write (an earlier run's)."""
+    found = FileSystems.match([FileSystems.join(output_dir, "*.tfrecord.gz")])[0].metadata_list
+    return sorted(set(m.path for m in found) - set(written))
+
+
 def summarise(result, input_data_path: str, opts: CombineIsmnOptions, seconds: float) -> dict:
-    """Totals from the per-shard reports (exact), with the Beam counters beside them."""
+    """Totals from the per-shard reports (exact), with the Beam counters beside them.
+
+    ``success`` is the released script's ``Total success``: every example
+    written, those already labelled included; ``merged_from_ismn`` and
+    ``already_labelled`` break it down.
+    """
     reports = sorted(runtime.read_json_lines(FileSystems.join(opts.output_dir, "shards.jsonl")),
                      key=lambda r: r["path"])
+    (prov,) = runtime.read_json_lines(
+        FileSystems.join(opts.output_dir, "ismn_provenance.jsonl")) or [{}]
     total = lambda key: sum(r[key] for r in reports)  # noqa: E731
     failures = {k: sum(r["failures"].get(k, 0) for r in reports) for k in merge.FAILURE_KINDS}
+    outputs = [FileSystems.join(opts.output_dir, r["shard"]) for r in reports]
     return {
-        "success": total("success"),
+        "success": total("written"),
+        "merged_from_ismn": total("success"),
         "lookup_failures": failures["lookup"],
         "value_failures": failures["value"],
         "already_labelled": total("already_labelled"),
         "malformed": failures["malformed"],
         "corrupt": failures["corrupt"],
+        "sensor_type_mismatch": total("sensor_type_mismatch"),
         "examples_read": total("examples_read"),
         "examples_written": total("written"),
         "accounted": all(r["accounted"] for r in reports)
@@ -98,10 +140,16 @@ def summarise(result, input_data_path: str, opts: CombineIsmnOptions, seconds: f
         "counters": runtime.counters(result, merge.NAMESPACE),
         "input_data_path": input_data_path,
         "ismn_data_path": opts.ismn_data_path,
+        "ismn_provenance": prov,
+        "ismn_error": prov.get("error"),
+        "unreadable_ismn_files": sorted({f for r in reports for f in r["unreadable_ismn_files"]}),
+        "project_version": runtime.project_version(),
         "time_tolerance_minutes": opts.time_tolerance_minutes,
         "ismn_good_flags_only": opts.ismn_good_flags_only,
+        "match_sensor_type": opts.match_sensor_type,
         "shards": reports,
         "incomplete_shards": [r["path"] for r in reports if not r["complete"]],
+        "stale_outputs": stale_outputs(opts.output_dir, outputs),
         "elapsed_seconds": seconds,
     }
 
@@ -113,7 +161,9 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     missing = [f"--{n}" for n in ("ismn_data_path", "output_dir") if not getattr(opts, n)]
     if missing:
-        raise SystemExit(f"combine_ismn_data: {' and '.join(missing)} required")
+        raise runtime.UsageError(f"{' and '.join(missing)} required")
+    if not runtime.is_dry_run(options):
+        check_inputs(input_data_path, opts)
     runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
     clock = runtime.Stopwatch()
     result, dry_run = runtime.run_pipeline(
@@ -122,32 +172,43 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         return dry_run
     summary = summarise(result, input_data_path, opts, clock.seconds())
     runtime.remove_stale_temporaries(opts.output_dir)
+    runtime.remove_beam_temp_dirs(opts.output_dir)
     runtime.write_json_atomically(FileSystems.join(opts.output_dir, "summary.json"), summary)
     print(f"Total success: {summary['success']}, "
           f"Total lookup failures: {summary['lookup_failures']}, "
           f"Total value failures: {summary['value_failures']}")
-    print(f"Examples read: {summary['examples_read']}, written: {summary['examples_written']} "
-          f"(already labelled: {summary['already_labelled']}), "
-          f"malformed: {summary['malformed']}, corrupt: {summary['corrupt']}, "
-          f"ambiguous stations: {summary['counters'].get('ambiguous_station', 0)}; "
+    print(f"Success = {summary['already_labelled']} already labelled + "
+          f"{summary['merged_from_ismn']} merged from ISMN; examples read: "
+          f"{summary['examples_read']}, malformed: {summary['malformed']}, "
+          f"corrupt shards: {summary['corrupt']}, ambiguous stations: "
+          f"{summary['counters'].get('ambiguous_station', 0)}, labels from a sensor of "
+          f"another type: {summary['sensor_type_mismatch']}; "
           f"{summary['elapsed_seconds']:.1f} s. Details: "
           f"{FileSystems.join(opts.output_dir, 'summary.json')}")
     for path in summary["incomplete_shards"]:
         print(f"ERROR: shard {path} could not be read to its end (see failures.jsonl)",
               file=sys.stderr)
+    if summary["ismn_error"]:
+        print(f"ERROR: {summary['ismn_error']}", file=sys.stderr)
+    for path in summary["unreadable_ismn_files"]:
+        print(f"ERROR: ISMN file {path} could not be read; the examples that need it are "
+              f"lookup failures (see failures.jsonl)", file=sys.stderr)
+    if summary["stale_outputs"]:
+        print(f"NOTE: {len(summary['stale_outputs'])} shards in {opts.output_dir} are not from "
+              f"this run (listed as stale_outputs in summary.json)", file=sys.stderr)
     return summary
 
 
 def exit_code(summary: dict) -> int:
     if summary.get("dry_run"):
         return 0
-    bad = summary["incomplete_shards"] or summary["counters"].get("ismn_archive_errors", 0)
+    bad = (summary["incomplete_shards"] or summary["ismn_error"]
+           or summary["unreadable_ismn_files"])
     return 1 if bad or not summary["accounted"] else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return exit_code(run(argv))
+    return runtime.cli_main("combine_ismn_data", run, exit_code, argv)
 
 
 if __name__ == "__main__":

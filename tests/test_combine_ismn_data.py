@@ -77,14 +77,19 @@ def check_against_ground_truth(paths, out, summary):
     assert c["examples_written"] == count("success") + count("prelabelled")
     assert c.get("ambiguous_station", 0) == sum(bool(r.get("ambiguous_station")) for r in truth)
     assert summary["accounted"] and not summary["incomplete_shards"]
-    assert (summary["success"], summary["lookup_failures"], summary["value_failures"],
-            summary["already_labelled"], summary["examples_read"], summary["examples_written"]) == (
-        count("success"), count("lookup"), count("value"), count("prelabelled"), len(truth),
-        count("success") + count("prelabelled"))
+    # "success" is the released Total success: every example written
+    assert (summary["success"], summary["merged_from_ismn"], summary["lookup_failures"],
+            summary["value_failures"], summary["already_labelled"], summary["examples_read"],
+            summary["examples_written"]) == (
+        count("success") + count("prelabelled"), count("success"), count("lookup"),
+        count("value"), count("prelabelled"), len(truth), count("success") + count("prelabelled"))
+    assert summary["sensor_type_mismatch"] == sum(bool(r.get("sensor_type_mismatch"))
+                                                  for r in truth)
     for report in summary["shards"]:
         assert report["accounted"]
     assert sorted(os.listdir(out)) == sorted(
-        [os.path.basename(p) for p in paths.shards] + ["failures.jsonl", "shards.jsonl", "summary.json"])
+        [os.path.basename(p) for p in paths.shards] + ["failures.jsonl", "ismn_provenance.jsonl",
+                                                       "shards.jsonl", "summary.json"])
     with open(os.path.join(out, "summary.json")) as f:
         assert json.load(f)["counters"] == c
 
@@ -108,8 +113,8 @@ def test_cli_two_workers_and_rerun_is_safe(sample_ceop_zip, tmp_path):
     assert rc == 0, stderr[-3000:]
     truth = _truth(sample_ceop_zip)
     n = lambda o: sum(r["outcome"] == o for r in truth)  # noqa: E731
-    assert (f"Total success: {n('success')}, Total lookup failures: {n('lookup')}, "
-            f"Total value failures: {n('value')}") in stdout
+    assert (f"Total success: {n('success') + n('prelabelled')}, Total lookup failures: "
+            f"{n('lookup')}, Total value failures: {n('value')}\n") in stdout
     with open(out / "summary.json") as f:
         summary = json.load(f)
     check_against_ground_truth(sample_ceop_zip, str(out), summary)
@@ -218,28 +223,41 @@ def test_malformed_ismn_file_fails_only_its_examples(sample_hv_dir, tmp_path):
     assert summary["accounted"]
 
 
-def test_missing_ismn_path(sample_ceop_zip, tmp_path):
+def test_missing_ismn_path_is_a_usage_error_before_running(sample_ceop_zip, tmp_path):
     out = tmp_path / "out"
     rc, stdout, stderr = run_cli(_args(sample_ceop_zip, out, ismn_path=str(tmp_path / "nope.zip")))
+    assert rc == 2
+    assert stderr.strip().splitlines() == [
+        f"combine_ismn_data: error: --ismn_data_path {tmp_path / 'nope.zip'} does not exist"]
+    assert not out.exists()
+
+
+def test_unreadable_ismn_archive_labels_nothing_and_exits_1(sample_ceop_zip, tmp_path):
+    out = tmp_path / "out"
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"this is not a zip file")
+    rc, stdout, stderr = run_cli(_args(sample_ceop_zip, out, ismn_path=str(broken)))
     assert rc == 1
+    assert "broken.zip is not a readable zip" in stderr
     truth = _truth(sample_ceop_zip)
     summary = json.load(open(out / "summary.json"))
     assert summary["counters"]["already_labelled"] == sum(r["outcome"] == "prelabelled" for r in truth)
-    assert summary["counters"].get("success", 0) == 0
+    assert summary["merged_from_ismn"] == 0
     reasons = {f["reason"] for f in _failures(out) if f["kind"] == "lookup"}
-    assert any("ISMN archive not found" in r and "nope.zip" in r for r in reasons)
+    assert reasons and all("broken.zip is not a readable zip" in r for r in reasons)
     assert summary["accounted"]
 
 
 def test_missing_required_flags():
-    with pytest.raises(SystemExit, match="--ismn_data_path and --output_dir required"):
+    with pytest.raises(runtime.UsageError, match="--ismn_data_path and --output_dir required"):
         combine_ismn_data.run(["--input_data_path", "x"])
 
 
 def test_no_input_shards_is_a_clear_error(sample_ceop_zip, tmp_path):
     rc, _, stderr = run_cli(_args(sample_ceop_zip, tmp_path / "o",
                                   shards_glob=str(tmp_path / "none-*.gz")))
-    assert rc != 0 and "no input shards match" in stderr
+    assert rc == 2 and "no input shards match" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------- units

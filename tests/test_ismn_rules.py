@@ -32,7 +32,9 @@ def test_resolve_sensor():
                "CS655_soil_temperature_0.050000_0.050000",
                "CS655_soil_moisture_0.500000_0.500000",
                "CS655_soil_moisture_0.050000_0.050000"]
-    assert ismn.resolve_sensor(sensors) == "CS655_soil_moisture_0.050000_0.050000"
+    # the released rule: the first accepted sensor in the order listed, not sorted
+    assert ismn.resolve_sensor(sensors) == "ThetaProbe-ML2X_soil_moisture_0.050000_0.050000"
+    assert ismn.resolve_sensor(sensors[1:]) == "CS655_soil_moisture_0.050000_0.050000"
     assert ismn.resolve_sensor(["X_soil_moisture_0.000000_0.050000"]) == "X_soil_moisture_0.000000_0.050000"
     assert ismn.resolve_sensor(["X_soil_moisture_0.050800_0.050800"]) == "X_soil_moisture_0.050800_0.050800"
     assert ismn.resolve_sensor(["X_soil_moisture_0.500000_0.500000",
@@ -111,3 +113,53 @@ def test_timestamp_seconds():
     assert ismn.timestamp_seconds(1_500_000_000_999.0) == 1_500_000_000
     with pytest.raises(ValueError):
         ismn.timestamp_seconds(float("nan"))
+
+
+def test_build_catalog_keeps_the_listed_sensor_order():
+    paths = ["N/S/N_N_S_sm_0.050000_0.050000_ThetaProbe-ML2X_20150101_20220101.stm",
+             "N/S/N_N_S_sm_0.050000_0.050000_CS655_20150101_20220101.stm"]
+    cat = ismn.build_catalog(paths)
+    assert cat.stations["N"]["S"] == ["ThetaProbe-ML2X_soil_moisture_0.050000_0.050000",
+                                      "CS655_soil_moisture_0.050000_0.050000"]
+    assert cat.instruments["CS655_soil_moisture_0.050000_0.050000"] == "CS655"
+
+
+def test_choose_sensor_released_and_matching_the_type():
+    sensors = ["ThetaProbe-ML2X_soil_moisture_0.050000_0.050000",
+               "CS655_soil_moisture_0.050000_0.050000"]
+    instruments = {s: s.split("_")[0] for s in sensors}
+    assert ismn.choose_sensor(sensors, instruments, "CS655") == (sensors[0], True)
+    assert ismn.choose_sensor(sensors, instruments, "CS655", match_sensor_type=True) == (
+        sensors[1], False)
+    assert ismn.choose_sensor(sensors, instruments, "ThetaProbe_ML2X") == (sensors[0], False)
+    # no candidate of the id's type: the released choice, flagged as a mismatch
+    assert ismn.choose_sensor(sensors, instruments, "TDR", match_sensor_type=True) == (
+        sensors[0], True)
+    assert ismn.choose_sensor(["X_soil_moisture_0.500000_0.500000"], {}, "X") == (None, False)
+
+
+@pytest.mark.parametrize("name,safe", [
+    ("SCAN/St/f.stm", True), ("top/SCAN/St/f.stm", True), ("../../SCAN/St/f.stm", False),
+    ("/etc/SCAN/St/f.stm", False), ("SCAN/../../St/f.stm", False), ("C:/x/St/f.stm", False),
+    ("SCAN\\..\\..\\f.stm", False)])
+def test_is_safe_member(name, safe):
+    assert ismn.is_safe_member(name) is safe
+
+
+@pytest.mark.parametrize("ms", [3e38, -3e38, 2.6e14, -6.3e13])
+def test_timestamp_outside_datetime_range_is_an_error_naming_the_value(ms):
+    with pytest.raises(ValueError, match="outside years 1-9999"):
+        ismn.timestamp_seconds(ms)
+
+
+def test_first_bad_line_names_the_line(tmp_path):
+    hv = tmp_path / "hv.stm"
+    hv.write_bytes(b"HEADER LINE\r\n2015/01/01 00:00 0.25 G M\r\n"
+                   b"2015/01/01 01:00 abc G M\r\n2015/01/01 02:00 0.2 G M\r\n")
+    assert ismn.first_bad_line(str(hv), header_values=True) == (3, "2015/01/01 01:00 abc G M")
+    ceop = tmp_path / "c.stm"
+    good = b"2015/01/01 00:00 2015/01/01 00:00 CSE NET ST 1.0 2.0 3.0 0.05 0.05 0.2 G M\r\n"
+    ceop.write_bytes(good + b"2015/13/01 00:00 2015/01/01 00:00 CSE NET ST 1.0 2.0 3.0 0.05 0.05 0.2 G M\r\n")
+    assert ismn.first_bad_line(str(ceop), header_values=False)[0] == 2
+    ceop.write_bytes(good * 3)
+    assert ismn.first_bad_line(str(ceop), header_values=False) is None

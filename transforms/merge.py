@@ -8,9 +8,9 @@ The examples themselves never cross a shuffle; only light references do:
    unreadable shard tails become failure records.
 2. ``ReadIsmnCatalog``: list the ISMN download once (file names only) into a
    ``Catalog`` of networks, stations and sensors, used as a side input.
-3. ``ResolveRefs``: the released station and sensor rules; unresolvable refs
+3. ``ResolveFn``: the released station and sensor rules; unresolvable refs
    are lookup failures, the rest are keyed by ISMN sensor.
-4. ``MatchSensors``: group refs by sensor, parse that sensor's file once with
+4. ``MatchSensorFn``: group refs by sensor, parse that sensor's file once with
    the ``ismn`` package, apply the +-tolerance window rule to every ref:
    ``(shard, (index, value))`` labels, or lookup/value failures.
 5. ``RewriteShards``: group labels by shard (every shard, even one without
@@ -28,7 +28,7 @@ import logging
 import posixpath
 import time
 import zipfile
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -56,11 +56,15 @@ class ExampleRef(NamedTuple):
 
 
 def failure(shard: str, index: int, kind: str, reason: str, sensor_id: Optional[str] = None,
-            timestamp: Optional[float] = None) -> Dict[str, object]:
-    """A failure record (one line of ``failures.jsonl``)."""
+            timestamp: Optional[float] = None, ismn_file: Optional[str] = None) -> Dict[str, object]:
+    """A failure record (one line of ``failures.jsonl``); ``ismn_file``: the
+    ISMN data file that could not be read, when that is the reason."""
     assert kind in FAILURE_KINDS, kind
-    return {"shard": posixpath.basename(shard), "path": shard, "index": index,
-            "sensor_id": sensor_id, "timestamp": timestamp, "kind": kind, "reason": reason}
+    record = {"shard": posixpath.basename(shard), "path": shard, "index": index,
+              "sensor_id": sensor_id, "timestamp": timestamp, "kind": kind, "reason": reason}
+    if ismn_file is not None:
+        record["ismn_file"] = ismn_file
+    return record
 
 
 # --------------------------------------------------------------------------
@@ -163,16 +167,27 @@ class ScanShards(beam.PTransform):
 class CatalogOrError:
     catalog: Optional[ismn.Catalog]
     error: Optional[str] = None
+    provenance: Optional[Dict[str, object]] = None
 
 
 def read_catalog(ismn_path: str) -> CatalogOrError:
-    """The catalog of a download, or the error that makes it unusable."""
+    """The catalog of a download, or the error that makes it unusable.
+
+    A download in which no data file sits in the ISMN layout (an empty zip,
+    files flat at the top, ...) is unusable.
+    """
     try:
-        catalog = ismn.build_catalog(ismn.list_data_files(ismn_path))
+        paths = ismn.list_data_files(ismn_path)
+        catalog = ismn.build_catalog(paths)
+        if not catalog.files:
+            raise ismn.IsmnDataError(
+                f"ISMN download {ismn_path}: no ISMN data file found in the layout "
+                f"{ismn.LAYOUT} ({len(paths)} .stm files seen)")
+        prov = ismn.provenance(ismn_path, len(catalog.files))
     except ismn.IsmnDataError as e:
         _LOG.error("%s", e)
         counter("ismn_archive_errors").inc()
-        return CatalogOrError(None, str(e))
+        return CatalogOrError(None, str(e), {"path": ismn_path, "error": str(e)})
     for path in catalog.bad_names:
         _LOG.warning("ISMN file %s: name does not follow the ISMN convention; ignored", path)
     for path in catalog.duplicate_files:
@@ -180,7 +195,7 @@ def read_catalog(ismn_path: str) -> CatalogOrError:
     _LOG.info("ISMN catalog of %s: %d networks, %d stations, %d data files", ismn_path,
               len(catalog.stations), sum(len(s) for s in catalog.stations.values()),
               len(catalog.files))
-    return CatalogOrError(catalog)
+    return CatalogOrError(catalog, provenance=prov)
 
 
 @dataclasses.dataclass
@@ -198,40 +213,50 @@ class ReadIsmnCatalog(beam.PTransform):
 # --------------------------------------------------------------------------
 # 3. Resolve
 
-def resolve_ref(ref: ExampleRef, cat: CatalogOrError):
-    """``(sensor_key, None)`` or ``(None, failure)``; third item: other matching stations."""
+def resolve_ref(ref: ExampleRef, cat: CatalogOrError, match_sensor_type: bool = False):
+    """``(sensor_key, None)`` or ``(None, failure)``; third item: other matching
+    stations; fourth: the chosen sensor's instrument is not the id's sensor type."""
     if cat.catalog is None:
         return None, failure(ref.shard, ref.index, "lookup", cat.error, ref.sensor_id,
-                             ref.timestamp), []
-    network, id_station, _ = schema.split_sensor_id(ref.sensor_id)
+                             ref.timestamp), [], False
+    network, id_station, id_type = schema.split_sensor_id(ref.sensor_id)
     stations = cat.catalog.stations.get(network)
     if stations is None:
         return None, failure(ref.shard, ref.index, "lookup",
                              f"network {network!r} is not an ISMN network of the download",
-                             ref.sensor_id, ref.timestamp), []
+                             ref.sensor_id, ref.timestamp), [], False
     matches = ismn.resolve_station(id_station, stations)
     if not matches:
         return None, failure(ref.shard, ref.index, "lookup",
                              f"no station of network {network!r} matches {id_station!r}",
-                             ref.sensor_id, ref.timestamp), []
-    sensor = ismn.resolve_sensor(stations[matches[0]])
+                             ref.sensor_id, ref.timestamp), [], False
+    sensor, mismatch = ismn.choose_sensor(stations[matches[0]], cat.catalog.instruments, id_type,
+                                          match_sensor_type)
     if sensor is None:
         return None, failure(ref.shard, ref.index, "lookup",
                              f"station {network}/{matches[0]} has no sensor with "
                              f"'{ismn.SENSOR_DEPTH_TOKEN}' and '{ismn.SENSOR_VARIABLE_TOKEN}'",
-                             ref.sensor_id, ref.timestamp), matches[1:]
-    return (network, matches[0], sensor), None, matches[1:]
+                             ref.sensor_id, ref.timestamp), matches[1:], False
+    return (network, matches[0], sensor), None, matches[1:], mismatch
 
 
 class ResolveFn(beam.DoFn):
-    FAILURES = "failures"
+    """ExampleRef -> ``(sensor_key, ref)``; tagged ``failures`` and ``mismatches``
+    (the shard path of each example labelled by a sensor of another type)."""
 
-    def __init__(self):
+    FAILURES, MISMATCHES = "failures", "mismatches"
+
+    def __init__(self, match_sensor_type: bool = False):
+        self.match_sensor_type = match_sensor_type
         self.lookup = counter("lookup_failure")
         self.ambiguous = counter("ambiguous_station")
+        self.mismatch = counter("sensor_type_mismatch")
 
     def process(self, ref: ExampleRef, cat: CatalogOrError):
-        key, fail, others = resolve_ref(ref, cat)
+        key, fail, others, mismatch = resolve_ref(ref, cat, self.match_sensor_type)
+        if mismatch:
+            self.mismatch.inc()
+            yield beam.pvalue.TaggedOutput(self.MISMATCHES, ref.shard)
         if others:
             self.ambiguous.inc()
             network, id_station, _ = schema.split_sensor_id(ref.sensor_id)
@@ -296,7 +321,8 @@ class MatchSensorFn(beam.DoFn):
             for ref in refs:
                 self.lookup.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
-                    ref.shard, ref.index, "lookup", str(e), ref.sensor_id, ref.timestamp))
+                    ref.shard, ref.index, "lookup", str(e), ref.sensor_id, ref.timestamp,
+                    ismn_file=rel_path))
             return
         for ref in refs:
             m = ismn.match_readings(readings, ismn.timestamp_seconds(ref.timestamp),
@@ -359,6 +385,9 @@ class RewriteShardFn(beam.DoFn):
             raise RuntimeError(f"labels for {shard}, which is not an input shard")
         start = time.time()
         out = FileSystems.join(self.output_dir, posixpath.basename(shard))
+        if same_file(out, shard):
+            raise RuntimeError(f"refusing to overwrite input shard {shard} with its merged "
+                               f"version: choose an --output_dir other than the input folder")
         written, merged = rewrite_shard(shard, out, labels)
         if merged != len(labels):
             raise RuntimeError(f"{shard}: {len(labels)} labels but {merged} examples merged; "
@@ -397,13 +426,15 @@ class MergeIsmnLabels(beam.PTransform):
     output_dir: str
     time_tolerance_minutes: float = 3
     good_flags_only: bool = False
+    match_sensor_type: bool = False
 
     def expand(self, shards):
         scanned = shards | "Scan shards" >> ScanShards()
-        catalog = beam.pvalue.AsSingleton(
-            shards.pipeline | "Read ISMN catalog" >> ReadIsmnCatalog(self.ismn_path))
+        catalogs = shards.pipeline | "Read ISMN catalog" >> ReadIsmnCatalog(self.ismn_path)
+        catalog = beam.pvalue.AsSingleton(catalogs)
         resolved = scanned.refs | "Resolve stations" >> beam.ParDo(
-            ResolveFn(), catalog).with_outputs(ResolveFn.FAILURES, main="keyed")
+            ResolveFn(self.match_sensor_type), catalog).with_outputs(
+                ResolveFn.FAILURES, ResolveFn.MISMATCHES, main="keyed")
         matched = (resolved.keyed
                    | "Group refs by sensor" >> beam.GroupByKey()
                    | "Match readings" >> beam.ParDo(
@@ -416,10 +447,18 @@ class MergeIsmnLabels(beam.PTransform):
                     | "All failures" >> beam.Flatten())
         reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r["path"], r)),
                     "write": written,
-                    "failed": failures | "Key failures" >> beam.Map(lambda f: (f["path"], f["kind"]))}
+                    "failed": failures | "Key failures" >> beam.Map(
+                        lambda f: (f["path"], (f["kind"], f.get("ismn_file")))),
+                    "mismatch": resolved.mismatches | "Key mismatches" >> beam.Map(
+                        lambda path: (path, 1))}
                    | "Group reports by shard" >> beam.CoGroupByKey()
                    | "Shard reports" >> beam.Map(shard_report))
-        return {"failures": failures, "reports": reports}
+        ismn_provenance = catalogs | "ISMN provenance" >> beam.Map(provenance_of)
+        return {"failures": failures, "reports": reports, "ismn_provenance": ismn_provenance}
+
+
+def provenance_of(cat: CatalogOrError):
+    return dict(cat.provenance or {})
 
 
 def shard_report(element) -> Dict[str, object]:
@@ -427,13 +466,47 @@ def shard_report(element) -> Dict[str, object]:
     runner retries bundles, unlike counters on some local runners)."""
     path, grouped = element
     (scan,), (write,) = grouped["scan"], grouped["write"]
-    kinds = list(grouped["failed"])
+    failed = list(grouped["failed"])
+    kinds = [kind for kind, _ in failed]
     report = dict(scan)
     report.update(written=write["written"], success=write["merged"],
-                  failures={k: kinds.count(k) for k in FAILURE_KINDS if k in kinds})
+                  failures={k: kinds.count(k) for k in FAILURE_KINDS if k in kinds},
+                  sensor_type_mismatch=len(list(grouped["mismatch"])),
+                  unreadable_ismn_files=sorted({f for _, f in failed if f}))
     report["examples_read"] = scan["records"] + (0 if scan["complete"] else 1)
     report["accounted"] = report["examples_read"] == write["written"] + len(kinds)
     return report
+
+
+def plan_outputs(input_paths: List[str], output_dir: str) -> Dict[str, str]:
+    """Input shard -> the output path it is merged into (same file name in ``output_dir``).
+
+    Raises ValueError when two inputs share a file name (one would be lost)
+    or an output would replace an input (the input would be destroyed).
+    """
+    by_name: Dict[str, List[str]] = {}
+    for path in input_paths:
+        by_name.setdefault(posixpath.basename(path), []).append(path)
+    clashes = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    if clashes:
+        listed = "; ".join(" and ".join(paths) for paths in clashes.values())
+        raise ValueError(f"input shards with the same file name would be merged into one "
+                         f"output file: {listed}. Merge each folder into its own --output_dir")
+    plan = {path: FileSystems.join(output_dir, name) for name, (path,) in by_name.items()}
+    for out in plan.values():
+        replaced = next((p for p in plan if same_file(out, p)), None)
+        if replaced is not None:
+            raise ValueError(f"output {out} would replace input shard {replaced}: --output_dir "
+                             f"{output_dir} must not be the folder of the input shards")
+    return plan
+
+
+def same_file(a: str, b: str) -> bool:
+    """``a`` and ``b`` name the same file (local paths resolved, links followed)."""
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    import os
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def to_json_line(record: Dict[str, object]) -> str:

@@ -58,7 +58,7 @@ def released_merge(shards: Iterable[str], ismn_path: str, output_dir: str,
                 station = next((stations[name] for name in sorted(stations)
                                 if ismn_rules.station_matches(station_name, name)), None)
                 sensor = None if station is None else next(
-                    (station.sensors[name] for name in sorted(station.sensors)
+                    (station.sensors[name] for name in station.sensors  # the package's order
                      if "0.05" in name and "soil_moisture" in name), None)
                 if sensor is None:
                     counts.lookup_failures += 1

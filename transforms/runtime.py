@@ -52,6 +52,23 @@ class ShardInputOptions(PipelineOptions):
 _LOG = logging.getLogger(__name__)
 
 
+class UsageError(Exception):
+    """A flag or path the user can fix before anything runs (exit status 2)."""
+
+
+def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None) -> int:
+    """Run ``run(argv)`` as a command: exit status ``exit_code(result)``; a
+    ``UsageError`` is one line on stderr and status 2."""
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return exit_code(run(argv))
+    except UsageError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 2
+
+
 def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = None) -> None:
     """Use ``LOCAL_RUNNER`` when no runner is given.
 
@@ -141,6 +158,32 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.time() - self.start, 3)
+
+
+def project_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("soil-moisture-pipelines")
+    except metadata.PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
+def remove_beam_temp_dirs(output_dir: str) -> None:
+    """Delete the ``beam-temp-*`` folders Beam's file sinks leave when a run is
+    killed; called after a successful run, when none is in use."""
+    import os
+
+    pattern = FileSystems.join(output_dir, "beam-temp-*")
+    found = FileSystems.match([FileSystems.join(pattern, "*")])[0].metadata_list
+    if found:
+        _LOG.info("removing %d files of killed runs' beam-temp folders", len(found))
+        FileSystems.delete([m.path for m in found])
+    if "://" not in output_dir and os.path.isdir(output_dir):
+        import shutil
+        for entry in os.listdir(output_dir):
+            if entry.startswith("beam-temp-"):
+                shutil.rmtree(os.path.join(output_dir, entry), ignore_errors=True)
 
 
 def remove_stale_temporaries(output_dir: str) -> None:

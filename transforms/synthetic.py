@@ -450,9 +450,18 @@ def _station(network: str, name: str) -> StationSpec:
     return next(s for s in STATIONS if s.network == network and s.name == name)
 
 
-def first_05_sm_sensor(st: StationSpec) -> Optional[SensorSpec]:
-    """The reference's sensor rule over sorted sensor names."""
-    for sensor in sorted(st.sensors, key=lambda s: s.ismn_name):
+def listed_sensors(st: StationSpec, layout: str) -> List[SensorSpec]:
+    """A station's sensors in the order the released script meets them: the
+    order of their files in the zip (``_write_ismn`` writes them in
+    ``st.sensors`` order), or for a folder our documented sorted file-name order."""
+    if layout == "zip":
+        return list(st.sensors)
+    return sorted(st.sensors, key=lambda s: ismn_file_name(st, s, 0, 0))
+
+
+def first_05_sm_sensor(st: StationSpec, layout: str = "zip") -> Optional[SensorSpec]:
+    """The released sensor rule: the first listed whose name has 0.05 and soil_moisture."""
+    for sensor in listed_sensors(st, layout):
         if "0.05" in sensor.ismn_name and "soil_moisture" in sensor.ismn_name:
             return sensor
     return None
@@ -518,13 +527,20 @@ def generate(cfg: SampleConfig, log=print) -> SamplePaths:
             else:
                 net, id_name, ismn_name = ID_STATIONS[int(rng.integers(len(ID_STATIONS)))]
             st = _station(net, ismn_name)
-            sensor = first_05_sm_sensor(st)
-            sensor_id = f"{net}__{id_name}__{(sensor or st.sensors[0]).instrument}"
+            sensor = first_05_sm_sensor(st, cfg.ismn_layout)
+            # the id's sensor type: one of the station's 0.05 m soil-moisture
+            # instruments, so stations with two give ids of either type
+            kinds = sorted({c.instrument for c in st.sensors
+                            if "0.05" in c.ismn_name and "soil_moisture" in c.ismn_name})
+            kind = kinds[int(rng.integers(len(kinds)))] if len(kinds) > 1 else (
+                sensor or st.sensors[0]).instrument
+            sensor_id = f"{net}__{id_name}__{kind}"
             lat, lon, elev = st.lat, st.lon, st.elevation
             truth.update(ismn_network=net, ismn_station=ismn_name,
                          ambiguous_station=(net, id_name) in AMBIGUOUS_ID_STATIONS)
             if sensor is not None:
                 truth["ismn_sensor"] = sensor.ismn_name
+                truth["sensor_type_mismatch"] = sensor.instrument != kind
             missing = gaps[(net, ismn_name)]
             taken = used_times.setdefault((net, ismn_name), set())
             inner = np.zeros(hours, dtype=bool)
@@ -560,7 +576,7 @@ def generate(cfg: SampleConfig, log=print) -> SamplePaths:
         if truth["outcome"] not in ("success", "value") and truth["case"] != "gap":
             continue
         st = _station(truth["ismn_network"], truth["ismn_station"])
-        s = series[(st.network, st.name, first_05_sm_sensor(st))]
+        s = series[(st.network, st.name, first_05_sm_sensor(st, cfg.ismn_layout))]
         hits = s.window(int(ts32) // 1000)
         expected = {"success": 1, "value": 2}.get(truth["outcome"], 0)
         assert len(hits) == expected, (truth, hits)
