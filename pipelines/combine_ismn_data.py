@@ -54,7 +54,9 @@ from transforms import merge, runtime, tfrecord_io
 
 
 
-class CombineIsmnOptions(runtime.OutputDirOptions):
+class CombineIsmnOptions(PipelineOptions):
+    """The merge's own flags (``--output_dir`` is ``runtime.OutputDirOptions``'s)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--ismn_data_path", default=None,
@@ -69,9 +71,8 @@ class CombineIsmnOptions(runtime.OutputDirOptions):
                                  "(default: the released choice, the first listed)")
 
 
-def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
-    """Add the merge to ``p``; returns the PCollections it writes."""
-    out = opts.output_dir
+def build(p: beam.Pipeline, input_data_path: str, out: str, opts: CombineIsmnOptions):
+    """Add the merge to ``p``, writing into ``out``; returns the PCollections it writes."""
     shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
     merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
         ismn_path=opts.ismn_data_path, output_dir=out,
@@ -87,7 +88,7 @@ def build(p: beam.Pipeline, input_data_path: str, opts: CombineIsmnOptions):
     return merged
 
 
-def check_inputs(input_data_path: str, opts: CombineIsmnOptions) -> List[str]:
+def check_inputs(input_data_path: str, output_dir: str, opts: CombineIsmnOptions) -> List[str]:
     """Before anything runs: the input shards (raises UsageError when none
     match, when two share a file name, or when an output would replace an
     input) and the ISMN path's existence."""
@@ -96,7 +97,7 @@ def check_inputs(input_data_path: str, opts: CombineIsmnOptions) -> List[str]:
     except FileNotFoundError as e:
         raise runtime.UsageError(f"{e}: check --input_data_path") from e
     try:
-        merge.plan_outputs(paths, opts.output_dir)
+        merge.plan_outputs(paths, output_dir)
     except ValueError as e:
         raise runtime.UsageError(str(e)) from e
     if not FileSystems.exists(opts.ismn_data_path.rstrip("/")):
@@ -110,20 +111,21 @@ def stale_outputs(output_dir: str, written: List[str]) -> List[str]:
     return sorted(set(m.path for m in found) - set(written))
 
 
-def summarise(result, input_data_path: str, opts: CombineIsmnOptions, seconds: float) -> dict:
+def summarise(result, input_data_path: str, output_dir: str, opts: CombineIsmnOptions,
+              seconds: float) -> dict:
     """Totals from the per-shard reports (exact), with the Beam counters beside them.
 
     ``success`` is the released script's ``Total success``: every example
     written, those already labelled included; ``merged_from_ismn`` and
     ``already_labelled`` break it down.
     """
-    reports = sorted(runtime.read_json_lines(FileSystems.join(opts.output_dir, "shards.jsonl")),
+    reports = sorted(runtime.read_json_lines(FileSystems.join(output_dir, "shards.jsonl")),
                      key=lambda r: r["path"])
     (prov,) = runtime.read_json_lines(
-        FileSystems.join(opts.output_dir, "ismn_provenance.jsonl")) or [{}]
+        FileSystems.join(output_dir, "ismn_provenance.jsonl")) or [{}]
     total = lambda key: sum(r[key] for r in reports)  # noqa: E731
     failures = {k: sum(r["failures"].get(k, 0) for r in reports) for k in merge.FAILURE_KINDS}
-    outputs = [FileSystems.join(opts.output_dir, r["shard"]) for r in reports]
+    outputs = [FileSystems.join(output_dir, r["shard"]) for r in reports]
     return {
         "success": total("written"),
         "merged_from_ismn": total("success"),
@@ -149,7 +151,7 @@ def summarise(result, input_data_path: str, opts: CombineIsmnOptions, seconds: f
         "match_sensor_type": opts.match_sensor_type,
         "shards": reports,
         "incomplete_shards": [r["path"] for r in reports if not r["complete"]],
-        "stale_outputs": stale_outputs(opts.output_dir, outputs),
+        "stale_outputs": stale_outputs(output_dir, outputs),
         "elapsed_seconds": seconds,
     }
 
@@ -159,21 +161,23 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(CombineIsmnOptions)
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
-    missing = [f"--{n}" for n in ("ismn_data_path", "output_dir") if not getattr(opts, n)]
+    output_dir = options.view_as(runtime.OutputDirOptions).output_dir
+    missing = [flag for flag, value in (("--ismn_data_path", opts.ismn_data_path),
+                                        ("--output_dir", output_dir)) if not value]
     if missing:
         raise runtime.UsageError(f"{' and '.join(missing)} required")
     if not runtime.is_dry_run(options):
-        check_inputs(input_data_path, opts)
+        check_inputs(input_data_path, output_dir, opts)
     runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
     clock = runtime.Stopwatch()
     result, dry_run = runtime.run_pipeline(
-        options, test_pipeline, lambda p: build(p, input_data_path, opts), "combine_ismn_data")
+        options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "combine_ismn_data")
     if dry_run:
         return dry_run
-    summary = summarise(result, input_data_path, opts, clock.seconds())
-    runtime.remove_stale_temporaries(opts.output_dir)
-    runtime.remove_beam_temp_dirs(opts.output_dir)
-    runtime.write_json_atomically(FileSystems.join(opts.output_dir, "summary.json"), summary)
+    summary = summarise(result, input_data_path, output_dir, opts, clock.seconds())
+    runtime.remove_stale_temporaries(output_dir)
+    runtime.remove_beam_temp_dirs(output_dir)
+    runtime.write_json_atomically(FileSystems.join(output_dir, "summary.json"), summary)
     print(f"Total success: {summary['success']}, "
           f"Total lookup failures: {summary['lookup_failures']}, "
           f"Total value failures: {summary['value_failures']}")
@@ -184,7 +188,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
           f"{summary['counters'].get('ambiguous_station', 0)}, labels from a sensor of "
           f"another type: {summary['sensor_type_mismatch']}; "
           f"{summary['elapsed_seconds']:.1f} s. Details: "
-          f"{FileSystems.join(opts.output_dir, 'summary.json')}")
+          f"{FileSystems.join(output_dir, 'summary.json')}")
     for path in summary["incomplete_shards"]:
         print(f"ERROR: shard {path} could not be read to its end (see failures.jsonl)",
               file=sys.stderr)
@@ -194,7 +198,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         print(f"ERROR: ISMN file {path} could not be read; the examples that need it are "
               f"lookup failures (see failures.jsonl)", file=sys.stderr)
     if summary["stale_outputs"]:
-        print(f"NOTE: {len(summary['stale_outputs'])} shards in {opts.output_dir} are not from "
+        print(f"NOTE: {len(summary['stale_outputs'])} shards in {output_dir} are not from "
               f"this run (listed as stale_outputs in summary.json)", file=sys.stderr)
     return summary
 

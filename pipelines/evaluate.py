@@ -27,6 +27,7 @@ examples together.
 """
 
 import json
+import typing
 import logging
 import sys
 from typing import List, Optional
@@ -40,7 +41,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms import evaluation, runtime, tfrecord_io
 
 
-class EvaluateOptions(runtime.OutputDirOptions):
+class EvaluateOptions(PipelineOptions):
+    """evaluate's own flags (``--output_dir`` is ``runtime.OutputDirOptions``'s)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--predictions", default=None,
@@ -69,7 +72,8 @@ def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
     return evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
 
 
-def build(p: beam.Pipeline, input_data_path: Optional[str], opts: EvaluateOptions):
+def build(p: beam.Pipeline, input_data_path: Optional[str], output_dir: str,
+          opts: EvaluateOptions):
     if opts.predictions:
         if opts.predictions.endswith(".parquet") or opts.predictions.endswith(".parquet*"):
             rows = p | "Read predictions" >> beam.io.ReadFromParquet(opts.predictions, validate=False)
@@ -77,8 +81,7 @@ def build(p: beam.Pipeline, input_data_path: Optional[str], opts: EvaluateOption
             rows = (p
                     | "Match predictions" >> fileio.MatchFiles(opts.predictions)
                     | "Open" >> fileio.ReadMatches()
-                    | "Read CSV" >> beam.Map(evaluation.read_text)
-                    | "Parse CSV" >> beam.FlatMap(evaluation.parse_csv_file))
+                    | "Parse CSV" >> beam.FlatMap(evaluation.parse_csv_readable))
     else:
         rows = (p
                 | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
@@ -86,39 +89,95 @@ def build(p: beam.Pipeline, input_data_path: Optional[str], opts: EvaluateOption
                 | "Read shard rows" >> beam.FlatMap(evaluation.shard_rows))
     splits = _split_config(opts)
     table_splits = ("all",) if opts.split_by == "none" else ("validation", "test")
-    extra = tuple(c for c in opts.extra_columns.split(",") if c)
-    return rows | "Evaluate" >> evaluation.Evaluate(
-        opts.output_dir, splits, extra, opts.min_samples_per_sensor, table_splits,
+    extra = _extra(opts)
+    checked = rows | "Check rows" >> beam.ParDo(evaluation.CheckRowsFn(extra)).with_output_types(
+        typing.Any).with_outputs(
+        evaluation.CheckRowsFn.BAD, main="rows")
+    (checked.bad
+     | "Format bad rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "Write bad rows" >> beam.io.WriteToText(
+         FileSystems.join(output_dir, "bad_rows"), file_name_suffix=".jsonl",
+         num_shards=1, shard_name_template=""))
+    return checked.rows | "Evaluate" >> evaluation.Evaluate(
+        output_dir, splits, extra, opts.min_samples_per_sensor, table_splits,
         opts.timeseries_sensors)
+
+
+def _extra(opts: EvaluateOptions):
+    return tuple(c for c in opts.extra_columns.split(",") if c)
+
+
+def _first_lines(path: str, n: int = 2) -> List[str]:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        head = f.read(1 << 16).decode("utf-8", "replace")
+    return head.splitlines()[:n]
+
+
+def check_inputs(opts: EvaluateOptions, input_data_path: Optional[str]) -> None:
+    """Before anything runs: the input files exist, and CSV predictions have
+    the columns and at least one row (raises InputError naming the file)."""
+    pattern = opts.predictions or input_data_path
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not paths:
+        raise runtime.InputError(f"no files match {pattern}")
+    if not opts.predictions or opts.predictions.endswith((".parquet", ".parquet*")):
+        return
+    with_rows = 0
+    for path in paths:
+        lines = _first_lines(path)
+        problem = evaluation.header_problem(lines, _extra(opts))
+        if problem:
+            raise runtime.InputError(f"{path} {problem}")
+        with_rows += len(lines) > 1
+    if not with_rows:
+        raise runtime.InputError(f"{', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}: "
+                                 f"a header but no rows")
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(EvaluateOptions)
-    if not opts.output_dir:
-        raise SystemExit("evaluate: --output_dir required")
+    output_dir = options.view_as(runtime.OutputDirOptions).output_dir
+    if not output_dir:
+        raise runtime.UsageError("--output_dir required")
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     explicit = options.get_all_options(drop_default=True)
     if not opts.predictions and "input_data_path" not in explicit:
-        raise SystemExit("evaluate: give --predictions (run_inference output) or --input_data_path")
+        raise runtime.UsageError("give --predictions (run_inference output) or --input_data_path")
+    if not runtime.is_dry_run(options):
+        check_inputs(opts, input_data_path)
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(
-        options, test_pipeline, lambda p: build(p, input_data_path, opts), "evaluate")
+        options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "evaluate")
     if dry_run:
         return dry_run
-    with FileSystems.open(FileSystems.join(opts.output_dir, "metrics.md"),
+    with FileSystems.open(FileSystems.join(output_dir, "metrics.md"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         table = f.read().decode()
     print(table)
-    with FileSystems.open(FileSystems.join(opts.output_dir, "metrics.json"),
+    with FileSystems.open(FileSystems.join(output_dir, "metrics.json"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return json.load(f)
+        metrics = json.load(f)
+    bad = runtime.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
+    metrics["rows_unparseable"] = len(bad)
+    if bad:
+        print(f"{len(bad)} rows could not be parsed and were left out "
+              f"(all in {FileSystems.join(output_dir, 'bad_rows.jsonl')}):", file=sys.stderr)
+        for b in bad[:5]:
+            print(f"  {b['source']}: {b['reason']}", file=sys.stderr)
+    if not any(m.get("n") for split in metrics["pooled"].values() for m in split.values()):
+        print(f"evaluate: error: no row of {opts.predictions or input_data_path} has a label and "
+              f"a prediction to evaluate", file=sys.stderr)
+        metrics["usable"] = False
+    return metrics
+
+
+def exit_code(metrics: dict) -> int:
+    return 1 if metrics.get("usable") is False else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run(argv)
-    return 0
+    return runtime.cli_main("evaluate", run, exit_code, argv)
 
 
 if __name__ == "__main__":

@@ -99,29 +99,73 @@ def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions):
     return out
 
 
-def run_samples(input_data_path: str, opts: RunInferenceOptions) -> list:
-    paths = tfrecord_io.match_input_shards(input_data_path)
-    results = inference.sample_predictions(paths, handler_from(opts), opts.num_inference_samples,
-                                           opts.num_skip_samples)
-    for i, (shard, index, value) in enumerate(results):
-        if isinstance(value, DecodeFailure):
-            print(f"Prediction {i}: failed ({shard} record {index}): {value.reason}")
-        else:
-            print(f"Prediction {i}: {str(np.float32(value))}")
-    return results
+def run_samples(input_data_path: str, opts: RunInferenceOptions) -> dict:
+    """Print ``Prediction {i}: {value}`` as the released script does, as each
+    batch is predicted; a corrupt shard ends the run after what came before it."""
+    paths = _input_shards(input_data_path)
+    results, error = [], None
+    try:
+        for i, (shard, index, value) in enumerate(inference.sample_predictions(
+                paths, handler_from(opts), opts.num_inference_samples, opts.num_skip_samples)):
+            results.append((shard, index, value))
+            if isinstance(value, DecodeFailure):
+                print(f"Prediction {i}: failed ({shard} record {index}): {value.reason}")
+            else:
+                print(f"Prediction {i}: {str(np.float32(value))}", flush=True)
+    except tfrecord_io.CorruptShardError as e:
+        error = str(e)
+        print(f"run_inference: error: {e}", file=sys.stderr)
+    if error is None and len(results) < opts.num_inference_samples:
+        print(f"run_inference: only {len(results)} examples after skipping "
+              f"{opts.num_skip_samples} (asked for {opts.num_inference_samples})", file=sys.stderr)
+    return {"samples": results, "error": error}
+
+
+def _input_shards(input_data_path: str) -> List[str]:
+    try:
+        return tfrecord_io.match_input_shards(input_data_path)
+    except FileNotFoundError as e:
+        raise runtime.UsageError(f"{e}: check --input_data_path") from e
+
+
+def check_image_size(paths: List[str], image_size: int) -> None:
+    """Fail fast when the first example's images are not ``image_size`` square."""
+    for path in paths[:1]:
+        try:
+            record = next(iter(tfrecord_io.read_shard(path)), None)
+            side = None if record is None else inference.image_side(record)
+        except (tfrecord_io.CorruptShardError, ValueError):
+            return  # reported per record by the run itself
+        if side is not None and side != image_size:
+            raise runtime.InputError(
+                f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
+                f"run with --image_size {side}")
+
+
+def validate(opts: RunInferenceOptions) -> None:
+    if not opts.exported_model_dir:
+        raise runtime.UsageError("--exported_model_dir required")
+    for flag in ("num_inference_samples", "num_skip_samples"):
+        value = getattr(opts, flag)
+        if value is not None and value < 0:
+            raise runtime.UsageError(f"--{flag} must be 0 or more, not {value}")
+    if opts.batch_size < 1 or opts.image_size < 1:
+        raise runtime.UsageError("--batch_size and --image_size must be positive")
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None):
-    """Sample mode: the list of results. Full run: the summary dict."""
+    """Sample mode: ``{"samples": [(shard, index, value)], "error": ...}``.
+    Full run: the summary dict."""
     options = PipelineOptions(argv)
     opts = options.view_as(RunInferenceOptions)
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
-    if not opts.exported_model_dir:
-        raise SystemExit("run_inference: --exported_model_dir required")
+    validate(opts)
     if opts.num_inference_samples is not None:
         return run_samples(input_data_path, opts)
     if not opts.output_path:
-        raise SystemExit("run_inference: --output_path required (or --num_inference_samples)")
+        raise runtime.UsageError("--output_path required (or --num_inference_samples)")
+    if not runtime.is_dry_run(options):
+        check_image_size(_input_shards(input_data_path), opts.image_size)
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
     result, dry_run = runtime.run_pipeline(
@@ -136,20 +180,32 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
                "input_data_path": input_data_path,
                "exported_model_dir": opts.exported_model_dir,
                "output_path": opts.output_path, "output_format": opts.output_format,
-               "batch_size": opts.batch_size, "elapsed_seconds": clock.seconds()}
+               "batch_size": opts.batch_size, "project_version": runtime.project_version(),
+               "elapsed_seconds": clock.seconds()}
     runtime.write_json_atomically(f"{opts.output_path}-summary.json", summary)
     print(f"Examples read: {summary['examples_read']}, predicted: {summary['predicted']}, "
           f"failed: {failed}; {summary['elapsed_seconds']:.1f} s. "
           f"Outputs: {opts.output_path}-*.{'tfrecord.gz' if opts.output_format == 'tfrecord' else opts.output_format}")
+    if summary["examples_read"] and not summary["predicted"]:
+        print(f"run_inference: error: no example could be predicted; the reasons are in "
+              f"{opts.output_path}-failures.jsonl", file=sys.stderr)
     return summary
 
 
+def exit_code(result) -> int:
+    """0, or 1 when a shard could not be read to its end, nothing could be
+    predicted, the counts do not add up, or sample mode met a corrupt shard."""
+    if "samples" in result:
+        return 1 if result["error"] else 0
+    if result.get("dry_run"):
+        return 0
+    ok = (result["accounted"] and not result["counters"].get("shards_incomplete")
+          and (result["predicted"] or not result["examples_read"]))
+    return 0 if ok else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = run(argv)
-    if isinstance(result, dict) and not result.get("dry_run"):
-        return 0 if result["accounted"] and not result["counters"].get("shards_incomplete") else 1
-    return 0
+    return runtime.cli_main("run_inference", run, exit_code, argv)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from transforms import evaluation, runtime, tfrecord_io, training
 
 
-class TrainOptions(runtime.OutputDirOptions):
+class TrainOptions(PipelineOptions):
+    """train's own flags (``--output_dir`` is ``runtime.OutputDirOptions``'s)."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--image_size", type=int, default=512)
@@ -55,7 +57,7 @@ class TrainOptions(runtime.OutputDirOptions):
                             help="then run run_inference and evaluate with the exported model")
 
 
-def build_transform(p, input_data_path: str, opts: TrainOptions, temp_dir: str):
+def build_transform(p, input_data_path: str, output_dir: str, opts: TrainOptions, temp_dir: str):
     """The Beam + tf.Transform part."""
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata
@@ -78,20 +80,21 @@ def build_transform(p, input_data_path: str, opts: TrainOptions, temp_dir: str):
             (outputs[split], _) = (
                 ((getattr(examples, split), metadata), transform_fn)
                 | f"Transform {split}" >> tft_beam.TransformDataset(output_record_batches=False))
-        _ = transform_fn | "Write transform_fn" >> tft_beam.WriteTransformFn(opts.output_dir)
+        _ = transform_fn | "Write transform_fn" >> tft_beam.WriteTransformFn(output_dir)
         for split, pcoll in outputs.items():
             _ = (pcoll
                  | f"Encode {split}" >> beam.Map(training.encode_transformed)
                  | f"Write {split}" >> beam.io.WriteToTFRecord(
-                     os.path.join(opts.output_dir, "transformed", split),
+                     os.path.join(output_dir, "transformed", split),
                      file_name_suffix=".tfrecord.gz"))
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(TrainOptions)
-    if not opts.output_dir:
-        raise SystemExit("train: --output_dir required")
+    output_dir = options.view_as(runtime.OutputDirOptions).output_dir
+    if not output_dir:
+        raise runtime.UsageError("--output_dir required")
     inputs = [s for s in opts.inputs.split(",") if s]
     if opts.baseline == "smap_gldas_nn":
         inputs = ["smap", "gldas"]
@@ -107,39 +110,37 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         shared = cloud_temp and not runtime.is_dry_run(options)
         temp = FileSystems.join(cloud_temp, "tft") if shared else local_temp
         _, dry_run = runtime.run_pipeline(
-            options, test_pipeline, lambda p: build_transform(p, input_data_path, opts, temp),
+            options, test_pipeline, lambda p: build_transform(p, input_data_path, output_dir, opts, temp),
             "train")
     if dry_run:
         return dry_run
     transform_seconds = clock.seconds()
     report, _ = training.train_and_export(
-        opts.output_dir, inputs, opts.baseline, epochs=opts.epochs,
+        output_dir, inputs, opts.baseline, epochs=opts.epochs,
         batch_size=opts.train_batch_size, learning_rate=opts.learning_rate, seed=opts.seed)
     report.update(transform_seconds=transform_seconds, total_seconds=clock.seconds(),
                   input_data_path=input_data_path)
-    runtime.write_json_atomically(FileSystems.join(opts.output_dir, "training.json"), report)
+    runtime.write_json_atomically(FileSystems.join(output_dir, "training.json"), report)
     print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
           f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")
     if opts.run_evaluation:
         from pipelines import evaluate, run_inference
 
-        pred = os.path.join(opts.output_dir, "evaluation", "pred")
+        pred = os.path.join(output_dir, "evaluation", "pred")
         run_inference.run(["--input_data_path", input_data_path, "--exported_model_dir",
                            report["model_dir"], "--output_path", pred,
                            "--image_size", str(opts.image_size)])
         report["evaluation"] = evaluate.run([
             "--predictions", pred + "-*.csv", "--output_dir",
-            os.path.join(opts.output_dir, "evaluation"), "--min_samples_per_sensor", "3",
+            os.path.join(output_dir, "evaluation"), "--min_samples_per_sensor", "3",
             "--train_fraction", str(opts.train_fraction),
             "--validation_fraction", str(opts.validation_fraction)])["pooled"]
     return report
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run(argv)
-    return 0
+    return runtime.cli_main("train", run, lambda _: 0, argv)
 
 
 if __name__ == "__main__":

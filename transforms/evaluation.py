@@ -206,8 +206,71 @@ def keyed_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str
             yield (split, sensor_id, predictor), (value, label)
 
 
-def parse_csv_file(text: str) -> Iterable[Dict[str, str]]:
-    yield from csv.DictReader(io.StringIO(text))
+REQUIRED_COLUMNS = ("sensor_id", "timestamp", "label")
+SOURCE = "_source"  # "path:line" of a CSV row, for error messages
+
+
+def parse_csv_file(text: str, path: str = "") -> Iterable[Dict[str, str]]:
+    """The rows of one CSV file, each with ``SOURCE`` = ``path:line``."""
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        row[SOURCE] = f"{path}:{reader.line_num}"
+        yield row
+
+
+def parse_csv_readable(readable_file) -> Iterable[Dict[str, str]]:
+    """``fileio.ReadableFile`` -> its rows (see ``parse_csv_file``)."""
+    return parse_csv_file(read_text(readable_file), readable_file.metadata.path)
+
+
+def header_problem(first_lines: List[str], extra: Sequence[str]) -> Optional[str]:
+    """What makes a CSV's header unusable (its first two lines given), or None.
+
+    Needs ``REQUIRED_COLUMNS`` and at least one predictor column (the model's
+    ``prediction``, ``smap_sm``, ``gldas_sm`` or an extra column).
+    """
+    if not first_lines or not first_lines[0].strip():
+        return f"is empty: expected a header line with the columns {', '.join(REQUIRED_COLUMNS)}"
+    header = next(csv.reader([first_lines[0]]))
+    predictors = (MODEL_COLUMN, *BASELINES.values(), *extra)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if not any(c in header for c in predictors):
+        missing.append(f"one of {', '.join(predictors)}")
+    if missing:
+        return (f"header lacks the columns {', '.join(missing)} (first line: "
+                f"{first_lines[0].strip()[:120]!r}; is the header missing?)")
+    return None
+
+
+def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
+    """Why a row cannot be evaluated (a value that is not a number), or None."""
+    for column in ("timestamp", "label", MODEL_COLUMN, *BASELINES.values(), *extra):
+        value = row.get(column)
+        if value in (None, ""):
+            continue
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return f"{column} {value!r} is not a number"
+    return None
+
+
+class CheckRowsFn(beam.DoFn):
+    """Rows -> rows whose values are numbers; tagged ``bad``: ``{source, reason}``."""
+
+    BAD = "bad"
+
+    def __init__(self, extra: Sequence[str]):
+        self.extra = tuple(extra)
+        self.bad = beam.metrics.Metrics.counter("evaluate", "rows_unparseable")
+
+    def process(self, row):
+        problem = row_problem(row, self.extra)
+        if problem is None:
+            yield row
+        else:
+            self.bad.inc()
+            yield beam.pvalue.TaggedOutput(self.BAD, {"source": row.get(SOURCE), "reason": problem})
 
 
 def read_text(readable_file) -> str:

@@ -32,8 +32,12 @@ PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
 class OutputDirOptions(PipelineOptions):
     """``--output_dir``, shared by the pipelines that write a directory.
 
-    Beam builds one parser from every ``PipelineOptions`` subclass, so a flag
-    may be defined only once; pipelines subclass this to see it.
+    Beam builds its parser from the *direct* subclasses of ``PipelineOptions``
+    only (``PipelineOptions.__subclasses__()``), and a flag may be defined
+    once: so every options class here and in ``pipelines/`` subclasses
+    ``PipelineOptions`` directly, and pipelines read this flag with
+    ``options.view_as(OutputDirOptions)``. (A subclass of this class would be
+    invisible to Beam's parser, which then warns that its flags are unknown.)
     """
 
     @classmethod
@@ -56,17 +60,34 @@ class UsageError(Exception):
     """A flag or path the user can fix before anything runs (exit status 2)."""
 
 
+class InputError(Exception):
+    """Input found unusable before the run starts (exit status 1)."""
+
+
 def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None) -> int:
-    """Run ``run(argv)`` as a command: exit status ``exit_code(result)``; a
-    ``UsageError`` is one line on stderr and status 2."""
+    """Run ``run(argv)`` as a command: exit status ``exit_code(result)``.
+
+    A ``UsageError`` is one line on stderr and status 2, an ``InputError``
+    one line and status 1. Our own progress lines are logged at INFO; Beam's
+    and TensorFlow's Python loggers only show errors unless ``-v`` (or
+    ``--verbose``) is given, which also shows tracebacks of those errors.
+    """
     import sys
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool({"-v", "--verbose"} & set(argv))
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not verbose:
+        for noisy in ("apache_beam", "tensorflow", "absl", "tfx_bsl", "tensorflow_transform"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return exit_code(run(argv))
-    except UsageError as e:
+    except (UsageError, InputError) as e:
+        if verbose:
+            raise
         print(f"{name}: error: {e}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(e, UsageError) else 1
 
 
 def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = None) -> None:
