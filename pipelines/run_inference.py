@@ -64,7 +64,7 @@ class RunInferenceOptions(PipelineOptions):
         parser.add_argument("--batch_size", type=int, default=8,
                             help="examples per session.run (a 512x512 example is ~15 MB of "
                                  "float32 inputs)")
-        parser.add_argument("--image_size", type=int, default=512,
+        runtime.add_shared_argument(parser, "--image_size", type=int, default=512,
                             help="image side of the examples (512 in the release)")
         parser.add_argument("--image_tensor", default=DEFAULT_INPUTS["image"])
         parser.add_argument("--low_res_tensor", default=DEFAULT_INPUTS["low_res"])
@@ -205,7 +205,10 @@ def exit_code(result) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return runtime.cli_main("run_inference", run, exit_code, argv)
+    return runtime.cli_main(
+        "run_inference", run, exit_code, argv,
+        option_classes=(runtime.ShardInputOptions, RunInferenceOptions),
+        description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ class TrainOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--image_size", type=int, default=512)
+        runtime.add_shared_argument(parser, "--image_size", type=int, default=512)
         parser.add_argument("--inputs", default=",".join(training.SOURCES),
                             help="comma-separated subset of " + ",".join(training.SOURCES))
         parser.add_argument("--baseline", choices=("", "smap_gldas_nn"), default="",
@@ -51,8 +51,8 @@ class TrainOptions(PipelineOptions):
         parser.add_argument("--train_batch_size", type=int, default=16)
         parser.add_argument("--learning_rate", type=float, default=3e-3)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--train_fraction", type=float, default=0.7)
-        parser.add_argument("--validation_fraction", type=float, default=0.15)
+        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
+        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
         parser.add_argument("--run_evaluation", action="store_true",
                             help="then run run_inference and evaluate with the exported model")
 
@@ -140,7 +140,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return runtime.cli_main("train", run, lambda _: 0, argv)
+    return runtime.cli_main(
+        "train", run, lambda _: 0, argv,
+        option_classes=(runtime.ShardInputOptions, runtime.OutputDirOptions, TrainOptions),
+        description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

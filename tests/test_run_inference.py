@@ -88,7 +88,8 @@ def test_fake_model_batches_and_is_loaded_once(sample_ceop_zip, tmp_path, monkey
     monkeypatch.setattr(run_inference, "handler_from", lambda opts: handler)
     out = str(tmp_path / "pred")
     summary = _run_pipeline(["--input_data_path", sample_ceop_zip.shards_glob,
-                             "--exported_model_dir", "unused", "--output_path", out])
+                             "--exported_model_dir", "unused", "--output_path", out,
+                             "--image_size", "16"])
     lines = open(log).read().split()
     assert lines.count("load") == 1  # one model per process, shared by bundles and threads
     sizes = [int(x) for x in open(log).read().split("batch")[1:]]

@@ -28,3 +28,26 @@ def test_cluster_runner_untouched():
     runtime.apply_local_defaults(opts, num_workers=5)
     assert opts.view_as(StandardOptions).runner == "DataflowRunner"
     assert opts.view_as(DirectOptions).direct_num_workers in (None, 1)
+
+
+def test_every_pipeline_flag_is_known_to_beams_parser(caplog):
+    """Beam parses argv with the direct subclasses of PipelineOptions only; a
+    flag it does not know is dropped with a warning on every run."""
+    import logging
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import combine_ismn_data, evaluate, run_inference, train  # noqa: F401
+    argv = ["--ismn_data_path", "x.zip", "--output_dir", "o", "--match_sensor_type",
+            "--predictions", "p.csv", "--split_by", "none", "--train_fraction", "0.5",
+            "--exported_model_dir", "m", "--image_size", "64", "--num_inference_samples", "2",
+            "--epochs", "1", "--inputs", "smap", "--input_data_path", "s/*.gz"]
+    with caplog.at_level(logging.WARNING):
+        parsed = PipelineOptions(argv).get_all_options()
+    assert not [r for r in caplog.records if "nparseable" in r.getMessage()
+                or "invalid overrides" in r.getMessage()]
+    assert parsed["image_size"] == 64 and parsed["ismn_data_path"] == "x.zip"
+    assert parsed["predictions"] == "p.csv" and parsed["train_fraction"] == 0.5
+    assert PipelineOptions([]).view_as(train.TrainOptions).image_size == 512
+    assert PipelineOptions([]).view_as(run_inference.RunInferenceOptions).image_size == 512
+    assert PipelineOptions([]).view_as(evaluate.EvaluateOptions).train_fraction == 0.7

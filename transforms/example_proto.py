@@ -90,20 +90,26 @@ def _decode_feature(buf: memoryview) -> List[Value]:
             if number != 1:
                 continue
             if kind == 1:  # bytes
+                if vwire != _WIRE_LEN:
+                    raise MalformedExampleError("BytesList value is not length-delimited")
                 values.append(bytes(v))
-            elif kind == 2:  # float
-                if vwire == _WIRE_LEN:
+            elif kind == 2:  # float: packed, or one fixed32 per value
+                if vwire == _WIRE_LEN and len(v) % 4 == 0:
                     values.extend(x for (x,) in _FLOAT.iter_unpack(v))
-                else:
+                elif vwire == _WIRE_I32:
                     values.append(_FLOAT.unpack(v)[0])
-            elif kind == 3:  # int64
+                else:
+                    raise MalformedExampleError("FloatList value is not 4-byte floats")
+            elif kind == 3:  # int64: packed, or one varint per value
                 if vwire == _WIRE_LEN:
                     pos = 0
                     while pos < len(v):
                         x, pos = _varint(v, pos)
                         values.append(_to_signed64(x))
-                else:
+                elif vwire == _WIRE_VARINT:
                     values.append(_to_signed64(v))
+                else:
+                    raise MalformedExampleError("Int64List value is not a varint")
     return values
 
 

@@ -45,6 +45,17 @@ class OutputDirOptions(PipelineOptions):
         parser.add_argument("--output_dir", default=None, help="where outputs go (local or gs://)")
 
 
+def add_shared_argument(parser, flag: str, **kwargs) -> None:
+    """Add ``flag`` unless another pipeline's options class already did.
+
+    Several pipelines take the same flag with the same default (``--image_size``,
+    ``--train_fraction``, ...); Beam parses every options class into one
+    parser, where a flag may appear once. Defaults must agree (tested).
+    """
+    if flag not in parser._option_string_actions:  # argparse's registry of flags
+        parser.add_argument(flag, **kwargs)
+
+
 class ShardInputOptions(PipelineOptions):
     """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
 
@@ -64,7 +75,34 @@ class InputError(Exception):
     """Input found unusable before the run starts (exit status 1)."""
 
 
-def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None) -> int:
+BEAM_OPTIONS_HELP = (
+    "Beam options: standard Beam flags are accepted as well (--runner, --project, --region, "
+    "--temp_location, --setup_file, --sdk_container_image, --direct_num_workers, "
+    "--direct_running_mode, ...): see https://beam.apache.org/documentation/#runners and "
+    "the README's 'Running on a cluster'. --help_beam lists all of them.\n"
+    "-v / --verbose: show Beam's and TensorFlow's own log messages and tracebacks.")
+
+
+def pipeline_help(name: str, description: str, option_classes) -> str:
+    """``--help`` text: the pipeline's own flags with defaults, then a pointer to Beam's."""
+    import argparse
+
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+        def _get_help_string(self, action):  # a help text naming its default is kept as is
+            text = action.help or ""
+            return text if "default" in text else super()._get_help_string(action)
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m pipelines.{name}", description=description, add_help=False,
+        formatter_class=Formatter)
+    group = parser.add_argument_group(f"{name} flags")
+    for cls in option_classes:
+        cls._add_argparse_args(group)
+    return parser.format_help() + "\n" + BEAM_OPTIONS_HELP
+
+
+def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None,
+             option_classes=(), description: str = "") -> int:
     """Run ``run(argv)`` as a command: exit status ``exit_code(result)``.
 
     A ``UsageError`` is one line on stderr and status 2, an ``InputError``
@@ -75,6 +113,11 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        print(pipeline_help(name, description, option_classes))
+        return 0
+    if "--help_beam" in argv:
+        PipelineOptions(["--help"])
     verbose = bool({"-v", "--verbose"} & set(argv))
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
