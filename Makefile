@@ -1,13 +1,18 @@
 # The two set-up commands: `make test` and `make demo`. Both create (or
-# refresh) .venv at the repo root from setup.py + constraints.txt.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# refresh) .venv at the repo root from setup.py + constraints.txt, with the
+# first of Python 3.11, 3.12, 3.13 found (3.11 preferred; PYTHON=... to choose).
+PYTHON ?= $(shell for v in 3.11 3.12 3.13; do p=$$(command -v python$$v) && $$p -c pass 2>/dev/null && echo $$p && break; done || true)
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := sample_data
 PIP_VERSION := 26.3
+NOX_VERSION := 2026.10.20
 
-.PHONY: venv test demo bench constraints clean
+.PHONY: venv test test-all-pythons demo bench constraints clean
 
 $(STAMP): setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,24 +25,31 @@ venv: $(STAMP)
 test: venv
 	$(PY) -m pytest -q tests
 
+# The suite on every supported Python found (nox; sessions for missing ones are skipped).
+test-all-pythons:
+	@test -x .nox-venv/bin/nox || ($(PYTHON) -m venv .nox-venv && \
+	    .nox-venv/bin/python -m pip install --quiet --disable-pip-version-check "nox==$(NOX_VERSION)")
+	.nox-venv/bin/nox -s missing tests
+
 demo: venv
 	$(PY) -m pipelines.make_sample_data --output_dir $(SAMPLE) --num_shards 2 \
-	    --examples_per_shard 16 --image_size 64 --seed 0 --ismn_format ceop --ismn_layout zip
+	    --examples_per_shard 120 --image_size 32 --seed 0 --ismn_format ceop --ismn_layout zip
 	$(PY) -m pipelines.combine_ismn_data \
 	    --input_data_path '$(SAMPLE)/shards/data-*-of-00002.tfrecord.gz' \
 	    --ismn_data_path $(SAMPLE)/ismn/ISMN_sample.zip --output_dir $(SAMPLE)/merged \
 	    --direct_num_workers 2 --direct_running_mode multi_processing
-	rm -rf $(SAMPLE)/model
-	$(PY) -m model_runner.export_reference_model --output_dir $(SAMPLE)/model --frozen
+	rm -rf $(SAMPLE)/training
+	$(PY) -m pipelines.train --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
+	    --output_dir $(SAMPLE)/training --image_size 32 --epochs 30
 	$(PY) -m pipelines.run_inference \
 	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
-	    --exported_model_dir $(SAMPLE)/model --image_size 64 --num_inference_samples 5
+	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 --num_inference_samples 5
 	$(PY) -m pipelines.run_inference \
 	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
-	    --exported_model_dir $(SAMPLE)/model --image_size 64 \
+	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 \
 	    --output_path $(SAMPLE)/predictions/pred
 	$(PY) -m pipelines.evaluate --predictions '$(SAMPLE)/predictions/pred-*.csv' \
-	    --output_dir $(SAMPLE)/evaluation --split_by none --min_samples_per_sensor 3
+	    --output_dir $(SAMPLE)/evaluation --min_samples_per_sensor 3
 
 bench: venv
 	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data
@@ -50,4 +62,4 @@ constraints: venv
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) $(SAMPLE) *.egg-info
+	rm -rf $(VENV) .nox-venv .nox $(SAMPLE) *.egg-info

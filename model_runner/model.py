@@ -123,6 +123,46 @@ def load_session(model_path: str, names: TensorNames = TensorNames()):
     return session, tensors, output
 
 
+def check_model(model_path: str, names: TensorNames = TensorNames()) -> None:
+    """A light check before a run: the model exists, is a SavedModel tagged
+    ``serve`` or a frozen GraphDef, and its graph has the tensors named in
+    ``names`` (nodes only: no session, no variables). Raises ModelLoadError.
+    Remote (``gs://``) models are checked when a worker loads them."""
+    if "://" in model_path:
+        return
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    if os.path.isfile(model_path):
+        graph_def = graph_pb2.GraphDef()
+        try:
+            with open(model_path, "rb") as f:
+                graph_def.ParseFromString(f.read())
+        except Exception as e:
+            raise ModelLoadError(f"{model_path} is not a frozen GraphDef: {e}") from e
+    elif os.path.isdir(model_path):
+        pb = os.path.join(model_path, "saved_model.pb")
+        if not os.path.exists(pb):
+            raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
+                                 "layout: saved_model.pb, graph_def.pbtxt, variables/)")
+        sm = saved_model_pb2.SavedModel()
+        with open(pb, "rb") as f:
+            sm.ParseFromString(f.read())
+        serving = [mg for mg in sm.meta_graphs if SERVE_TAG in mg.meta_info_def.tags]
+        if not serving:
+            raise ModelLoadError(f"{model_path} has no MetaGraph tagged '{SERVE_TAG}' (tags "
+                                 f"present: {[list(mg.meta_info_def.tags) for mg in sm.meta_graphs]})")
+        graph_def = serving[0].graph_def
+    else:
+        raise ModelLoadError(f"model path {model_path} does not exist")
+    nodes = {n.name: n.op for n in graph_def.node}
+    for role, name in (*names.inputs().items(), ("output", names.output)):
+        if name.split(":")[0] not in nodes:
+            placeholders = ", ".join(f"{n}:0" for n, op in nodes.items() if op == "Placeholder")
+            raise ModelLoadError(f"tensor {name!r} ({role}) is not in the graph of {model_path}; "
+                                 f"its placeholders are: {placeholders or 'none'}")
+
+
 def _local_copy(model_path: str) -> str:
     """Local path of the model; ``gs://`` (or other Beam filesystems) are copied once."""
     if "://" not in model_path:

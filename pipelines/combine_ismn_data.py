@@ -71,13 +71,15 @@ class CombineIsmnOptions(PipelineOptions):
                                  "(default: the released choice, the first listed)")
 
 
-def build(p: beam.Pipeline, input_data_path: str, out: str, opts: CombineIsmnOptions):
+def build(p: beam.Pipeline, input_data_path: str, out: str, opts: CombineIsmnOptions,
+          progress_dir: Optional[str] = None):
     """Add the merge to ``p``, writing into ``out``; returns the PCollections it writes."""
     shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
     merged = shards | "Merge ISMN labels" >> merge.MergeIsmnLabels(
         ismn_path=opts.ismn_data_path, output_dir=out,
         time_tolerance_minutes=opts.time_tolerance_minutes,
-        good_flags_only=opts.ismn_good_flags_only, match_sensor_type=opts.match_sensor_type)
+        good_flags_only=opts.ismn_good_flags_only, match_sensor_type=opts.match_sensor_type,
+        progress_dir=progress_dir)
     for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"]),
                         ("ismn_provenance", merged["ismn_provenance"])):
         (pcoll
@@ -168,10 +170,13 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         raise runtime.UsageError(f"{' and '.join(missing)} required")
     if not runtime.is_dry_run(options):
         check_inputs(input_data_path, output_dir, opts)
+        runtime.check_writable(output_dir, "--output_dir")
     runtime.apply_local_defaults(options, options.view_as(WorkerOptions).num_workers)
     clock = runtime.Stopwatch()
-    result, dry_run = runtime.run_pipeline(
-        options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "combine_ismn_data")
+    with runtime.local_progress(options, merge.MergeIsmnLabels.STAGES, input_data_path) as progress:
+        result, dry_run = runtime.run_pipeline(
+            options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts, progress),
+            "combine_ismn_data")
     if dry_run:
         return dry_run
     summary = summarise(result, input_data_path, output_dir, opts, clock.seconds())
@@ -214,7 +219,8 @@ def exit_code(summary: dict) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     return runtime.cli_main(
         "combine_ismn_data", run, exit_code, argv,
-        option_classes=(runtime.ShardInputOptions, runtime.OutputDirOptions, CombineIsmnOptions),
+        option_classes=(runtime.ShardInputOptions, runtime.OutputDirOptions, CombineIsmnOptions,
+                        runtime.ProgressOptions),
         description=__doc__.split("\n\n")[0])
 
 

@@ -146,6 +146,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         raise runtime.UsageError("give --predictions (run_inference output) or --input_data_path")
     if not runtime.is_dry_run(options):
         check_inputs(opts, input_data_path)
+        runtime.check_writable(output_dir, "--output_dir")
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(
         options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "evaluate")
@@ -155,6 +156,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         table = f.read().decode()
     print(table)
+    plots = sorted(m.path for m in FileSystems.match(
+        [FileSystems.join(output_dir, "*.png")])[0].metadata_list)
+    print(f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
+          f"per_sensor.csv); plots: {', '.join(plots)}")
     with FileSystems.open(FileSystems.join(output_dir, "metrics.json"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         metrics = json.load(f)

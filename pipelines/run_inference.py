@@ -36,6 +36,7 @@ shard, index and reason) and ``<output_path>-summary.json`` (counters).
 """
 
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -43,8 +44,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
-                                SoilMoistureModelHandler, TensorNames, keyed_examples)
+from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure, ModelLoadError,
+                                SoilMoistureModelHandler, TensorNames, check_model,
+                                keyed_examples)
 from transforms import inference, merge, runtime, tfrecord_io
 
 FORMATS = ("csv", "parquet", "tfrecord")
@@ -79,9 +81,11 @@ def handler_from(opts: RunInferenceOptions) -> SoilMoistureModelHandler:
                           opts.output_tensor))
 
 
-def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions):
+def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
+          progress_dir: Optional[str] = None):
     shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
-    out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)))
+    out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)),
+                                                         progress_dir)
     rows, prefix = out["rows"], opts.output_path
     if opts.output_format == "csv":
         (rows | "To CSV" >> beam.Map(inference.csv_line)
@@ -142,6 +146,18 @@ def check_image_size(paths: List[str], image_size: int) -> None:
                 f"run with --image_size {side}")
 
 
+def check_model_flags(opts: RunInferenceOptions) -> None:
+    """The model exists (else exit 2) and has the tensors the flags name (else exit 1)."""
+    path = opts.exported_model_dir
+    if "://" not in path and not os.path.exists(path):
+        raise runtime.UsageError(f"--exported_model_dir {path} does not exist")
+    try:
+        check_model(path, handler_from(opts).names)
+    except ModelLoadError as e:
+        raise runtime.InputError(f"{e} (see --image_tensor, --low_res_tensor, --aux_tensor, "
+                                 f"--output_tensor)") from e
+
+
 def validate(opts: RunInferenceOptions) -> None:
     if not opts.exported_model_dir:
         raise runtime.UsageError("--exported_model_dir required")
@@ -166,10 +182,14 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
         raise runtime.UsageError("--output_path required (or --num_inference_samples)")
     if not runtime.is_dry_run(options):
         check_image_size(_input_shards(input_data_path), opts.image_size)
+        check_model_flags(opts)
+        runtime.check_writable(os.path.dirname(opts.output_path) or ".", "--output_path")
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
-    result, dry_run = runtime.run_pipeline(
-        options, test_pipeline, lambda p: build(p, input_data_path, opts), "run_inference")
+    with runtime.local_progress(options, inference.PredictShards.STAGES, input_data_path) as progress:
+        result, dry_run = runtime.run_pipeline(
+            options, test_pipeline, lambda p: build(p, input_data_path, opts, progress),
+            "run_inference")
     if dry_run:
         return dry_run
     c = runtime.counters(result, inference.NAMESPACE)
@@ -207,7 +227,7 @@ def exit_code(result) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     return runtime.cli_main(
         "run_inference", run, exit_code, argv,
-        option_classes=(runtime.ShardInputOptions, RunInferenceOptions),
+        option_classes=(runtime.ShardInputOptions, RunInferenceOptions, runtime.ProgressOptions),
         description=__doc__.split("\n\n")[0])
 
 

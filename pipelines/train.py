@@ -99,6 +99,8 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if opts.baseline == "smap_gldas_nn":
         inputs = ["smap", "gldas"]
     training.input_masks(inputs)  # validates the names
+    if not runtime.is_dry_run(options):
+        runtime.check_writable(output_dir, "--output_dir")
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()

@@ -302,6 +302,8 @@ def test_pipeline_equals_released_algorithm(fixture, request, tmp_path):
     assert (c["success"], c.get("lookup_failure", 0), c.get("value_failure", 0),
             c["already_labelled"]) == (counts.success, counts.lookup_failures,
                                        counts.value_failures, counts.already_labelled)
+    # the released "Total success" counts every example written
+    assert summary["success"] == counts.success + counts.already_labelled
     for shard in paths.shards:
         name = os.path.basename(shard)
         ours = [tf.train.Example.FromString(r)
@@ -309,3 +311,36 @@ def test_pipeline_equals_released_algorithm(fixture, request, tmp_path):
         theirs = [tf.train.Example.FromString(r)
                   for r in tfrecord_io.read_shard(os.path.join(ref_out, name))]
         assert ours == theirs
+
+
+def test_match_sensor_type_labels_from_the_ids_own_instrument(sample_ceop_zip, tmp_path):
+    """CST-01 has a ThetaProbe and a CS655 at 0.05 m; the released rule takes the
+    first in the archive (ThetaProbe) whatever the id says. With
+    --match_sensor_type an id of type CS655 is labelled from the CS655 series."""
+    truth = _truth(sample_ceop_zip)
+    mismatched = [r for r in truth if r.get("sensor_type_mismatch")]
+    assert mismatched  # the sample has such ids
+    summary = run_test_pipeline(_args(sample_ceop_zip, tmp_path / "out") + ["--match_sensor_type"])
+    assert summary["sensor_type_mismatch"] == 0
+    out = {}
+    for shard in sample_ceop_zip.shards:
+        name = os.path.basename(shard)
+        for rec in tfrecord_io.read_shard(str(tmp_path / "out" / name)):
+            ex = tf.train.Example.FromString(rec)
+            sid = ex.features.feature["sensor_id"].bytes_list.value[0].decode()
+            ts = ex.features.feature["timestamp"].float_list.value[0]
+            out[(sid, ts)] = ex.features.feature["sm_0_5"].float_list.value
+    failures = {(f["shard"], f["index"]) for f in _failures(str(tmp_path / "out"))}
+    for r in mismatched:
+        instrument = r["sensor_id"].split("__")[2]
+        key = next(k for k in sample_ceop_zip.series
+                   if k[:2] == (r["ismn_network"], r["ismn_station"])
+                   and k[2].startswith(instrument + "_soil_moisture_0.05"))
+        series = sample_ceop_zip.series[key]
+        t = int(r["timestamp"]) // 1000
+        hits = [i for i, x in enumerate(series.times) if t - 180 <= x <= t + 180]
+        if len(hits) == 1:
+            assert list(out[(r["sensor_id"], np.float32(r["timestamp"]))]) == [
+                pytest.approx(np.float32(series.values[hits[0]]), abs=0)]
+        else:
+            assert (r["shard"], r["index"]) in failures

@@ -21,6 +21,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from transforms import example_proto, schema, tfrecord_io
+from transforms.progress import ShardProgress
 
 NAMESPACE = "run_inference"
 _LOG = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class ReadExamplesFn(beam.DoFn):
 
     FAILURES = "failures"
 
-    def __init__(self):
+    def __init__(self, progress_dir: Optional[str] = None):
+        self.progress_dir = progress_dir
         self.read = Metrics.counter(NAMESPACE, "examples_read")
         self.malformed = Metrics.counter(NAMESPACE, "malformed")
         self.corrupt = Metrics.counter(NAMESPACE, "corrupt")
@@ -83,8 +85,9 @@ class ReadExamplesFn(beam.DoFn):
 
     def process(self, shard: str):
         start, n = time.time(), 0
+        progress = ShardProgress(self.progress_dir, "read", shard)
         try:
-            for record in tfrecord_io.read_shard(shard):
+            for record in tfrecord_io.read_shard(shard, lambda b: progress.update(n, b)):
                 index, n = n, n + 1
                 self.read.inc()
                 try:
@@ -99,6 +102,7 @@ class ReadExamplesFn(beam.DoFn):
             self.corrupt.inc()
             self.incomplete.inc()
             yield beam.pvalue.TaggedOutput(self.FAILURES, failure(shard, e.index, "corrupt", e.reason))
+        progress.update(n, done=True)
         _LOG.info("read %s: %d records (%.1f s)", shard, n, time.time() - start)
 
 
@@ -180,13 +184,16 @@ class PredictShards(beam.PTransform):
     """Shard paths -> ``{"rows": dicts, "failures": failure records}``."""
 
     model_handler: object  # a ModelHandler for (key, serialized) elements
+    progress_dir: Optional[str] = None  # where local runs report progress
+
+    STAGES = ("read",)
 
     def expand(self, shards):
         from apache_beam.ml.inference.base import RunInference
 
         read = (shards
                 | "Spread shards" >> beam.Reshuffle()
-                | "Read examples" >> beam.ParDo(ReadExamplesFn()).with_outputs(
+                | "Read examples" >> beam.ParDo(ReadExamplesFn(self.progress_dir)).with_outputs(
                     ReadExamplesFn.FAILURES, main="examples"))
         routed = (read.examples
                   | "Run model" >> RunInference(self.model_handler)

@@ -36,6 +36,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import example_proto, ismn, schema, tfrecord_io
+from transforms.progress import ShardProgress
 
 NAMESPACE = "combine_ismn_data"
 FAILURE_KINDS = ("lookup", "value", "malformed", "corrupt")
@@ -106,7 +107,8 @@ class ScanShardFn(beam.DoFn):
 
     FAILURES, REPORTS = "failures", "reports"
 
-    def __init__(self):
+    def __init__(self, progress_dir: Optional[str] = None):
+        self.progress_dir = progress_dir
         self.read = counter("examples_read")
         self.labelled = counter("already_labelled")
         self.to_merge = counter("ismn_examples")
@@ -119,8 +121,9 @@ class ScanShardFn(beam.DoFn):
         start = time.time()
         n = labelled = refs = 0
         report = {"shard": posixpath.basename(shard), "path": shard, "complete": True}
+        progress = ShardProgress(self.progress_dir, "read", shard)
         try:
-            for record in tfrecord_io.read_shard(shard):
+            for record in tfrecord_io.read_shard(shard, lambda b: progress.update(n, b)):
                 what, value = classify_record(shard, n, record)
                 n += 1
                 if what == "labelled":
@@ -138,6 +141,7 @@ class ScanShardFn(beam.DoFn):
             report.update(complete=False, error=str(e))
             yield beam.pvalue.TaggedOutput(
                 self.FAILURES, failure(shard, e.index, "corrupt", e.reason))
+        progress.update(n, done=True)
         self.read.inc(n + (0 if report["complete"] else 1))
         self.labelled.inc(labelled)
         self.to_merge.inc(refs)
@@ -151,12 +155,17 @@ class ScanShardFn(beam.DoFn):
 
 @dataclasses.dataclass
 class ScanShards(beam.PTransform):
-    """Shard paths -> ``ExampleRef``s, with ``failures`` and per-shard ``reports``."""
+    """Shard paths -> ``ExampleRef``s, with ``failures`` and per-shard ``reports``.
+
+    ``progress_dir``: where local runs report progress (``transforms.progress``).
+    """
+
+    progress_dir: Optional[str] = None
 
     def expand(self, shards):
         return (shards
                 | "Spread shards" >> beam.Reshuffle()
-                | "Walk records" >> beam.ParDo(ScanShardFn()).with_outputs(
+                | "Walk records" >> beam.ParDo(ScanShardFn(self.progress_dir)).with_outputs(
                     ScanShardFn.FAILURES, ScanShardFn.REPORTS, main="refs"))
 
 
@@ -260,7 +269,7 @@ class ResolveFn(beam.DoFn):
         if others:
             self.ambiguous.inc()
             network, id_station, _ = schema.split_sensor_id(ref.sensor_id)
-            _LOG.warning("station %r of network %s matches several ISMN stations %s; using %r "
+            _LOG.debug("station %r of network %s matches several ISMN stations %s; using %r "
                          "(%s record %d)", id_station, network,
                          [key[1] if key else None] + others, key[1] if key else None,
                          ref.shard, ref.index)
@@ -340,7 +349,8 @@ class MatchSensorFn(beam.DoFn):
 # --------------------------------------------------------------------------
 # 5. Rewrite
 
-def rewrite_shard(shard: str, output_path: str, labels: Dict[int, float]) -> Tuple[int, int]:
+def rewrite_shard(shard: str, output_path: str, labels: Dict[int, float],
+                  progress: Optional[ShardProgress] = None) -> Tuple[int, int]:
     """Write ``shard``'s labelled examples to ``output_path``; returns (written, merged).
 
     Already labelled examples are copied byte for byte; examples whose index
@@ -349,9 +359,11 @@ def rewrite_shard(shard: str, output_path: str, labels: Dict[int, float]) -> Tup
     by the scan) and writes what came before it.
     """
     written = merged = 0
+    progress = progress or ShardProgress(None, "write", shard)
     with tfrecord_io.AtomicShardWriter(output_path) as writer:
         try:
-            for index, record in enumerate(tfrecord_io.read_shard(shard)):
+            for index, record in enumerate(tfrecord_io.read_shard(
+                    shard, lambda b: progress.update(written, b))):
                 if index in labels:
                     writer.write(example_proto.append_float_feature(
                         record, schema.MERGED_LABEL_KEY, labels[index]))
@@ -363,6 +375,7 @@ def rewrite_shard(shard: str, output_path: str, labels: Dict[int, float]) -> Tup
                 written += 1
         except tfrecord_io.CorruptShardError:
             pass
+    progress.update(written, done=True)
     return written, merged
 
 
@@ -374,8 +387,9 @@ def _is_labelled(record: bytes) -> bool:
 
 
 class RewriteShardFn(beam.DoFn):
-    def __init__(self, output_dir: str):
+    def __init__(self, output_dir: str, progress_dir: Optional[str] = None):
         self.output_dir = output_dir
+        self.progress_dir = progress_dir
         self.written = counter("examples_written")
 
     def process(self, element):
@@ -388,7 +402,8 @@ class RewriteShardFn(beam.DoFn):
         if same_file(out, shard):
             raise RuntimeError(f"refusing to overwrite input shard {shard} with its merged "
                                f"version: choose an --output_dir other than the input folder")
-        written, merged = rewrite_shard(shard, out, labels)
+        written, merged = rewrite_shard(shard, out, labels,
+                                        ShardProgress(self.progress_dir, "write", shard))
         if merged != len(labels):
             raise RuntimeError(f"{shard}: {len(labels)} labels but {merged} examples merged; "
                                "did the shard change during the run?")
@@ -403,12 +418,14 @@ class RewriteShards(beam.PTransform):
     """``{"shards": paths, "labels": (shard, (index, value))}`` -> ``(shard, write report)``."""
 
     output_dir: str
+    progress_dir: Optional[str] = None
 
     def expand(self, inputs):
         return ({"shard": inputs["shards"] | "Key shards" >> beam.Map(lambda s: (s, None)),
                  "labels": inputs["labels"]}
                 | "Group labels by shard" >> beam.CoGroupByKey()
-                | "Write merged shards" >> beam.ParDo(RewriteShardFn(self.output_dir)))
+                | "Write merged shards" >> beam.ParDo(
+                    RewriteShardFn(self.output_dir, self.progress_dir)))
 
 
 # --------------------------------------------------------------------------
@@ -427,9 +444,13 @@ class MergeIsmnLabels(beam.PTransform):
     time_tolerance_minutes: float = 3
     good_flags_only: bool = False
     match_sensor_type: bool = False
+    progress_dir: Optional[str] = None
+
+    #: the passes over the input shards, for ``transforms.progress``
+    STAGES = ("read", "write")
 
     def expand(self, shards):
-        scanned = shards | "Scan shards" >> ScanShards()
+        scanned = shards | "Scan shards" >> ScanShards(self.progress_dir)
         catalogs = shards.pipeline | "Read ISMN catalog" >> ReadIsmnCatalog(self.ismn_path)
         catalog = beam.pvalue.AsSingleton(catalogs)
         resolved = scanned.refs | "Resolve stations" >> beam.ParDo(
@@ -442,7 +463,7 @@ class MergeIsmnLabels(beam.PTransform):
                                      self.good_flags_only),
                        catalog).with_outputs(MatchSensorFn.FAILURES, main="labels"))
         written = ({"shards": shards, "labels": matched.labels}
-                   | "Rewrite shards" >> RewriteShards(self.output_dir))
+                   | "Rewrite shards" >> RewriteShards(self.output_dir, self.progress_dir))
         failures = ((scanned.failures, resolved.failures, matched.failures)
                     | "All failures" >> beam.Flatten())
         reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r["path"], r)),

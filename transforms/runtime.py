@@ -12,8 +12,10 @@ is used as given.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import tempfile
 import time
 import uuid
 from typing import Callable, Dict, List, Optional
@@ -120,10 +122,11 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
         PipelineOptions(["--help"])
     verbose = bool({"-v", "--verbose"} & set(argv))
     argv = [a for a in argv if a not in ("-v", "--verbose")]
+    native = None if verbose else NativeStderrFilter().start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not verbose:
-        for noisy in ("apache_beam", "tensorflow", "absl", "tfx_bsl", "tensorflow_transform"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ours_or_errors)
     try:
         return exit_code(run(argv))
     except (UsageError, InputError) as e:
@@ -131,6 +134,107 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
             raise
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
+    finally:
+        if native is not None:
+            native.stop()
+
+
+_OWN_LOGGERS = ("transforms", "pipelines", "model_runner", "__main__")
+
+
+def _ours_or_errors(record: logging.LogRecord) -> bool:
+    """Our own log records at any level; other libraries' (Beam, TensorFlow,
+    and those logging on the root logger) only from ERROR up."""
+    return record.name.startswith(_OWN_LOGGERS) or record.levelno >= logging.ERROR
+
+
+class NativeStderrFilter:
+    """Drops the start-up chatter native libraries write straight to file
+    descriptor 2 (TensorFlow's absl INFO/WARNING lines, its "All log messages
+    before absl::InitializeLog()" notice, CUDA probing errors on machines
+    without a GPU), which ``TF_CPP_MIN_LOG_LEVEL`` no longer silences before
+    absl logging is initialised. Everything else is passed on unchanged.
+
+    Python's own ``sys.stderr`` keeps writing to the real stderr; only native
+    writes (and worker subprocesses, which inherit the descriptor) go through
+    the filter thread.
+    """
+
+    import re as _re
+    DROP = _re.compile(
+        rb"^(WARNING: All log messages before absl::InitializeLog\(\)"
+        rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+        rb"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] .*(cuInit|CUDA|cuda|Unable to register cu))")
+
+    def start(self) -> "NativeStderrFilter":
+        import os
+        import sys
+        import threading
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self._python_stderr = sys.stderr
+        sys.stderr = open(os.dup(self._saved), "w", buffering=1, closefd=True)
+        self._reader = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._pump, name="stderr-filter", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        import os
+
+        for line in self._reader:
+            if not self.DROP.match(line):
+                os.write(self._saved, line)
+
+    def stop(self) -> None:
+        import os
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees its end
+        self._thread.join(timeout=5)
+        sys.stderr.close()
+        sys.stderr = self._python_stderr
+
+
+class ProgressOptions(PipelineOptions):
+    """``--progress_seconds``: how often a local run logs its progress."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--progress_seconds", type=float, default=10.0,
+                            help="local runs: log shards done, examples, MB/s and ETA this "
+                                 "often (default 10; 0: never)")
+
+
+LOCAL_RUNNERS = (LOCAL_RUNNER, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+
+
+def is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in (None, *LOCAL_RUNNERS)
+
+
+@contextlib.contextmanager
+def local_progress(options: PipelineOptions, stages, input_pattern: str):
+    """Yields the folder local DoFns report progress into (None when not a
+    local run, a dry run, or ``--progress_seconds 0``), while a thread logs
+    progress lines (see ``transforms.progress``)."""
+    from transforms.progress import ProgressReporter
+
+    interval = options.view_as(ProgressOptions).progress_seconds
+    if not is_local(options) or is_dry_run(options) or interval <= 0:
+        yield None
+        return
+    shards = FileSystems.match([input_pattern])[0].metadata_list
+    with tempfile.TemporaryDirectory(prefix="progress-") as folder:
+        with ProgressReporter(folder, stages, len(shards),
+                              sum(m.size_in_bytes for m in shards), interval) as reporter:
+            yield folder
+        _LOG.info("%s", reporter.line())
 
 
 def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = None) -> None:
@@ -143,7 +247,7 @@ def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = 
     std = options.view_as(StandardOptions)
     if std.runner is None:
         std.runner = LOCAL_RUNNER
-    local = std.runner in (LOCAL_RUNNER, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+    local = std.runner in LOCAL_RUNNERS
     direct = options.view_as(DirectOptions)
     if local and num_workers and direct.direct_num_workers in (None, 1):
         direct.direct_num_workers = num_workers
@@ -222,6 +326,21 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.time() - self.start, 3)
+
+
+def check_writable(folder: str, flag: str) -> None:
+    """A local output folder can be created and written (else UsageError
+    naming ``flag``); remote ones are checked by the runner when it writes."""
+    import os
+
+    if not folder or "://" in folder:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to {flag} {folder}: {e.strerror or e}") from e
 
 
 def project_version() -> str:

@@ -23,7 +23,7 @@ import logging
 import struct
 import uuid
 import zlib
-from typing import BinaryIO, Iterable, Iterator, List
+from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional
 
 import apache_beam as beam
 import google_crc32c
@@ -167,19 +167,25 @@ def _salvage(d, data: bytes, out: List[bytes]):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def inflate(raw: BinaryIO) -> Iterator[bytes]:
+def inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
     """Decompressed chunks of the (possibly multi-member) gzip stream ``raw``.
+
+    ``on_read(n)``, if given, is told the compressed bytes read so far after
+    each read (for progress reports).
 
     Raises GzipStreamError after yielding all that inflated, for a damaged
     stream (bad header, bad deflate data, wrong CRC or length in a trailer)
     or one that ends inside a member. Zero padding after a member is ignored,
     as Python's ``gzip`` does.
     """
-    d, in_member = zlib_ng.decompressobj(31), False
+    d, in_member, consumed = zlib_ng.decompressobj(31), False, 0
     while True:
         pending = raw.read(_COMPRESSED_CHUNK)
         if not pending:
             break
+        consumed += len(pending)
+        if on_read is not None:
+            on_read(consumed)
         while pending:
             if not in_member:
                 pending = pending.lstrip(b"\0")
@@ -199,14 +205,15 @@ def inflate(raw: BinaryIO) -> Iterator[bytes]:
         raise GzipStreamError("the file ends inside a gzip member (truncated)")
 
 
-def read_shard(path: str) -> Iterator[bytes]:
-    """Records of a gzipped TFRecord shard (see ``iter_records`` for errors)."""
+def read_shard(path: str, on_read: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
+    """Records of a gzipped TFRecord shard (see ``iter_records`` for errors;
+    ``on_read`` as in ``inflate``)."""
     try:
         raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except OSError as e:
         raise CorruptShardError(path, 0, f"cannot open: {e}") from e
     with raw:
-        yield from iter_records(inflate(raw), path)
+        yield from iter_records(inflate(raw, on_read), path)
 
 
 class AtomicShardWriter:

@@ -22,6 +22,7 @@
 """
 
 import os
+import warnings
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 import apache_beam as beam
@@ -343,7 +344,13 @@ def train_and_export(output_dir: str, inputs: Sequence[str], baseline: str, epoc
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     train = _dataset(output_dir, "train", batch_size, shuffle_seed=seed)
     start = time.time()
-    history = model.fit(train, epochs=epochs, verbose=0)
+    with warnings.catch_warnings():
+        # tf.data shuffles (Keras' own shuffle flag does not apply to a
+        # Dataset), and a TFRecord dataset's length is unknown until its end,
+        # which Keras reports as "ran out of data": neither is a problem
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+        warnings.filterwarnings("ignore", message=".*ran out of data.*")
+        history = model.fit(train, epochs=epochs, verbose=0, shuffle=False)
     train_seconds = time.time() - start
     report: Dict[str, object] = {"inputs": list(inputs), "baseline": baseline, "epochs": epochs,
                                  "loss": [float(v) for v in history.history["loss"]],
