@@ -5,6 +5,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", max_examples=300)
+settings.register_profile("mutation", max_examples=60)  # make mutate: many runs, each shorter
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 from transforms import synthetic  # noqa: E402
 

@@ -78,8 +78,11 @@ def _exported_predict(model_path, examples):
     return np.asarray(out).ravel()
 
 
-def test_exported_model_equals_keras_model(merged, trained):
-    out, _ = trained
+def test_exported_model_equals_keras_model(merged, trained, tmp_path):
+    import shutil
+
+    out = str(tmp_path / "copy")  # its own copy: the shared fixture's model stays as trained
+    shutil.copytree(trained[0], out)
     report, model = training.train_and_export(out, training.SOURCES, "", epochs=2, batch_size=16,
                                               learning_rate=3e-3, seed=1)
     x, _ = training._collect(training._dataset(out, "validation", 64))
@@ -98,6 +101,17 @@ def test_exported_model_runs_in_run_inference(merged, trained, tmp_path):
                                  report["model_dir"], "--output_path", str(tmp_path / "p"),
                                  "--image_size", str(SIZE)])
     assert summary["predicted"] > 100 and summary["accounted"]
+    # the predictions are the trained model's, example by example
+    import csv
+
+    rows = [r for path in sorted(glob.glob(str(tmp_path / "p-*.csv")))
+            for r in csv.DictReader(open(path))][:24]
+    records = {(os.path.basename(shard), i): rec for shard in sorted(glob.glob(merged))
+               for i, rec in enumerate(tfrecord_io.read_shard(shard))}
+    examples = [training.decoded_examples([records[(r["shard"], int(r["index"]))]], SIZE)[0]
+                for r in rows]
+    np.testing.assert_allclose([float(r["prediction"]) for r in rows],
+                               _exported_predict(report["model_dir"], examples), atol=1e-5)
 
 
 @pytest.mark.parametrize("inputs,unused", [

@@ -1,0 +1,120 @@
+"""``make mutate``: mutation testing of the modules that hold the rules, with mutmut.
+
+For each module below, mutmut (3.x) mutates that module alone in a scratch
+copy of the tracked files and runs the tests listed for it (only those that
+cover the mutated function, which mutmut finds by itself). A mutant is
+*killed* when a test fails. The score printed per module is
+
+    killed / (killed + survived + no tests + timeout + suspicious)
+
+so code no selected test reaches counts against it. Surviving mutants that
+are equivalent (no behaviour can tell them apart) are listed with their
+reason in ``tests/mutation_equivalents.txt`` and reported apart.
+
+    python tests/mutate.py [--modules transforms/ismn.py ...] [--jobs 2]
+
+Runs on the CPU only; about 10 minutes on 2 cores for all modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Dict, List
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: module -> the in-process tests that check its rules (fast enough to run per mutant)
+MODULES: Dict[str, List[str]] = {
+    "transforms/ismn.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
+    "transforms/example_proto.py": ["tests/test_example_proto.py", "tests/test_fuzz_readers.py"],
+    "transforms/tfrecord_io.py": ["tests/test_tfrecord_io.py", "tests/test_fuzz_readers.py"],
+    "transforms/decode.py": ["tests/test_decode.py"],
+    "transforms/evaluation.py": ["tests/test_evaluate.py", "tests/test_pipeline_rules.py"],
+    "transforms/merge.py": ["tests/test_combine_ismn_data.py", "tests/test_pipeline_rules.py"],
+}
+
+_CONFIG = """[mutmut]
+source_paths=transforms/
+only_mutate={module}
+also_copy=pipelines/
+    model_runner/
+pytest_add_cli_args_test_selection={tests}
+    -p
+    no:cacheprovider
+"""
+
+
+def _equivalents() -> Dict[str, str]:
+    path = os.path.join(REPO, "tests", "mutation_equivalents.txt")
+    out = {}
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition(" ")
+                out[name] = reason.strip()
+    return out
+
+
+def _scratch_copy(dest: str) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if rel.startswith(("mutants/", "sample_data/", "bench_data/")):
+            continue
+        src = os.path.join(REPO, rel)
+        if os.path.isfile(src):
+            os.makedirs(os.path.dirname(os.path.join(dest, rel)) or dest, exist_ok=True)
+            shutil.copy2(src, os.path.join(dest, rel))
+
+
+def mutate(module: str, tests: List[str], jobs: int) -> Dict[str, object]:
+    mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
+    with tempfile.TemporaryDirectory(prefix="mutate-") as work:
+        _scratch_copy(work)
+        with open(os.path.join(work, "setup.cfg"), "w") as f:
+            f.write(_CONFIG.format(module=module, tests="\n    ".join(tests)))
+        env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        start = time.time()
+        subprocess.run([mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, env=env,
+                                 capture_output=True, text=True).stdout
+    results = dict(re.findall(r"^\s*(\S+): (.+)$", listing, re.M))
+    return {"results": results, "seconds": time.time() - start}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modules", nargs="*", default=list(MODULES))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+    equivalent = _equivalents()
+    print(f"{'module':32} {'killed':>7} {'total':>6} {'score':>6}  "
+          f"survived  no-tests  equivalent  seconds")
+    for module in args.modules:
+        out = mutate(module, MODULES[module], args.jobs)
+        results = out["results"]
+        counts = Counter(results.values())
+        eq = [n for n, r in results.items() if r != "killed" and n in equivalent]
+        total = len(results) - len(eq)
+        killed = counts["killed"]
+        score = killed / total if total else 1.0
+        print(f"{module:32} {killed:7d} {total:6d} {score:6.1%}  {counts['survived']:8d}  "
+              f"{counts['no tests']:8d}  {len(eq):10d}  {out['seconds']:7.0f}")
+        for name, result in sorted(results.items()):
+            if result != "killed" and name not in equivalent:
+                print(f"    {result:10} {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
