@@ -1,3 +1,5 @@
+import pytest
+
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from transforms import runtime
@@ -51,3 +53,23 @@ def test_every_pipeline_flag_is_known_to_beams_parser(caplog):
     assert PipelineOptions([]).view_as(train.TrainOptions).image_size == 512
     assert PipelineOptions([]).view_as(run_inference.RunInferenceOptions).image_size == 512
     assert PipelineOptions([]).view_as(evaluate.EvaluateOptions).train_fraction == 0.7
+
+
+def test_cli_main_errors_are_one_line_with_the_status_of_their_kind(capfd):
+    from transforms import runtime
+
+    def fails(exc):
+        def run(argv):
+            raise exc
+        return run
+
+    cases = [(runtime.UsageError("--x is wrong"), 2, "tool: error: --x is wrong"),
+             (runtime.InputError("file f lacks y"), 1, "tool: error: file f lacks y"),
+             (RuntimeError("deep inside\nthe last line says why"), 1,
+              "tool: error: RuntimeError: the last line says why (run again with -v for the "
+              "full traceback)")]
+    for exc, status, line in cases:
+        assert runtime.cli_main("tool", fails(exc), lambda r: 0, []) == status
+        assert capfd.readouterr().err.strip().splitlines() == [line]
+        with pytest.raises(type(exc)):  # -v: the traceback
+            runtime.cli_main("tool", fails(exc), lambda r: 0, ["-v"])

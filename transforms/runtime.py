@@ -134,6 +134,13 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
             raise
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
+    except Exception as e:  # a failure inside the run: one line, the traceback with -v
+        if verbose:
+            raise
+        lines = [line for line in str(e).splitlines() if line.strip()] or [""]
+        print(f"{name}: error: {type(e).__name__}: {lines[-1][:500]} "
+              f"(run again with -v for the full traceback)", file=sys.stderr)
+        return 1
     finally:
         if native is not None:
             native.stop()
