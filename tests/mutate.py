@@ -5,9 +5,10 @@ copy of the tracked files and runs the tests listed for it (only those that
 cover the mutated function, which mutmut finds by itself). A mutant is
 *killed* when a test fails. The score printed per module is
 
-    killed / (killed + survived + no tests + timeout + suspicious)
+    (killed + timeout) / all mutants not listed as equivalent
 
-so code no selected test reaches counts against it. Surviving mutants that
+so code no selected test reaches counts against it (a mutant that makes the
+tests hang past mutmut's timeout counts as killed: it was detected). Surviving mutants that
 are equivalent (no behaviour can tell them apart) are listed with their
 reason in ``tests/mutation_equivalents.txt`` and reported apart.
 
@@ -40,6 +41,9 @@ MODULES: Dict[str, List[str]] = {
     "transforms/evaluation.py": ["tests/test_evaluate.py", "tests/test_pipeline_rules.py"],
     "transforms/merge.py": ["tests/test_combine_ismn_data.py", "tests/test_pipeline_rules.py"],
 }
+
+#: a mutant that makes a test fail, or hang past mutmut's timeout, is detected
+DETECTED = ("killed", "timeout")
 
 _CONFIG = """[mutmut]
 source_paths=transforms/
@@ -76,9 +80,14 @@ def _scratch_copy(dest: str) -> None:
             shutil.copy2(src, os.path.join(dest, rel))
 
 
-def mutate(module: str, tests: List[str], jobs: int) -> Dict[str, object]:
+def mutate(module: str, tests: List[str], jobs: int, keep: str = "") -> Dict[str, object]:
+    """Run mutmut on ``module``; ``keep``: a folder to work in and leave behind
+    (for ``mutmut show`` / ``mutmut browse`` there), else a temporary one."""
     mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
-    with tempfile.TemporaryDirectory(prefix="mutate-") as work:
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        work = keep or tmp
+        if keep:
+            shutil.rmtree(keep, ignore_errors=True)
         _scratch_copy(work)
         with open(os.path.join(work, "setup.cfg"), "w") as f:
             f.write(_CONFIG.format(module=module, tests="\n    ".join(tests)))
@@ -96,23 +105,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", nargs="*", default=list(MODULES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--keep", default="",
+                        help="work in this folder and keep it (one module), for mutmut show")
     args = parser.parse_args(argv)
     equivalent = _equivalents()
     print(f"{'module':32} {'killed':>7} {'total':>6} {'score':>6}  "
-          f"survived  no-tests  equivalent  seconds")
+          f"survived  no-tests  equivalent  seconds", flush=True)
     for module in args.modules:
-        out = mutate(module, MODULES[module], args.jobs)
+        out = mutate(module, MODULES[module], args.jobs, args.keep)
         results = out["results"]
         counts = Counter(results.values())
-        eq = [n for n, r in results.items() if r != "killed" and n in equivalent]
+        eq = [n for n, r in results.items() if r not in DETECTED and n in equivalent]
         total = len(results) - len(eq)
-        killed = counts["killed"]
+        killed = sum(counts[r] for r in DETECTED)
         score = killed / total if total else 1.0
         print(f"{module:32} {killed:7d} {total:6d} {score:6.1%}  {counts['survived']:8d}  "
-              f"{counts['no tests']:8d}  {len(eq):10d}  {out['seconds']:7.0f}")
+              f"{counts['no tests']:8d}  {len(eq):10d}  {out['seconds']:7.0f}", flush=True)
         for name, result in sorted(results.items()):
-            if result != "killed" and name not in equivalent:
-                print(f"    {result:10} {name}")
+            if result not in DETECTED and name not in equivalent:
+                print(f"    {result:10} {name}", flush=True)
     return 0
 
 

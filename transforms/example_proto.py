@@ -83,6 +83,8 @@ def _decode_feature(buf: memoryview) -> List[Value]:
     """The values of a serialized ``Feature`` (empty list if it holds none)."""
     values: List[Value] = []
     for kind, wire, lst in _fields(buf):
+        if kind not in (1, 2, 3):
+            continue  # an unknown field: skipped, as protobuf does
         if wire != _WIRE_LEN:
             raise MalformedExampleError("Feature list is not length-delimited")
         values = []  # a later oneof member replaces an earlier one
