@@ -198,3 +198,76 @@ def test_concatenated_gzip_members_read_as_one_shard(tmp_path):
         f.write(open(a, "rb").read() + open(b, "rb").read())
     assert list(tfrecord_io.read_shard(both)) == _records(3) + _records(2)
     assert [r.numpy() for r in tf.data.TFRecordDataset(both, "GZIP")] == _records(3) + _records(2)
+
+
+def test_records_larger_than_one_inflate_call_and_many_chunks(tmp_path):
+    """A 40 MB record of zeros inflates from a few KB: more than the 16 MB one
+    zlib call may return, so the loop must carry on within one chunk."""
+    big = bytes(40 << 20)
+    records = [b"head", big, b"tail" * 1000, big[:17 << 20] + b"\x01"]
+    path = str(tmp_path / "big.gz")
+    tfrecord_io.write_shard(path, records)
+    assert os.path.getsize(path) < 1 << 20
+    assert list(tfrecord_io.read_shard(path)) == records
+
+
+def test_on_read_is_told_the_compressed_bytes_read(tmp_path):
+    records = _incompressible_records(30, size=100_000)  # 3 MB: several 1 MB reads
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, records)
+    seen = []
+    assert list(tfrecord_io.read_shard(path, seen.append)) == records
+    assert seen == sorted(seen) and len(seen) >= 3
+    assert seen[-1] == os.path.getsize(path)
+
+
+@pytest.mark.parametrize("cut,message", [
+    (5, "record 2: truncated record"),
+    (len(b"record-2" * 3) + 4 + 6, "record 2: truncated record header"),
+])
+def test_truncations_inside_the_framing_name_the_record(tmp_path, cut, message):
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, _records(3))
+    _write_raw(path, _raw(path)[:-cut])
+    with pytest.raises(tfrecord_io.CorruptShardError) as e:
+        list(tfrecord_io.read_shard(path))
+    assert str(e.value) == f"{path}: {message}"
+
+
+def test_length_crc_mismatch_and_gzip_messages(tmp_path):
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, _records(2))
+    raw = bytearray(_raw(path))
+    raw[len(_records(2)[0]) + 16 + 9] ^= 1  # record 1's length CRC
+    _write_raw(path, bytes(raw))
+    with pytest.raises(tfrecord_io.CorruptShardError) as e:
+        list(tfrecord_io.read_shard(path))
+    assert str(e.value) == f"{path}: record 1: length CRC mismatch (corrupt record)"
+    good = str(tmp_path / "g.gz")
+    tfrecord_io.write_shard(good, _records(2))
+    with open(good, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:-8])
+    with pytest.raises(tfrecord_io.CorruptShardError) as e:
+        list(tfrecord_io.read_shard(path))
+    assert str(e.value) == (f"{path}: record 2: gzip stream error: the file ends inside a "
+                            f"gzip member (truncated)")
+
+
+def test_encode_record_is_tensorflows_framing(tmp_path):
+    path = str(tmp_path / "tf.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for r in _records(3) + [b""]:
+            w.write(r)
+    with open(path, "rb") as f:
+        assert f.read() == b"".join(tfrecord_io.encode_record(r) for r in _records(3) + [b""])
+
+
+def test_match_input_shards_sorted_and_clear_when_none(tmp_path):
+    for name in ("b.gz", "a.gz", "c.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert tfrecord_io.match_input_shards(str(tmp_path / "*.gz")) == [
+        str(tmp_path / "a.gz"), str(tmp_path / "b.gz")]
+    with pytest.raises(FileNotFoundError, match=r"no input shards match .*/\*\.none"):
+        tfrecord_io.match_input_shards(str(tmp_path / "*.none"))

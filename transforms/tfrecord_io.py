@@ -134,7 +134,7 @@ def _feed(d, data: bytes, out: List[bytes]):
         try:
             chunk = d.decompress(data, _MAX_OUTPUT)
         except _ZLIB_ERRORS:
-            return _salvage(saved, data, out)
+            return saved, b"", _salvage(saved, data, out)
         out.append(chunk)
         if d.eof:
             return d, d.unused_data, None
@@ -143,12 +143,15 @@ def _feed(d, data: bytes, out: List[bytes]):
             return d, b"", None
 
 
-def _salvage(d, data: bytes, out: List[bytes]):
-    """``_feed`` after a failed call, from the state ``d`` taken before it.
+def _salvage(d, data: bytes, out: List[bytes]) -> Exception:
+    """After a call of ``d.decompress(data)`` failed (``d``: the state before
+    it), put into ``out`` everything that inflates before the damage and
+    return the error.
 
     zlib discards the output of a call that fails, so the input is fed again
-    in 4 KB pieces, and the failing piece byte by byte: every byte that
-    inflates before the damage is kept.
+    in 4 KB pieces, and the failing piece byte by byte. (zlib stops at the end
+    of a gzip member, so the damage lies before it: the replay cannot reach
+    the member's end first.)
     """
     for size in (_RECOVERY_PIECE, 1):
         for pos in range(0, len(data), size):
@@ -157,14 +160,10 @@ def _salvage(d, data: bytes, out: List[bytes]):
                 out.append(d.decompress(data[pos:pos + size]))
             except _ZLIB_ERRORS as e:
                 if size == 1:
-                    return before, b"", e
+                    return e
                 d, data = before, data[pos:pos + size]
                 break
-            if d.eof:
-                return d, d.unused_data + data[pos + size:], None
-        else:  # pragma: no cover - zlib fails on the same bytes every time
-            return d, b"", zlib.error("inflate failed, then succeeded on the same input")
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise AssertionError("zlib failed once and not again on the same bytes")  # pragma: no cover
 
 
 def inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
