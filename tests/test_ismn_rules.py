@@ -1,5 +1,8 @@
 """The released matching rules, as plain functions."""
 
+import os
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -163,3 +166,163 @@ def test_first_bad_line_names_the_line(tmp_path):
     assert ismn.first_bad_line(str(ceop), header_values=False)[0] == 2
     ceop.write_bytes(good * 3)
     assert ismn.first_bad_line(str(ceop), header_values=False) is None
+
+
+# ---------------------------------------------------------------- what failures say
+
+def test_match_reasons_name_the_readings():
+    r = ismn.Readings(np.array([T, T + 60]), np.array([0.25, 0.3]), ["G", "D01"])
+    assert ismn.match_readings(r, T + 3600, 180) == ismn.Match(
+        "lookup", reason="no reading within +-180 s of 2017-07-14T03:40:00Z")
+    assert ismn.match_readings(r, T + 3600, 180, good_flags_only=True).reason == (
+        "no reading flagged G within +-180 s of 2017-07-14T03:40:00Z")
+    assert ismn.match_readings(r, T, 180) == ismn.Match(
+        "value", reason="2 readings within +-180 s of 2017-07-14T02:40:00Z: "
+                        "2017-07-14T02:40:00Z=0.25 [G], 2017-07-14T02:41:00Z=0.3 [D01]")
+    assert ismn.match_readings(r, T - 100, 120) == ismn.Match(
+        "success", 0.25, reason="reading 2017-07-14T02:40:00Z flag G")
+
+
+@pytest.mark.parametrize("text,header_values,expected", [
+    (b"H\r\n2015/01/01 00:00 0.2 G M\r\n2015/01/01 01:00 0.2 G\r\n", True,
+     (3, "2015/01/01 01:00 0.2 G")),  # too few fields
+    (b"H\r\n\r\n2015/01/01 00:00 0.2 G M\r\n2015/01/01 25:00 0.2 G M\r\n", True,
+     (4, "2015/01/01 25:00 0.2 G M")),  # blank line skipped, bad hour
+    (b"H\r\n2015-01-01 00:00 0.2 G M\r\n", True, (2, "2015-01-01 00:00 0.2 G M")),  # wrong date form
+    (b"H\r\n2015/01/01 00:00 \xff\xfe G M\r\n", True, (2, "2015/01/01 00:00 \ufffd\ufffd G M")),
+    (b"2015/01/01 00:00 0.2 G M\r\n", True, None),  # the first line is the header: not read
+])
+def test_first_bad_line_cases(tmp_path, text, header_values, expected):
+    path = tmp_path / "f.stm"
+    path.write_bytes(text)
+    assert ismn.first_bad_line(str(path), header_values) == expected
+
+
+def test_sensor_names_and_instruments():
+    assert ismn._variable_name("sm") == "soil_moisture"
+    assert ismn._variable_name("xyz") == "xyz"  # unknown short names kept
+    f = ismn.parse_file_name("top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
+    assert (f.network, f.station, f.sensor, f.instrument, f.path) == (
+        "N", "S", "Probe_A_xyz_0.050000_0.050000", "Probe_A",
+        "top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
+    assert ismn.instrument_matches("CS655", "cs-655")
+    assert ismn.instrument_matches("Hydraprobe_Analog", "Hydraprobe-Analog-(2.5-Volt)")
+    assert not ismn.instrument_matches("", "CS655") and not ismn.instrument_matches("CS655", "")
+    assert not ismn.instrument_matches("CS655", "CS616")
+    assert not ismn.instrument_matches("TDR", "ThetaProbe")
+    assert ismn.is_safe_member("C") and not ismn.is_safe_member("C:")
+
+
+def test_choose_sensor_falls_back_to_the_sensor_name_for_the_instrument():
+    sensors = ["CS655_soil_moisture_0.050000_0.050000", "TDR_soil_moisture_0.050000_0.050000"]
+    assert ismn.choose_sensor(sensors, {}, "TDR", match_sensor_type=True) == (sensors[1], False)
+    assert ismn.choose_sensor(sensors, {}, "CS655") == (sensors[0], False)
+
+
+def test_build_catalog_goes_on_after_a_bad_name():
+    cat = ismn.build_catalog(["N/S/bad.stm",
+                              "N/S/N_N_S_sm_0.050000_0.050000_P_20150101_20220101.stm"])
+    assert cat.bad_names == ["N/S/bad.stm"] and list(cat.files) == [
+        ("N", "S", "P_soil_moisture_0.050000_0.050000")]
+
+
+# ---------------------------------------------------------------- downloads, in process
+
+_CEOP = ("{d} {hm} {d} {hm} N N S 1.00000 2.00000 3.00 0.0500 0.0500 {v} G M")
+
+
+def _ceop_file(values):
+    lines = [_CEOP.format(d="2015/01/01", hm=f"{h:02d}:00", v=v) for h, v in enumerate(values)]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+NAME = "N_N_S_sm_0.050000_0.050000_P_20150101_20220101.stm"
+
+
+def _download(tmp_path, files, layout):
+    if layout == "zip":
+        path = tmp_path / "ISMN.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+        return str(path)
+    root = tmp_path / "ISMN"
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return str(root)
+
+
+@pytest.mark.parametrize("layout", ["zip", "dir"])
+def test_list_and_read_a_download(tmp_path, layout):
+    files = {f"N/S/{NAME}": _ceop_file(["0.2500", "0.3000"]), "N/S/readme.txt": b"x",
+             "Readme.txt": b"top"}
+    path = _download(tmp_path, files, layout)
+    assert ismn.list_data_files(path) == [f"N/S/{NAME}"]
+    r = ismn.read_readings(path, f"N/S/{NAME}")
+    assert list(r.values) == [0.25, 0.3] and r.flags == ["G", "G"]
+    assert list(r.times) == [1420070400, 1420074000]  # 2015-01-01T00:00Z, 01:00Z
+
+
+def test_zip_reading_copies_into_a_temporary_folder_of_ours(tmp_path):
+    path = _download(tmp_path, {f"deep/er/N/S/{NAME}": _ceop_file(["0.1000", "0.2000"])}, "zip")
+    assert ismn.list_data_files(path) == [f"deep/er/N/S/{NAME}"]
+    with zipfile.ZipFile(path) as z:
+        r = ismn.read_readings(path, f"deep/er/N/S/{NAME}", z, temp_root=str(tmp_path))
+    assert list(r.values) == [0.1, 0.2]
+    assert sorted(os.listdir(tmp_path)) == ["ISMN.zip"]  # its temporary folder is gone
+
+
+def test_unsafe_members_are_left_out_of_the_listing(tmp_path, caplog):
+    path = _download(tmp_path, {f"N/S/{NAME}": b"", f"../../N/S/{NAME}": b""}, "zip")
+    assert ismn.list_data_files(path) == [f"N/S/{NAME}"]
+    assert "points outside the archive" in caplog.text
+    with pytest.raises(ismn.IsmnDataError, match="not a file inside the ISMN download"):
+        with zipfile.ZipFile(path) as z:
+            ismn.read_readings(path, f"../../N/S/{NAME}", z)
+
+
+def test_folder_one_level_deeper_and_missing_paths(tmp_path):
+    root = _download(tmp_path, {f"extra/N/S/{NAME}": _ceop_file(["0.2000"])}, "dir")
+    assert ismn.list_data_files(root) == [f"extra/N/S/{NAME}"]
+    assert ismn.list_data_files(str(tmp_path / "ISMN") + "/") == [f"extra/N/S/{NAME}"]
+    with pytest.raises(ismn.IsmnDataError, match="ISMN folder not found: .*nope"):
+        ismn.list_data_files(str(tmp_path / "nope"))
+    with pytest.raises(ismn.IsmnDataError, match="ISMN archive not found: .*nope.zip"):
+        ismn.list_data_files(str(tmp_path / "nope.zip"))
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(ismn.IsmnDataError, match="is not a readable zip"):
+        ismn.list_data_files(str(tmp_path / "bad.zip"))
+
+
+def test_unreadable_file_names_the_file_and_line(tmp_path):
+    path = _download(tmp_path, {f"N/S/{NAME}": _ceop_file(["0.2000", "abc", "0.3"])}, "zip")
+    with pytest.raises(ismn.IsmnDataError) as e:
+        ismn.read_readings(path, f"N/S/{NAME}")
+    assert str(e.value).startswith(f"ISMN file {path}:N/S/{NAME} could not be parsed: line 2: "
+                                   f"'2015/01/01 01:00 2015/01/01 01:00 N N S")
+    empty = _download(tmp_path / "e", {f"N/S/{NAME}": b""}, "dir")
+    with pytest.raises(ismn.IsmnDataError, match=f"ISMN file {empty}/N/S/{NAME}"):
+        ismn.read_readings(empty, f"N/S/{NAME}")
+
+
+@pytest.mark.parametrize("layout", ["zip", "dir"])
+def test_provenance_identifies_the_snapshot(tmp_path, layout):
+    import hashlib
+    from importlib import metadata
+
+    files = {f"N/S/{NAME}": _ceop_file(["0.2000"]), "N/S/x.csv": b"abc"}
+    path = _download(tmp_path, files, layout)
+    p = ismn.provenance(path, 1)
+    assert p["data_files"] == 1 and p["ismn_package_version"] == metadata.version("ismn")
+    assert p["path"] == path and p["kind"] == ("zip" if layout == "zip" else "folder")
+    if layout == "zip":
+        assert p["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+        assert p["size_bytes"] == os.path.getsize(path)
+        assert p["modified_unix"] == pytest.approx(os.path.getmtime(path), abs=1)
+    else:
+        listing = "".join(f"{n}\t{len(d)}\n" for n, d in sorted(files.items()))
+        assert p["sha256_of_listing"] == hashlib.sha256(listing.encode()).hexdigest()
+        assert p["size_bytes"] == sum(len(d) for d in files.values()) and p["files"] == 2
+        assert p["modified_unix"] == pytest.approx(
+            max(os.path.getmtime(os.path.join(path, n)) for n in files), abs=1)

@@ -275,7 +275,11 @@ def _materialise(ismn_path: str, rel_path: str, tmp: str, zip_file=None) -> Tupl
     local_rel = f"network/station/{name}"
     target = os.path.join(tmp, "network", "station", name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    if zip_file is not None:
+    if is_zip(ismn_path):
+        if zip_file is None:  # not kept open by the caller: open it for this file
+            with FileSystems.open(ismn_path, compression_type=CompressionTypes.UNCOMPRESSED) as f, \
+                    zipfile.ZipFile(f) as z:
+                return _materialise(ismn_path, rel_path, tmp, z)
         with zip_file.open(rel_path) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
     else:
