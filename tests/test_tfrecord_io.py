@@ -84,8 +84,11 @@ def test_not_gzip(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(tfrecord_io.CorruptShardError, match="cannot open"):
-        list(tfrecord_io.read_shard(str(tmp_path / "nope.gz")))
+    path = str(tmp_path / "nope.gz")
+    with pytest.raises(tfrecord_io.CorruptShardError, match="cannot open") as e:
+        list(tfrecord_io.read_shard(path))
+    assert (e.value.path, e.value.index) == (path, 0)
+    assert e.value.reason.startswith("cannot open: ")
 
 
 def test_atomic_writer_abort_leaves_nothing_and_keeps_old(tmp_path):
@@ -149,6 +152,7 @@ def _damage(raw: bytes, how: str) -> bytes:
 def test_damaged_gzip_keeps_every_record_tensorflow_can_read(tmp_path, how):
     records = _incompressible_records(100)
     good = str(tmp_path / "good.tfrecord.gz")
+    # a damaged trailer leaves every record intact: all 100 must come out
     tfrecord_io.write_shard(good, records)
     path = str(tmp_path / f"{how}.tfrecord.gz")
     with open(good, "rb") as f:
@@ -164,6 +168,10 @@ def test_damaged_gzip_keeps_every_record_tensorflow_can_read(tmp_path, how):
     assert len(got) >= len(tf_records) > 0  # nothing TensorFlow reads is lost
     assert e.value.index == len(got)  # the failure names the first record not read
     assert e.value.path == path
+    if how.startswith("gzip_trailer"):
+        assert len(got) == 100
+        assert e.value.reason.startswith("gzip stream error: Error -3 while decompressing data: "
+                                         "incorrect ")
 
 
 def test_cut_shard_yields_every_whole_record(tmp_path):
@@ -271,3 +279,54 @@ def test_match_input_shards_sorted_and_clear_when_none(tmp_path):
         str(tmp_path / "a.gz"), str(tmp_path / "b.gz")]
     with pytest.raises(FileNotFoundError, match=r"no input shards match .*/\*\.none"):
         tfrecord_io.match_input_shards(str(tmp_path / "*.none"))
+
+
+def test_empty_file_is_an_empty_shard_and_a_bare_header_is_truncated(tmp_path):
+    empty = tmp_path / "e.gz"
+    empty.write_bytes(b"")
+    assert list(tfrecord_io.read_shard(str(empty))) == []
+    assert [r for r in tf.data.TFRecordDataset(str(empty), "GZIP")] == []
+    path = str(tmp_path / "h.gz")
+    _write_raw(path, tfrecord_io.encode_record(b"abc")[:12])  # a header, nothing after it
+    with pytest.raises(tfrecord_io.CorruptShardError, match="record 0: truncated record$"):
+        list(tfrecord_io.read_shard(path))
+
+
+def test_zero_padding_between_members_and_a_zlib_stream(tmp_path):
+    import zlib
+
+    a, b = str(tmp_path / "a.gz"), str(tmp_path / "b.gz")
+    tfrecord_io.write_shard(a, _records(2))
+    tfrecord_io.write_shard(b, _records(3))
+    both = tmp_path / "ab.gz"
+    both.write_bytes(open(a, "rb").read() + b"\0" * 7 + open(b, "rb").read())
+    assert list(tfrecord_io.read_shard(str(both))) == _records(2) + _records(3)
+    raw_zlib = tmp_path / "z.gz"  # zlib-wrapped, not gzip: not a shard
+    raw_zlib.write_bytes(zlib.compress(b"".join(tfrecord_io.encode_record(r) for r in _records(2))))
+    with pytest.raises(tfrecord_io.CorruptShardError, match="record 0: gzip stream error"):
+        list(tfrecord_io.read_shard(str(raw_zlib)))
+
+
+def test_written_shards_are_reproducible_gzip_level_6(tmp_path):
+    path = str(tmp_path / "s.gz")
+    tfrecord_io.write_shard(path, _incompressible_records(2, size=1000))
+    header = open(path, "rb").read(10)
+    assert header[:3] == b"\x1f\x8b\x08"  # gzip, deflate
+    assert header[3] == 0  # no file name
+    assert header[4:8] == b"\0\0\0\0"  # mtime 0: same records, same bytes
+    assert header[8] == 0  # XFL 0: level 6 (2 would be level 9, 4 level 1)
+
+
+def test_writer_close_and_abort_are_idempotent(tmp_path):
+    path = str(tmp_path / "s.gz")
+    w = tfrecord_io.AtomicShardWriter(path)
+    w.write_all([b"a", b"b"])
+    w.close()
+    w.close()
+    w.abort()  # after close: keeps the file
+    assert list(tfrecord_io.read_shard(path)) == [b"a", b"b"] and w.count == 2
+    w2 = tfrecord_io.AtomicShardWriter(str(tmp_path / "t.gz"))
+    w2.abort()
+    w2.abort()
+    w2.close()  # after abort: writes nothing
+    assert sorted(os.listdir(tmp_path)) == ["s.gz"]

@@ -54,8 +54,8 @@ class CorruptShardError(Exception):
         self.reason = reason
 
 
-def masked_crc32c(data) -> int:
-    crc = google_crc32c.value(bytes(data) if isinstance(data, memoryview) else data)
+def masked_crc32c(data: bytes) -> int:
+    crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
