@@ -330,3 +330,30 @@ def test_writer_close_and_abort_are_idempotent(tmp_path):
     w2.abort()
     w2.close()  # after abort: writes nothing
     assert sorted(os.listdir(tmp_path)) == ["s.gz"]
+
+
+def test_match_shards_in_a_pipeline(tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms import runtime
+
+    for name in ("b.gz", "a.gz"):
+        (tmp_path / name).write_bytes(b"")
+    with TestPipeline(runner=runtime.LOCAL_RUNNER) as p:
+        paths = p | tfrecord_io.MatchShards(str(tmp_path / "*.gz"))
+        assert_that(paths, equal_to([str(tmp_path / "a.gz"), str(tmp_path / "b.gz")]))
+
+
+def test_abort_that_cannot_delete_warns_naming_the_file(tmp_path, monkeypatch, caplog):
+    from apache_beam.io.filesystems import FileSystems
+
+    w = tfrecord_io.AtomicShardWriter(str(tmp_path / "s.gz"))
+
+    def refuse(paths):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(FileSystems, "delete", refuse)
+    w.abort()
+    assert f"could not remove {w.temp_path}: read-only file system" in caplog.text
