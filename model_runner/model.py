@@ -72,13 +72,36 @@ def _placeholders(graph) -> str:
     return ", ".join(found) or "none"
 
 
-def _saved_model_tags(model_dir: str) -> List[List[str]]:
+def _frozen_graph_def(local: str, model_path: str):
+    """The GraphDef in the frozen ``.pb`` at ``local`` (raises ModelLoadError)."""
+    from tensorflow.core.framework import graph_pb2
+
+    graph_def = graph_pb2.GraphDef()
+    try:
+        with open(local, "rb") as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as e:
+        raise ModelLoadError(f"{model_path} is not a frozen GraphDef: {e}") from e
+    return graph_def
+
+
+def _serving_meta_graph(local: str, model_path: str):
+    """The MetaGraph tagged ``serve`` of the SavedModel folder ``local``
+    (raises ModelLoadError when there is none, listing the tags present)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
+    pb = os.path.join(local, "saved_model.pb")
+    if not os.path.exists(pb):
+        raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
+                             "layout: saved_model.pb, graph_def.pbtxt, variables/)")
     sm = saved_model_pb2.SavedModel()
-    with open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
+    with open(pb, "rb") as f:
         sm.ParseFromString(f.read())
-    return [list(mg.meta_info_def.tags) for mg in sm.meta_graphs]
+    for mg in sm.meta_graphs:
+        if SERVE_TAG in mg.meta_info_def.tags:
+            return mg
+    raise ModelLoadError(f"{model_path} has no MetaGraph tagged '{SERVE_TAG}' (tags present: "
+                         f"{[list(mg.meta_info_def.tags) for mg in sm.meta_graphs]})")
 
 
 def load_session(model_path: str, names: TensorNames = TensorNames()):
@@ -90,22 +113,10 @@ def load_session(model_path: str, names: TensorNames = TensorNames()):
     graph = tf.Graph()
     with graph.as_default():
         if os.path.isfile(local):
-            graph_def = v1.GraphDef()
-            try:
-                with open(local, "rb") as f:
-                    graph_def.ParseFromString(f.read())
-            except Exception as e:
-                raise ModelLoadError(f"{model_path} is not a frozen GraphDef: {e}") from e
-            v1.import_graph_def(graph_def, name="")
+            v1.import_graph_def(_frozen_graph_def(local, model_path), name="")
             session = v1.Session(graph=graph)
         elif os.path.isdir(local):
-            if not os.path.exists(os.path.join(local, "saved_model.pb")):
-                raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
-                                     "layout: saved_model.pb, graph_def.pbtxt, variables/)")
-            tags = _saved_model_tags(local)
-            if not any(SERVE_TAG in t for t in tags):
-                raise ModelLoadError(f"{model_path} has no MetaGraph tagged '{SERVE_TAG}' "
-                                     f"(tags present: {tags})")
+            _serving_meta_graph(local, model_path)  # clear errors before TF's own
             session = v1.Session(graph=graph)
             v1.saved_model.loader.load(session, [SERVE_TAG], local)
         else:
@@ -130,29 +141,10 @@ def check_model(model_path: str, names: TensorNames = TensorNames()) -> None:
     Remote (``gs://``) models are checked when a worker loads them."""
     if "://" in model_path:
         return
-    from tensorflow.core.framework import graph_pb2
-    from tensorflow.core.protobuf import saved_model_pb2
-
     if os.path.isfile(model_path):
-        graph_def = graph_pb2.GraphDef()
-        try:
-            with open(model_path, "rb") as f:
-                graph_def.ParseFromString(f.read())
-        except Exception as e:
-            raise ModelLoadError(f"{model_path} is not a frozen GraphDef: {e}") from e
+        graph_def = _frozen_graph_def(model_path, model_path)
     elif os.path.isdir(model_path):
-        pb = os.path.join(model_path, "saved_model.pb")
-        if not os.path.exists(pb):
-            raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
-                                 "layout: saved_model.pb, graph_def.pbtxt, variables/)")
-        sm = saved_model_pb2.SavedModel()
-        with open(pb, "rb") as f:
-            sm.ParseFromString(f.read())
-        serving = [mg for mg in sm.meta_graphs if SERVE_TAG in mg.meta_info_def.tags]
-        if not serving:
-            raise ModelLoadError(f"{model_path} has no MetaGraph tagged '{SERVE_TAG}' (tags "
-                                 f"present: {[list(mg.meta_info_def.tags) for mg in sm.meta_graphs]})")
-        graph_def = serving[0].graph_def
+        graph_def = _serving_meta_graph(model_path, model_path).graph_def
     else:
         raise ModelLoadError(f"model path {model_path} does not exist")
     nodes = {n.name: n.op for n in graph_def.node}

@@ -11,6 +11,7 @@ settings.register_profile("default", max_examples=300)
 settings.register_profile("mutation", max_examples=60)  # make mutate: many runs, each shorter
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+import support  # noqa: E402
 from transforms import synthetic  # noqa: E402
 
 
@@ -36,11 +37,7 @@ def sample_hv_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reference_model(tmp_path_factory):
     """The reference model, as a SavedModel dir (with frozen_graph.pb inside)."""
-    from model_runner import export_reference_model
-
-    out = tmp_path_factory.mktemp("models") / "reference"
-    export_reference_model.export(str(out), seed=0, frozen=True)
-    return str(out)
+    return support.export_model(tmp_path_factory.mktemp("models"), seed=0, frozen=True)
 
 
 @pytest.fixture(scope="session")

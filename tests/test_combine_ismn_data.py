@@ -11,20 +11,11 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from support import read_failures as _failures, read_truth as _truth
 from pipelines import combine_ismn_data
 from transforms import example_proto, merge, runtime, tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _truth(paths):
-    with open(paths.ground_truth) as f:
-        return [json.loads(line) for line in f]
-
-
-def _failures(out):
-    with open(os.path.join(out, "failures.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 def _args(paths, out, ismn_path=None, shards_glob=None):

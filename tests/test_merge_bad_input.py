@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from transforms import example_proto, schema, tfrecord_io
+from support import read_failures as _failures, read_truth as _truth
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,16 +42,6 @@ def _copy_sample(paths, tmp_path):
 
 def _digests(folder):
     return {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in os.listdir(folder)}
-
-
-def _truth(paths):
-    with open(paths.ground_truth) as f:
-        return [json.loads(line) for line in f]
-
-
-def _failures(out):
-    with open(os.path.join(out, "failures.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 def test_output_dir_equal_to_input_dir_is_refused_and_inputs_stay_intact(sample_ceop_zip, tmp_path):

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import support
 from transforms import tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,11 +24,7 @@ def run_cli(argv):
 @pytest.fixture(scope="module")
 def own_model(tmp_path_factory):
     """This module's own copy of the reference model (no sharing with other tests)."""
-    from model_runner import export_reference_model
-
-    out = tmp_path_factory.mktemp("model") / "reference"
-    export_reference_model.export(str(out), seed=5, frozen=False)
-    return str(out)
+    return support.export_model(tmp_path_factory.mktemp("model"), seed=5, frozen=False)
 
 
 @pytest.fixture(scope="module")

@@ -124,9 +124,9 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     native = None if verbose else NativeStderrFilter().start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if not verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_ours_or_errors)
+    filtered = [] if verbose else list(logging.getLogger().handlers)
+    for handler in filtered:
+        handler.addFilter(_ours_or_errors)
     try:
         return exit_code(run(argv))
     except (UsageError, InputError) as e:
@@ -142,6 +142,8 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
               f"(run again with -v for the full traceback)", file=sys.stderr)
         return 1
     finally:
+        for handler in filtered:
+            handler.removeFilter(_ours_or_errors)
         if native is not None:
             native.stop()
 

@@ -38,6 +38,7 @@ _RECOVERY_PIECE = 4096
 _MAX_OUTPUT = 16 << 20
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
+_LOG = logging.getLogger(__name__)
 _FOOTER = struct.Struct("<I")
 
 
@@ -264,7 +265,7 @@ class AtomicShardWriter:
         try:
             FileSystems.delete([self.temp_path])
         except Exception as e:  # pragma: no cover - best effort cleanup
-            logging.warning("could not remove %s: %s", self.temp_path, e)
+            _LOG.warning("could not remove %s: %s", self.temp_path, e)
 
     def __enter__(self) -> "AtomicShardWriter":
         return self
