@@ -123,7 +123,7 @@ ID_STATIONS: Tuple[Tuple[str, str, str], ...] = (
     ("USCRN", "Kenai_29_ENE", "Kenai-29-ENE"),
     ("REMEDHUS", "Carretoro", "Carretoro"),
     ("REMEDHUS", "LasBrozas", "Las-Brozas"),  # matches only with '-' removed
-    ("HOBE", "CST_01", "CST-01"),  # two 0.05 m sensors: CS655 sorts first
+    ("HOBE", "CST_01", "CST-01"),  # two 0.05 m sensors: ThetaProbe first in the zip, CS655 in a folder
     ("HOBE", "CST_02", "CST-02"),
 )
 NO_SENSOR_ID_STATION = ("HOBE", "CST_03", "CST-03")
