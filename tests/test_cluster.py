@@ -61,6 +61,12 @@ def test_combine_dataflow_job_builds_offline(tmp_path):
                  "Merge ISMN labels/Rewrite shards/Write merged shards", "Write failures"):
         assert any(n == step or n.startswith(step + "/") for n in names), step
     assert r["job"].proto.type  # a Dataflow job message was built
+    # staging: the project is built from setup.py and shipped to the workers
+    job = r["job"]
+    assert job.options.get_all_options()["setup_file"] == os.path.join(REPO, "setup.py")
+    staged = [dep.role_payload for env in job.proto_pipeline.components.environments.values()
+              for dep in env.dependencies]
+    assert any(b"workflow.tar.gz" in p for p in staged), staged
 
 
 def test_inference_dataflow_job_with_custom_container():
