@@ -287,7 +287,7 @@ def test_classify_record(sample_ceop_zip):
 @pytest.mark.parametrize("fixture", ["sample_ceop_zip", "sample_hv_dir"])
 def test_pipeline_equals_released_algorithm(fixture, request, tmp_path):
     """Same labels and counters as the per-example re-statement of the release."""
-    from transforms.released_reference import released_merge
+    from released_reference import released_merge
 
     paths = request.getfixturevalue(fixture)
     ismn_copy = str(tmp_path / os.path.basename(paths.ismn_path))  # ismn writes metadata beside it

@@ -86,6 +86,17 @@ def test_time_window_is_inclusive_at_both_ends(tmp_path, tolerance_minutes, offs
         failed = sorted(json.loads(line)["index"] for line in f)
     assert failed == [i for i, ok in enumerate(inside) if not ok]
     assert summary["lookup_failures"] == inside.count(False) and summary["value_failures"] == 0
+    # the released algorithm, re-stated independently, agrees example by example
+    from released_reference import released_merge
+
+    shard = str(tmp_path / "in" / "data-00000-of-00001.tfrecord.gz")
+    counts = released_merge([shard], str(ismn_zip), str(tmp_path / "released"),
+                            time_tolerance_minutes=tolerance_minutes or 3)
+    assert (counts.success, counts.lookup_failures, counts.value_failures) == (
+        inside.count(True), inside.count(False), 0)
+    theirs = [tf.train.Example.FromString(r) for r in tfrecord_io.read_shard(
+        str(tmp_path / "released" / "data-00000-of-00001.tfrecord.gz"))]
+    assert theirs == written
 
 
 # ---------------------------------------------------------------- evaluate
