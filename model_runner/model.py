@@ -17,7 +17,7 @@ that lacks a band or has the wrong image size (the rest of the batch goes on).
 
 import dataclasses
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -244,8 +244,3 @@ def keyed_examples(handler: SoilMoistureModelHandler):
     from apache_beam.ml.inference.base import KeyedModelHandler
 
     return KeyedModelHandler(handler)
-
-
-def split_result(element: Tuple[Any, PredictionResult]):
-    key, result = element
-    return key, result.inference

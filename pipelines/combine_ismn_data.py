@@ -42,7 +42,6 @@ it is Dataflow's own initial worker count.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import List, Optional
 

@@ -28,7 +28,6 @@ examples together.
 
 import json
 import typing
-import logging
 import sys
 from typing import List, Optional
 
@@ -67,8 +66,7 @@ def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
             mapping = evaluation.read_split_file(f.read().decode())
         return evaluation.SplitConfig(by_sensor_file=mapping)
     if opts.split_by == "none":
-        return evaluation.SplitConfig(train_fraction=0.0, validation_fraction=0.0,
-                                      by_sensor_file=evaluation.AllSensors())
+        return evaluation.SplitConfig(single_split="all")
     return evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
 
 

@@ -35,7 +35,6 @@ smap_sm, gldas_sm, center_lat, center_long, shard, index``;
 shard, index and reason) and ``<output_path>-summary.json`` (counters).
 """
 
-import logging
 import os
 import sys
 from typing import List, Optional

@@ -24,7 +24,6 @@
 ``<output_dir>/evaluation/``.
 """
 
-import logging
 import os
 import sys
 import tempfile

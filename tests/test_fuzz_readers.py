@@ -7,7 +7,6 @@ always round-trip, as TensorFlow's own parser reads it.
 """
 
 import io
-import math
 
 import numpy as np
 import tensorflow as tf

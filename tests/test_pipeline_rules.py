@@ -4,7 +4,6 @@ by hand (not by the generator), with values at the rules' boundaries."""
 import csv
 import datetime as dt
 import json
-import os
 import zipfile
 
 import numpy as np

@@ -333,7 +333,6 @@ def test_writer_close_and_abort_are_idempotent(tmp_path):
 
 
 def test_match_shards_in_a_pipeline(tmp_path):
-    import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 

@@ -168,8 +168,11 @@ class SplitConfig:
     train_fraction: float = 0.7
     validation_fraction: float = 0.15
     by_sensor_file: Optional[Dict[str, str]] = None  # sensor_id -> split
+    single_split: Optional[str] = None  # every sensor in this split (--split_by none: "all")
 
     def split(self, sensor_id: str) -> Optional[str]:
+        if self.single_split is not None:
+            return self.single_split
         if self.by_sensor_file is not None:
             return self.by_sensor_file.get(sensor_id)
         return sensor_split(sensor_id, self.train_fraction, self.validation_fraction)
@@ -413,8 +416,3 @@ class _MergeStatsFn(PairStatsFn):
         return acc.merge(stats)
 
 
-class AllSensors(dict):
-    """A split mapping that puts every sensor in the split ``all`` (``--split_by none``)."""
-
-    def get(self, key, default=None):
-        return "all"

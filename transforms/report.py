@@ -88,10 +88,16 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def plot_density(hists: Dict[str, Dict[str, np.ndarray]], predictor: str, splits: List[str]) -> bytes:
+def _matplotlib():
+    """matplotlib with the file-only Agg backend (workers have no display)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return matplotlib, plt
+
+
+def plot_density(hists: Dict[str, Dict[str, np.ndarray]], predictor: str, splits: List[str]) -> bytes:
+    matplotlib, plt = _matplotlib()
 
     shown = [s for s in splits if predictor in hists.get(s, {})]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4), squeeze=False)
@@ -108,9 +114,7 @@ def plot_density(hists: Dict[str, Dict[str, np.ndarray]], predictor: str, splits
 
 
 def plot_sensor_distributions(rows: List[Dict[str, object]], metric: str, min_samples: int) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib, plt = _matplotlib()
 
     predictors = predictor_order({r["predictor"] for r in rows})
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -128,9 +132,7 @@ def plot_sensor_distributions(rows: List[Dict[str, object]], metric: str, min_sa
 
 
 def plot_series(series: Dict[str, List[Dict[str, object]]]) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib, plt = _matplotlib()
 
     sensors = sorted(series, key=lambda s: (-len(series[s]), s))
     fig, axes = plt.subplots(len(sensors), 1, figsize=(9, 2.6 * len(sensors)), squeeze=False,

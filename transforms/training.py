@@ -332,7 +332,8 @@ def _collect(ds):
 
 
 def train_and_export(output_dir: str, inputs: Sequence[str], baseline: str, epochs: int,
-                     batch_size: int, learning_rate: float, seed: int) -> Dict[str, object]:
+                     batch_size: int, learning_rate: float, seed: int
+                     ) -> Tuple[Dict[str, object], object]:  # (report, the Keras model)
     """Train on ``transformed/train``, report RMSEs, export ``model/``; returns (report, model)."""
     import time
 
