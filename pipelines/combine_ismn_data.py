@@ -93,10 +93,7 @@ def check_inputs(input_data_path: str, output_dir: str, opts: CombineIsmnOptions
     """Before anything runs: the input shards (raises UsageError when none
     match, when two share a file name, or when an output would replace an
     input) and the ISMN path's existence."""
-    try:
-        paths = tfrecord_io.match_input_shards(input_data_path)
-    except FileNotFoundError as e:
-        raise runtime.UsageError(f"{e}: check --input_data_path") from e
+    paths = runtime.input_shards(input_data_path)
     try:
         merge.plan_outputs(paths, output_dir)
     except ValueError as e:
@@ -180,7 +177,6 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         return dry_run
     summary = summarise(result, input_data_path, output_dir, opts, clock.seconds())
     runtime.remove_stale_temporaries(output_dir)
-    runtime.remove_beam_temp_dirs(output_dir)
     runtime.write_json_atomically(FileSystems.join(output_dir, "summary.json"), summary)
     print(f"Total success: {summary['success']}, "
           f"Total lookup failures: {summary['lookup_failures']}, "

@@ -105,7 +105,7 @@ def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
 def run_samples(input_data_path: str, opts: RunInferenceOptions) -> dict:
     """Print ``Prediction {i}: {value}`` as the released script does, as each
     batch is predicted; a corrupt shard ends the run after what came before it."""
-    paths = _input_shards(input_data_path)
+    paths = runtime.input_shards(input_data_path)
     results, error = [], None
     try:
         for i, (shard, index, value) in enumerate(inference.sample_predictions(
@@ -124,25 +124,17 @@ def run_samples(input_data_path: str, opts: RunInferenceOptions) -> dict:
     return {"samples": results, "error": error}
 
 
-def _input_shards(input_data_path: str) -> List[str]:
+def check_image_size(path: str, image_size: int) -> None:
+    """Fail fast when the first example of shard ``path`` is not ``image_size`` square."""
     try:
-        return tfrecord_io.match_input_shards(input_data_path)
-    except FileNotFoundError as e:
-        raise runtime.UsageError(f"{e}: check --input_data_path") from e
-
-
-def check_image_size(paths: List[str], image_size: int) -> None:
-    """Fail fast when the first example's images are not ``image_size`` square."""
-    for path in paths[:1]:
-        try:
-            record = next(iter(tfrecord_io.read_shard(path)), None)
-            side = None if record is None else inference.image_side(record)
-        except (tfrecord_io.CorruptShardError, ValueError):
-            return  # reported per record by the run itself
-        if side is not None and side != image_size:
-            raise runtime.InputError(
-                f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
-                f"run with --image_size {side}")
+        record = next(iter(tfrecord_io.read_shard(path)), None)
+        side = None if record is None else inference.image_side(record)
+    except (tfrecord_io.CorruptShardError, ValueError):
+        return  # reported per record by the run itself
+    if side is not None and side != image_size:
+        raise runtime.InputError(
+            f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
+            f"run with --image_size {side}")
 
 
 def check_model_flags(opts: RunInferenceOptions) -> None:
@@ -180,7 +172,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
     if not opts.output_path:
         raise runtime.UsageError("--output_path required (or --num_inference_samples)")
     if not runtime.is_dry_run(options):
-        check_image_size(_input_shards(input_data_path), opts.image_size)
+        check_image_size(runtime.input_shards(input_data_path)[0], opts.image_size)
         check_model_flags(opts)
         runtime.check_writable(os.path.dirname(opts.output_path) or ".", "--output_path")
     runtime.apply_local_defaults(options)

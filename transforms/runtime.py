@@ -337,6 +337,16 @@ class Stopwatch:
         return round(time.time() - self.start, 3)
 
 
+def input_shards(pattern: str) -> List[str]:
+    """The shards ``--input_data_path`` matches, sorted; none is a UsageError."""
+    from transforms import tfrecord_io
+
+    try:
+        return tfrecord_io.match_input_shards(pattern)
+    except FileNotFoundError as e:
+        raise UsageError(f"{e}: check --input_data_path") from e
+
+
 def check_writable(folder: str, flag: str) -> None:
     """A local output folder can be created and written (else UsageError
     naming ``flag``); remote ones are checked by the runner when it writes."""
@@ -361,31 +371,23 @@ def project_version() -> str:
         return "unknown"
 
 
-def remove_beam_temp_dirs(output_dir: str) -> None:
-    """Delete the ``beam-temp-*`` folders Beam's file sinks leave when a run is
-    killed; called after a successful run, when none is in use."""
-    import os
-
-    pattern = FileSystems.join(output_dir, "beam-temp-*")
-    found = FileSystems.match([FileSystems.join(pattern, "*")])[0].metadata_list
-    if found:
-        _LOG.info("removing %d files of killed runs' beam-temp folders", len(found))
-        FileSystems.delete([m.path for m in found])
-    if "://" not in output_dir and os.path.isdir(output_dir):
-        import shutil
-        for entry in os.listdir(output_dir):
-            if entry.startswith("beam-temp-"):
-                shutil.rmtree(os.path.join(output_dir, entry), ignore_errors=True)
-
-
 def remove_stale_temporaries(output_dir: str) -> None:
-    """Delete ``*.tmp-*`` files a crashed or retried writer left in ``output_dir``.
+    """Delete what crashed or killed attempts left in ``output_dir``: the
+    ``*.tmp-*`` files of our atomic writers and the ``beam-temp-*`` folders of
+    Beam's file sinks.
 
     Only after a successful run: every final file has been renamed into place
     by then, so what is left is debris from attempts that died mid-write.
     """
-    pattern = FileSystems.join(output_dir, "*.tmp-*")
-    stale = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    import os
+    import shutil
+
+    patterns = [FileSystems.join(output_dir, p) for p in ("*.tmp-*", "beam-temp-*/*")]
+    stale = [m.path for found in FileSystems.match(patterns) for m in found.metadata_list]
     if stale:
         _LOG.info("removing %d temporary files left by failed attempts: %s", len(stale), stale)
         FileSystems.delete(stale)
+    if "://" not in output_dir and os.path.isdir(output_dir):  # local folders outlive their files
+        for entry in os.listdir(output_dir):
+            if entry.startswith("beam-temp-"):
+                shutil.rmtree(os.path.join(output_dir, entry), ignore_errors=True)
