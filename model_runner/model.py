@@ -9,7 +9,7 @@ the graph's placeholders when one is missing.
 config (so it pickles cleanly to workers) and loads in ``load_model``; Beam's
 ``RunInference`` then keeps one loaded session per worker process, shared by
 its threads, and batches elements (``batch_size``). A batch is parsed and
-decoded with TensorFlow ops (``transforms.decode.BatchDecoder``) and run in one
+decoded with TensorFlow ops (``transforms.dataset.decode.BatchDecoder``) and run in one
 ``session.run``. Elements are ``(key, serialized_example)``; each result's
 ``inference`` is a float prediction, or a ``DecodeFailure`` for an example
 that lacks a band or has the wrong image size (the rest of the batch goes on).
@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from transforms.decode import BatchDecoder
+from transforms.dataset.decode import BatchDecoder
 
 DEFAULT_INPUTS = {"image": "ImageTensor:0", "low_res": "LowResImageTensor:0",
                   "aux": "AuxTensor:0"}

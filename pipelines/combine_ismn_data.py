@@ -49,7 +49,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
-from transforms import merge, runtime, tfrecord_io
+from transforms import merge, runtime
+
+from transforms.dataset import tfrecord_io
 
 
 

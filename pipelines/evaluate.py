@@ -37,7 +37,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import evaluation, runtime, tfrecord_io
+from transforms import evaluation, runtime
+
+from transforms.dataset import tfrecord_io
 
 
 class EvaluateOptions(PipelineOptions):

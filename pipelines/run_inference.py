@@ -2,7 +2,7 @@
 
 The Beam version of the released ``run_inference.py``: batched, one loaded
 session per worker process, predictions identical to feeding one example at
-a time (see ``model_runner.model`` and ``transforms.decode``).
+a time (see ``model_runner.model`` and ``transforms.dataset.decode``).
 
 Sample mode, as the released script (prints ``Prediction {i}: {value}``)::
 
@@ -46,7 +46,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure, ModelLoadError,
                                 SoilMoistureModelHandler, TensorNames, check_model,
                                 keyed_examples)
-from transforms import inference, merge, runtime, tfrecord_io
+from transforms import inference, merge, runtime
+from transforms.dataset import tfrecord_io
 
 FORMATS = ("csv", "parquet", "tfrecord")
 

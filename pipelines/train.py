@@ -33,7 +33,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from transforms import evaluation, runtime, tfrecord_io, training
+from transforms import evaluation, runtime, training
+
+from transforms.dataset import tfrecord_io
 
 
 class TrainOptions(PipelineOptions):

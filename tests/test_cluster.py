@@ -14,7 +14,8 @@ import apache_beam
 import pytest
 
 from pipelines import combine_ismn_data, run_inference
-from transforms import merge, tfrecord_io
+from transforms.merge import pipeline as merge
+from transforms.dataset import tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATAFLOW = ["--runner", "DataflowRunner", "--project", "my-project-123", "--region",

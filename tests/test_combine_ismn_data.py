@@ -13,7 +13,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from support import read_failures as _failures, read_truth as _truth
 from pipelines import combine_ismn_data
-from transforms import example_proto, merge, runtime, tfrecord_io
+from transforms.dataset import example_proto, tfrecord_io
+from transforms import merge, runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

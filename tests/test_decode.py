@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from transforms import decode, example_proto, schema
+from transforms.dataset import decode, example_proto, schema
 
 
 def _example(size, dem, overrides=None, drop=()):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from transforms import example_proto
+from transforms.dataset import example_proto
 
 
 def _tf_example():

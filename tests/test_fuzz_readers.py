@@ -13,7 +13,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms import example_proto, tfrecord_io
+from transforms.dataset import example_proto, tfrecord_io
 
 # 300 cases a property (the "default" profile, tests/conftest.py); fewer under ``make mutate``
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

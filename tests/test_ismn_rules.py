@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from transforms import ismn
+from transforms.merge import ismn
 
 
 @pytest.mark.parametrize("id_station,ismn_station,ok", [

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import tensorflow as tf
 
-from transforms import example_proto, schema, tfrecord_io
+from transforms.dataset import example_proto, schema, tfrecord_io
 from support import read_failures as _failures, read_truth as _truth
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

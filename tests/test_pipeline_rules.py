@@ -12,7 +12,8 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import combine_ismn_data, evaluate
-from transforms import example_proto, runtime, tfrecord_io
+from transforms.dataset import example_proto, tfrecord_io
+from transforms import runtime
 
 FLOAT32_STEP_MS = 131072  # the spacing of float32 near 1.5e12
 

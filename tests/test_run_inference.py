@@ -17,7 +17,8 @@ from model_runner import export_reference_model
 from model_runner.model import (LoadedModel, ModelLoadError,
                                 SoilMoistureModelHandler, TensorNames, load_session)
 from pipelines import run_inference
-from transforms import decode, example_proto, runtime, tfrecord_io
+from transforms.dataset import decode, example_proto, tfrecord_io
+from transforms import runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import support
-from transforms import tfrecord_io
+from transforms.dataset import tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

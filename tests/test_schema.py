@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from transforms import schema
+from transforms.dataset import schema
 
 SEED_README = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "seed", "README.md")
 

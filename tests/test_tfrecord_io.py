@@ -4,7 +4,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from transforms import tfrecord_io
+from transforms.dataset import tfrecord_io
 
 
 def _records(n):

@@ -8,7 +8,8 @@ import pytest
 
 from model_runner.model import load_session
 from pipelines import combine_ismn_data, train
-from transforms import evaluation, synthetic, tfrecord_io, training
+from transforms import evaluation, sample_data, training
+from transforms.dataset import tfrecord_io
 
 SIZE = 16
 
@@ -30,7 +31,7 @@ def _decoded_by_split(pattern):
     for shard in sorted(glob.glob(pattern)):
         records = list(tfrecord_io.read_shard(shard))
         for record in records:
-            from transforms import example_proto
+            from transforms.dataset import example_proto
             sid = example_proto.read_features(record, ["sensor_id"])["sensor_id"][0].decode()
             for ex in training.decoded_examples([record], SIZE):
                 by_split[evaluation.sensor_split(sid)].append(ex)

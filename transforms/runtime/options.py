@@ -231,8 +231,8 @@ def is_local(options: PipelineOptions) -> bool:
 def local_progress(options: PipelineOptions, stages, input_pattern: str):
     """Yields the folder local DoFns report progress into (None when not a
     local run, a dry run, or ``--progress_seconds 0``), while a thread logs
-    progress lines (see ``transforms.progress``)."""
-    from transforms.progress import ProgressReporter
+    progress lines (see ``transforms.runtime.progress``)."""
+    from transforms.runtime.progress import ProgressReporter
 
     interval = options.view_as(ProgressOptions).progress_seconds
     if not is_local(options) or is_dry_run(options) or interval <= 0:
@@ -339,7 +339,7 @@ class Stopwatch:
 
 def input_shards(pattern: str) -> List[str]:
     """The shards ``--input_data_path`` matches, sorted; none is a UsageError."""
-    from transforms import tfrecord_io
+    from transforms.dataset import tfrecord_io
 
     try:
         return tfrecord_io.match_input_shards(pattern)

@@ -1,7 +1,7 @@
 """Retraining: tf.Transform preprocessing, the fusion model, export in the released interface.
 
 * ``decoded_examples``: serialized examples -> the model's decoded inputs and
-  label, through ``transforms.decode.BatchDecoder``, the decoder
+  label, through ``transforms.dataset.decode.BatchDecoder``, the decoder
   ``run_inference`` uses (shared code, not a copy).
 * ``preprocessing_fn``: tf.Transform. Each band is normalised with full-pass
   statistics over all its pixels: ``(x - mean) / sqrt(var)``, mean and
@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import apache_beam as beam
 import numpy as np
 
-from transforms import schema
+from transforms.dataset import schema
 
 MODEL_SIZE = 256
 SOURCES = ("s1", "dem", "s2", "soilgrids", "smap", "gldas")
@@ -49,8 +49,8 @@ def decoded_examples(records: Sequence[bytes], size: int, decoder=None) -> List[
 
     ``decoder``: a ``BatchDecoder`` to reuse (one is built otherwise).
     """
-    from transforms import example_proto
-    from transforms.decode import BatchDecoder
+    from transforms.dataset import example_proto
+    from transforms.dataset.decode import BatchDecoder
 
     labelled, labels = [], []
     for record in records:
@@ -248,12 +248,12 @@ class DecodeShardFn(beam.DoFn):
         self._decoder = None
 
     def setup(self):
-        from transforms.decode import BatchDecoder
+        from transforms.dataset.decode import BatchDecoder
 
         self._decoder = BatchDecoder(self.size)  # compiled once per DoFn instance
 
     def process(self, shard: str):
-        from transforms import example_proto, tfrecord_io
+        from transforms.dataset import example_proto, tfrecord_io
 
         pending = {s: [] for s in ("train", "validation", "test")}
         for record in tfrecord_io.read_shard(shard):
@@ -279,7 +279,7 @@ class DecodeShardFn(beam.DoFn):
 
 
 def encode_transformed(example) -> bytes:
-    from transforms import example_proto
+    from transforms.dataset import example_proto
 
     return example_proto.encode_example(
         {k: ("float", np.asarray(v, np.float32).ravel()) for k, v in example.items()})

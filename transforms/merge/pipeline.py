@@ -35,8 +35,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import example_proto, ismn, schema, tfrecord_io
-from transforms.progress import ShardProgress
+from transforms.dataset import example_proto, schema, tfrecord_io
+
+from transforms.merge import ismn
+from transforms.runtime.progress import ShardProgress
 
 NAMESPACE = "combine_ismn_data"
 FAILURE_KINDS = ("lookup", "value", "malformed", "corrupt")
@@ -157,7 +159,7 @@ class ScanShardFn(beam.DoFn):
 class ScanShards(beam.PTransform):
     """Shard paths -> ``ExampleRef``s, with ``failures`` and per-shard ``reports``.
 
-    ``progress_dir``: where local runs report progress (``transforms.progress``).
+    ``progress_dir``: where local runs report progress (``transforms.runtime.progress``).
     """
 
     progress_dir: Optional[str] = None
@@ -446,7 +448,7 @@ class MergeIsmnLabels(beam.PTransform):
     match_sensor_type: bool = False
     progress_dir: Optional[str] = None
 
-    #: the passes over the input shards, for ``transforms.progress``
+    #: the passes over the input shards, for ``transforms.runtime.progress``
     STAGES = ("read", "write")
 
     def expand(self, shards):

@@ -5,7 +5,7 @@ may not be redistributed), so tests, the demo and the benchmarks run on data
 made by this module. It is built to exercise what the real data exercises:
 
 * Shards ``data-NNNNN-of-MMMMM.tfrecord.gz`` with every field of
-  ``transforms.schema``; images are spatially smooth fields with sensor-like
+  ``transforms.dataset.schema``; images are spatially smooth fields with sensor-like
   noise in plausible ranges (S1/S2 8-bit scaled, DEM in metres, SoilGrids in
   g/kg and cg/cm3, blocky at their coarse native resolution), so gzip ratios
   and speeds resemble the real ones.
@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from transforms import example_proto, schema, tfrecord_io
+from transforms.dataset import example_proto, schema, tfrecord_io
 
 EPOCH = dt.datetime(1970, 1, 1)
 TIME_TOLERANCE_S = 180  # the reference's +-3 minutes
@@ -637,7 +637,7 @@ def _write_ismn(cfg: SampleConfig, series, rng, ismn_root: str) -> str:
         if st.static_csv:
             files.append((f"{folder}/{st.network}_{st.network}_{st.name}_static_variables.csv",
                           render_static_csv(st, rng)))
-    files.append(("Readme.txt", b"Synthetic ISMN-format sample made by transforms.synthetic\r\n"))
+    files.append(("Readme.txt", b"Synthetic ISMN-format sample made by transforms.sample_data.generate\r\n"))
     if cfg.ismn_layout == "zip":
         path = os.path.join(ismn_root, "ISMN_sample.zip")
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:

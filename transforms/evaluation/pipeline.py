@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import apache_beam as beam
 import numpy as np
 
-from transforms import schema
+from transforms.dataset import schema
 
 SPLITS = ("train", "validation", "test")
 BASELINES = {"smap": schema.SMAP_SM, "gldas": schema.GLDAS_SM}
@@ -282,7 +282,8 @@ def read_text(readable_file) -> str:
 
 def shard_rows(shard: str):
     """Rows (no prediction) of every example of a shard, for the baselines."""
-    from transforms import example_proto, inference
+    from transforms.dataset import example_proto
+    from transforms import inference
 
     for _, index, record in inference.iter_examples([shard]):
         try:
@@ -326,7 +327,7 @@ def _nest(items, depth: int) -> Dict:
 
 def build_report(_, pooled, networks, sensor_rows, hists, series_points, *, min_samples: int,
                  table_splits: List[str], output_dir: str) -> List[str]:
-    from transforms import report as report_lib
+    from transforms.evaluation import report_files as report_lib
 
     per_sensor_summary: Dict[str, Dict[str, object]] = {}
     by_split_pred: Dict[Tuple[str, str], list] = {}

@@ -19,7 +19,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from transforms import schema
+from transforms.dataset import schema
 
 MODEL_INPUTS = ("image", "low_res", "aux")
 

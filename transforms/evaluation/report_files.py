@@ -15,7 +15,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import runtime
-from transforms.evaluation import HIST_BINS
+from transforms.evaluation.pipeline import HIST_BINS
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 PER_SENSOR_COLUMNS = ("split", "sensor_id", "network", "predictor", "n", "bias", "rmse",

@@ -20,8 +20,8 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from transforms import example_proto, schema, tfrecord_io
-from transforms.progress import ShardProgress
+from transforms.dataset import example_proto, schema, tfrecord_io
+from transforms.runtime.progress import ShardProgress
 
 NAMESPACE = "run_inference"
 _LOG = logging.getLogger(__name__)

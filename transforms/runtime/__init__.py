@@ -1,0 +1,25 @@
+"""runtime"""
+
+from transforms.runtime.options import (  # noqa: F401
+    InputError,
+    LOCAL_RUNNER,
+    OutputDirOptions,
+    ProgressOptions,
+    ShardInputOptions,
+    Stopwatch,
+    UsageError,
+    add_shared_argument,
+    apply_local_defaults,
+    check_writable,
+    cli_main,
+    counters,
+    input_shards,
+    is_dry_run,
+    local_progress,
+    project_version,
+    read_json_lines,
+    remove_stale_temporaries,
+    run_pipeline,
+    write_bytes_atomically,
+    write_json_atomically,
+)
