@@ -36,13 +36,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipelines import combine_ismn_data  # noqa: E402
 from zlib_ng import gzip_ng  # noqa: E402
 
-from transforms import sample_data  # noqa: E402
+from transforms import synthetic  # noqa: E402
 
 from transforms.dataset import tfrecord_io  # noqa: E402
 
 
-def ensure_sample(args) -> sample_data.SamplePaths:
-    cfg = sample_data.SampleConfig(
+def ensure_sample(args) -> synthetic.SamplePaths:
+    cfg = synthetic.SampleConfig(
         output_dir=args.work_dir, num_shards=args.num_shards,
         examples_per_shard=args.examples_per_shard, image_size=args.image_size,
         seed=args.seed, ismn_days=args.ismn_days, ismn_format="ceop", ismn_layout="zip")
@@ -53,12 +53,12 @@ def ensure_sample(args) -> sample_data.SamplePaths:
                 print(f"reusing the sample in {args.work_dir}")
                 shards = sorted(os.path.join(args.work_dir, "shards", n)
                                 for n in os.listdir(os.path.join(args.work_dir, "shards")))
-                return sample_data.SamplePaths(
+                return synthetic.SamplePaths(
                     os.path.join(args.work_dir, "shards", "*.tfrecord.gz"), shards,
                     os.path.join(args.work_dir, "ismn", "ISMN_sample.zip"),
                     os.path.join(args.work_dir, "ground_truth.jsonl"), manifest)
     start = time.time()
-    paths = sample_data.generate(cfg)
+    paths = synthetic.generate(cfg)
     print(f"generated in {time.time() - start:.0f} s")
     return paths
 

@@ -51,7 +51,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from transforms import merge, runtime
 
-from transforms.dataset import tfrecord_io
+from transforms.dataset import files, tfrecord_io
 
 
 
@@ -84,7 +84,7 @@ def build(p: beam.Pipeline, input_data_path: str, out: str, opts: CombineIsmnOpt
     for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"]),
                         ("ismn_provenance", merged["ismn_provenance"])):
         (pcoll
-         | f"Format {name}" >> beam.Map(merge.to_json_line)
+         | f"Format {name}" >> beam.Map(files.to_json_line)
          | f"Write {name}" >> beam.io.WriteToText(
              FileSystems.join(out, name), file_name_suffix=".jsonl",
              num_shards=1, shard_name_template=""))
@@ -119,9 +119,9 @@ def summarise(result, input_data_path: str, output_dir: str, opts: CombineIsmnOp
     written, those already labelled included; ``merged_from_ismn`` and
     ``already_labelled`` break it down.
     """
-    reports = sorted(runtime.read_json_lines(FileSystems.join(output_dir, "shards.jsonl")),
+    reports = sorted(files.read_json_lines(FileSystems.join(output_dir, "shards.jsonl")),
                      key=lambda r: r["path"])
-    (prov,) = runtime.read_json_lines(
+    (prov,) = files.read_json_lines(
         FileSystems.join(output_dir, "ismn_provenance.jsonl")) or [{}]
     total = lambda key: sum(r[key] for r in reports)  # noqa: E731
     failures = {k: sum(r["failures"].get(k, 0) for r in reports) for k in merge.FAILURE_KINDS}
@@ -178,8 +178,8 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if dry_run:
         return dry_run
     summary = summarise(result, input_data_path, output_dir, opts, clock.seconds())
-    runtime.remove_stale_temporaries(output_dir)
-    runtime.write_json_atomically(FileSystems.join(output_dir, "summary.json"), summary)
+    files.remove_stale_temporaries(output_dir)
+    files.write_json_atomically(FileSystems.join(output_dir, "summary.json"), summary)
     print(f"Total success: {summary['success']}, "
           f"Total lookup failures: {summary['lookup_failures']}, "
           f"Total value failures: {summary['value_failures']}")

@@ -39,7 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import evaluation, runtime
 
-from transforms.dataset import tfrecord_io
+from transforms.dataset import files, tfrecord_io
 
 
 class EvaluateOptions(PipelineOptions):
@@ -163,7 +163,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     with FileSystems.open(FileSystems.join(output_dir, "metrics.json"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         metrics = json.load(f)
-    bad = runtime.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
+    bad = files.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
     metrics["rows_unparseable"] = len(bad)
     if bad:
         print(f"{len(bad)} rows could not be parsed and were left out "

@@ -10,7 +10,7 @@ Writes ``<output_dir>/shards/data-NNNNN-of-MMMMM.tfrecord.gz``,
 ``<output_dir>/ismn/ISMN_sample.zip`` (or the folder ``ISMN_sample/`` with
 ``--ismn_layout dir``), ``<output_dir>/ground_truth.jsonl`` (each example's
 expected merge outcome and label) and ``<output_dir>/manifest.json``.
-See ``transforms.sample_data.generate`` for what the data contains.
+See ``transforms.synthetic.generate`` for what the data contains.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import argparse
 import logging
 from typing import List, Optional
 
-from transforms import sample_data
+from transforms import synthetic
 
 
-def parse_args(argv: Optional[List[str]] = None) -> sample_data.SampleConfig:
-    defaults = sample_data.SampleConfig(output_dir="")
+def parse_args(argv: Optional[List[str]] = None) -> synthetic.SampleConfig:
+    defaults = synthetic.SampleConfig(output_dir="")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output_dir", required=True)
     p.add_argument("--num_shards", type=int, default=defaults.num_shards)
@@ -36,11 +36,11 @@ def parse_args(argv: Optional[List[str]] = None) -> sample_data.SampleConfig:
     p.add_argument("--ismn_days", type=int, default=defaults.ismn_days,
                    help="length of the hourly ISMN series, days")
     p.add_argument("--start", default=defaults.start, help="first day of the ISMN series")
-    return sample_data.SampleConfig(**vars(p.parse_args(argv)))
+    return synthetic.SampleConfig(**vars(p.parse_args(argv)))
 
 
-def run(argv: Optional[List[str]] = None) -> sample_data.SamplePaths:
-    return sample_data.generate(parse_args(argv))
+def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
+    return synthetic.generate(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure, ModelLoadError,
                                 SoilMoistureModelHandler, TensorNames, check_model,
                                 keyed_examples)
-from transforms import inference, merge, runtime
-from transforms.dataset import tfrecord_io
+from transforms import inference, runtime
+from transforms.dataset import files, tfrecord_io
 
 FORMATS = ("csv", "parquet", "tfrecord")
 
@@ -97,7 +97,7 @@ def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
     else:
         (rows | "To tf.Example" >> beam.Map(inference.tf_example)
          | "Write TFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord.gz"))
-    (out["failures"] | "Format failures" >> beam.Map(merge.to_json_line)
+    (out["failures"] | "Format failures" >> beam.Map(files.to_json_line)
      | "Write failures" >> beam.io.WriteToText(f"{prefix}-failures", file_name_suffix=".jsonl",
                                                num_shards=1, shard_name_template=""))
     return out
@@ -194,7 +194,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
                "output_path": opts.output_path, "output_format": opts.output_format,
                "batch_size": opts.batch_size, "project_version": runtime.project_version(),
                "elapsed_seconds": clock.seconds()}
-    runtime.write_json_atomically(f"{opts.output_path}-summary.json", summary)
+    files.write_json_atomically(f"{opts.output_path}-summary.json", summary)
     print(f"Examples read: {summary['examples_read']}, predicted: {summary['predicted']}, "
           f"failed: {failed}; {summary['elapsed_seconds']:.1f} s. "
           f"Outputs: {opts.output_path}-*.{'tfrecord.gz' if opts.output_format == 'tfrecord' else opts.output_format}")

@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from transforms import evaluation, runtime, training
 
-from transforms.dataset import tfrecord_io
+from transforms.dataset import files, tfrecord_io
 
 
 class TrainOptions(PipelineOptions):
@@ -123,7 +123,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         batch_size=opts.train_batch_size, learning_rate=opts.learning_rate, seed=opts.seed)
     report.update(transform_seconds=transform_seconds, total_seconds=clock.seconds(),
                   input_data_path=input_data_path)
-    runtime.write_json_atomically(FileSystems.join(output_dir, "training.json"), report)
+    files.write_json_atomically(FileSystems.join(output_dir, "training.json"), report)
     print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
           f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")

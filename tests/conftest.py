@@ -12,13 +12,13 @@ settings.register_profile("mutation", max_examples=60)  # make mutate: many runs
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 import support  # noqa: E402
-from transforms import sample_data  # noqa: E402
+from transforms import synthetic  # noqa: E402
 
 
 def _make(tmp_path_factory, name, **kwargs):
     out = tmp_path_factory.mktemp(name)
-    cfg = sample_data.SampleConfig(output_dir=str(out), **kwargs)
-    return sample_data.generate(cfg, log=lambda *_: None)
+    cfg = synthetic.SampleConfig(output_dir=str(out), **kwargs)
+    return synthetic.generate(cfg, log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import apache_beam
 import pytest
 
 from pipelines import combine_ismn_data, run_inference
-from transforms.merge import pipeline as merge
+from transforms.merge import rewrite as merge
 from transforms.dataset import tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

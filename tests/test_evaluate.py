@@ -8,7 +8,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import evaluate
-from transforms import evaluation, runtime, sample_data
+from transforms import evaluation, runtime, synthetic
 
 
 def numpy_metrics(p, y):

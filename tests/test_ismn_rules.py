@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from transforms.merge import ismn
+from transforms.merge import ismn_files, rules
 
 
 @pytest.mark.parametrize("id_station,ismn_station,ok", [
@@ -20,14 +20,14 @@ from transforms.merge import ismn
     ("Nowhere_9", "AdamsRanch#1", False),
 ])
 def test_station_matches(id_station, ismn_station, ok):
-    assert ismn.station_matches(id_station, ismn_station) is ok
+    assert rules.station_matches(id_station, ismn_station) is ok
 
 
 def test_resolve_station_sorted_first():
     stations = ["Bushland#10", "AdamsRanch#1", "Bushland#1"]
-    assert ismn.resolve_station("Bushland_1", stations) == ["Bushland#1", "Bushland#10"]
-    assert ismn.resolve_station("Bushland_10", stations) == ["Bushland#10"]
-    assert ismn.resolve_station("Nowhere", stations) == []
+    assert rules.resolve_station("Bushland_1", stations) == ["Bushland#1", "Bushland#10"]
+    assert rules.resolve_station("Bushland_10", stations) == ["Bushland#10"]
+    assert rules.resolve_station("Nowhere", stations) == []
 
 
 def test_resolve_sensor():
@@ -36,11 +36,11 @@ def test_resolve_sensor():
                "CS655_soil_moisture_0.500000_0.500000",
                "CS655_soil_moisture_0.050000_0.050000"]
     # the released rule: the first accepted sensor in the order listed, not sorted
-    assert ismn.resolve_sensor(sensors) == "ThetaProbe-ML2X_soil_moisture_0.050000_0.050000"
-    assert ismn.resolve_sensor(sensors[1:]) == "CS655_soil_moisture_0.050000_0.050000"
-    assert ismn.resolve_sensor(["X_soil_moisture_0.000000_0.050000"]) == "X_soil_moisture_0.000000_0.050000"
-    assert ismn.resolve_sensor(["X_soil_moisture_0.050800_0.050800"]) == "X_soil_moisture_0.050800_0.050800"
-    assert ismn.resolve_sensor(["X_soil_moisture_0.500000_0.500000",
+    assert rules.resolve_sensor(sensors) == "ThetaProbe-ML2X_soil_moisture_0.050000_0.050000"
+    assert rules.resolve_sensor(sensors[1:]) == "CS655_soil_moisture_0.050000_0.050000"
+    assert rules.resolve_sensor(["X_soil_moisture_0.000000_0.050000"]) == "X_soil_moisture_0.000000_0.050000"
+    assert rules.resolve_sensor(["X_soil_moisture_0.050800_0.050800"]) == "X_soil_moisture_0.050800_0.050800"
+    assert rules.resolve_sensor(["X_soil_moisture_0.500000_0.500000",
                                 "X_soil_temperature_0.050000_0.050000"]) is None
 
 
@@ -51,13 +51,13 @@ def test_resolve_sensor():
      ("REMEDHUS", "Carretoro", "Stevens_Hydra_Probe_soil_temperature_0.000000_0.050000")),
 ])
 def test_parse_file_name(path, expected):
-    assert ismn.parse_file_name(path).key == expected
+    assert rules.parse_file_name(path).key == expected
 
 
 @pytest.mark.parametrize("bad", ["SCAN/x.stm", "SCAN/St/readme.stm", "SCAN/St/A_B_C_sm_x_y_Z_1_2.stm"])
 def test_parse_file_name_rejects(bad):
-    with pytest.raises(ismn.IsmnDataError):
-        ismn.parse_file_name(bad)
+    with pytest.raises(rules.IsmnDataError):
+        rules.parse_file_name(bad)
 
 
 def test_build_catalog_first_file_wins_and_bad_names():
@@ -65,7 +65,7 @@ def test_build_catalog_first_file_wins_and_bad_names():
              "N/S/N_N_S_sm_0.050000_0.050000_P_20170101_20220101.stm",
              "N/S/N_N_S_ts_0.050000_0.050000_P_20150101_20220101.stm",
              "N/S/garbage.stm"]
-    cat = ismn.build_catalog(paths)
+    cat = rules.build_catalog(paths)
     assert cat.stations == {"N": {"S": ["P_soil_moisture_0.050000_0.050000",
                                         "P_soil_temperature_0.050000_0.050000"]}}
     assert cat.files[("N", "S", "P_soil_moisture_0.050000_0.050000")] == paths[0]
@@ -74,7 +74,7 @@ def test_build_catalog_first_file_wins_and_bad_names():
 
 
 def _readings(times):
-    return ismn.Readings(np.array(times, dtype=np.int64), np.arange(len(times)) / 10.0,
+    return rules.Readings(np.array(times, dtype=np.int64), np.arange(len(times)) / 10.0,
                          ["G"] * len(times))
 
 
@@ -92,36 +92,36 @@ T = 1_500_000_000  # a reading time, whole minutes
     (T, [], "lookup"),
 ])
 def test_match_window(t_s, times, kind):
-    assert ismn.match_readings(_readings(times), t_s, 180).kind == kind
+    assert rules.match_readings(_readings(times), t_s, 180).kind == kind
 
 
 def test_match_float32_rounded_timestamp():
     # hourly reading stored as float32 millis is up to ~65 s off
     stored = float(np.float32(T * 1000))
     assert stored != T * 1000
-    t_s = ismn.timestamp_seconds(stored)
+    t_s = rules.timestamp_seconds(stored)
     assert abs(t_s - T) <= 66
-    m = ismn.match_readings(_readings([T - 3600, T, T + 3600]), t_s, 180)
+    m = rules.match_readings(_readings([T - 3600, T, T + 3600]), t_s, 180)
     assert m.kind == "success" and m.value == 0.1
 
 
 def test_match_good_flags_only():
-    r = ismn.Readings(np.array([T, T + 60]), np.array([0.1, 0.2]), ["D01", "G"])
-    assert ismn.match_readings(r, T, 180).kind == "value"
-    m = ismn.match_readings(r, T, 180, good_flags_only=True)
+    r = rules.Readings(np.array([T, T + 60]), np.array([0.1, 0.2]), ["D01", "G"])
+    assert rules.match_readings(r, T, 180).kind == "value"
+    m = rules.match_readings(r, T, 180, good_flags_only=True)
     assert m.kind == "success" and m.value == 0.2
 
 
 def test_timestamp_seconds():
-    assert ismn.timestamp_seconds(1_500_000_000_999.0) == 1_500_000_000
+    assert rules.timestamp_seconds(1_500_000_000_999.0) == 1_500_000_000
     with pytest.raises(ValueError):
-        ismn.timestamp_seconds(float("nan"))
+        rules.timestamp_seconds(float("nan"))
 
 
 def test_build_catalog_keeps_the_listed_sensor_order():
     paths = ["N/S/N_N_S_sm_0.050000_0.050000_ThetaProbe-ML2X_20150101_20220101.stm",
              "N/S/N_N_S_sm_0.050000_0.050000_CS655_20150101_20220101.stm"]
-    cat = ismn.build_catalog(paths)
+    cat = rules.build_catalog(paths)
     assert cat.stations["N"]["S"] == ["ThetaProbe-ML2X_soil_moisture_0.050000_0.050000",
                                       "CS655_soil_moisture_0.050000_0.050000"]
     assert cat.instruments["CS655_soil_moisture_0.050000_0.050000"] == "CS655"
@@ -131,14 +131,14 @@ def test_choose_sensor_released_and_matching_the_type():
     sensors = ["ThetaProbe-ML2X_soil_moisture_0.050000_0.050000",
                "CS655_soil_moisture_0.050000_0.050000"]
     instruments = {s: s.split("_")[0] for s in sensors}
-    assert ismn.choose_sensor(sensors, instruments, "CS655") == (sensors[0], True)
-    assert ismn.choose_sensor(sensors, instruments, "CS655", match_sensor_type=True) == (
+    assert rules.choose_sensor(sensors, instruments, "CS655") == (sensors[0], True)
+    assert rules.choose_sensor(sensors, instruments, "CS655", match_sensor_type=True) == (
         sensors[1], False)
-    assert ismn.choose_sensor(sensors, instruments, "ThetaProbe_ML2X") == (sensors[0], False)
+    assert rules.choose_sensor(sensors, instruments, "ThetaProbe_ML2X") == (sensors[0], False)
     # no candidate of the id's type: the released choice, flagged as a mismatch
-    assert ismn.choose_sensor(sensors, instruments, "TDR", match_sensor_type=True) == (
+    assert rules.choose_sensor(sensors, instruments, "TDR", match_sensor_type=True) == (
         sensors[0], True)
-    assert ismn.choose_sensor(["X_soil_moisture_0.500000_0.500000"], {}, "X") == (None, False)
+    assert rules.choose_sensor(["X_soil_moisture_0.500000_0.500000"], {}, "X") == (None, False)
 
 
 @pytest.mark.parametrize("name,safe", [
@@ -146,40 +146,40 @@ def test_choose_sensor_released_and_matching_the_type():
     ("/etc/SCAN/St/f.stm", False), ("SCAN/../../St/f.stm", False), ("C:/x/St/f.stm", False),
     ("SCAN\\..\\..\\f.stm", False)])
 def test_is_safe_member(name, safe):
-    assert ismn.is_safe_member(name) is safe
+    assert rules.is_safe_member(name) is safe
 
 
 @pytest.mark.parametrize("ms", [3e38, -3e38, 2.6e14, -6.3e13])
 def test_timestamp_outside_datetime_range_is_an_error_naming_the_value(ms):
     with pytest.raises(ValueError, match="outside years 1-9999"):
-        ismn.timestamp_seconds(ms)
+        rules.timestamp_seconds(ms)
 
 
 def test_first_bad_line_names_the_line(tmp_path):
     hv = tmp_path / "hv.stm"
     hv.write_bytes(b"HEADER LINE\r\n2015/01/01 00:00 0.25 G M\r\n"
                    b"2015/01/01 01:00 abc G M\r\n2015/01/01 02:00 0.2 G M\r\n")
-    assert ismn.first_bad_line(str(hv), header_values=True) == (3, "2015/01/01 01:00 abc G M")
+    assert ismn_files.first_bad_line(str(hv), header_values=True) == (3, "2015/01/01 01:00 abc G M")
     ceop = tmp_path / "c.stm"
     good = b"2015/01/01 00:00 2015/01/01 00:00 CSE NET ST 1.0 2.0 3.0 0.05 0.05 0.2 G M\r\n"
     ceop.write_bytes(good + b"2015/13/01 00:00 2015/01/01 00:00 CSE NET ST 1.0 2.0 3.0 0.05 0.05 0.2 G M\r\n")
-    assert ismn.first_bad_line(str(ceop), header_values=False)[0] == 2
+    assert ismn_files.first_bad_line(str(ceop), header_values=False)[0] == 2
     ceop.write_bytes(good * 3)
-    assert ismn.first_bad_line(str(ceop), header_values=False) is None
+    assert ismn_files.first_bad_line(str(ceop), header_values=False) is None
 
 
 # ---------------------------------------------------------------- what failures say
 
 def test_match_reasons_name_the_readings():
-    r = ismn.Readings(np.array([T, T + 60]), np.array([0.25, 0.3]), ["G", "D01"])
-    assert ismn.match_readings(r, T + 3600, 180) == ismn.Match(
+    r = rules.Readings(np.array([T, T + 60]), np.array([0.25, 0.3]), ["G", "D01"])
+    assert rules.match_readings(r, T + 3600, 180) == rules.Match(
         "lookup", reason="no reading within +-180 s of 2017-07-14T03:40:00Z")
-    assert ismn.match_readings(r, T + 3600, 180, good_flags_only=True).reason == (
+    assert rules.match_readings(r, T + 3600, 180, good_flags_only=True).reason == (
         "no reading flagged G within +-180 s of 2017-07-14T03:40:00Z")
-    assert ismn.match_readings(r, T, 180) == ismn.Match(
+    assert rules.match_readings(r, T, 180) == rules.Match(
         "value", reason="2 readings within +-180 s of 2017-07-14T02:40:00Z: "
                         "2017-07-14T02:40:00Z=0.25 [G], 2017-07-14T02:41:00Z=0.3 [D01]")
-    assert ismn.match_readings(r, T - 100, 120) == ismn.Match(
+    assert rules.match_readings(r, T - 100, 120) == rules.Match(
         "success", 0.25, reason="reading 2017-07-14T02:40:00Z flag G")
 
 
@@ -195,32 +195,32 @@ def test_match_reasons_name_the_readings():
 def test_first_bad_line_cases(tmp_path, text, header_values, expected):
     path = tmp_path / "f.stm"
     path.write_bytes(text)
-    assert ismn.first_bad_line(str(path), header_values) == expected
+    assert ismn_files.first_bad_line(str(path), header_values) == expected
 
 
 def test_sensor_names_and_instruments():
-    assert ismn._variable_name("sm") == "soil_moisture"
-    assert ismn._variable_name("xyz") == "xyz"  # unknown short names kept
-    f = ismn.parse_file_name("top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
+    assert rules._variable_name("sm") == "soil_moisture"
+    assert rules._variable_name("xyz") == "xyz"  # unknown short names kept
+    f = rules.parse_file_name("top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
     assert (f.network, f.station, f.sensor, f.instrument, f.path) == (
         "N", "S", "Probe_A_xyz_0.050000_0.050000", "Probe_A",
         "top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
-    assert ismn.instrument_matches("CS655", "cs-655")
-    assert ismn.instrument_matches("Hydraprobe_Analog", "Hydraprobe-Analog-(2.5-Volt)")
-    assert not ismn.instrument_matches("", "CS655") and not ismn.instrument_matches("CS655", "")
-    assert not ismn.instrument_matches("CS655", "CS616")
-    assert not ismn.instrument_matches("TDR", "ThetaProbe")
-    assert ismn.is_safe_member("C") and not ismn.is_safe_member("C:")
+    assert rules.instrument_matches("CS655", "cs-655")
+    assert rules.instrument_matches("Hydraprobe_Analog", "Hydraprobe-Analog-(2.5-Volt)")
+    assert not rules.instrument_matches("", "CS655") and not rules.instrument_matches("CS655", "")
+    assert not rules.instrument_matches("CS655", "CS616")
+    assert not rules.instrument_matches("TDR", "ThetaProbe")
+    assert rules.is_safe_member("C") and not rules.is_safe_member("C:")
 
 
 def test_choose_sensor_falls_back_to_the_sensor_name_for_the_instrument():
     sensors = ["CS655_soil_moisture_0.050000_0.050000", "TDR_soil_moisture_0.050000_0.050000"]
-    assert ismn.choose_sensor(sensors, {}, "TDR", match_sensor_type=True) == (sensors[1], False)
-    assert ismn.choose_sensor(sensors, {}, "CS655") == (sensors[0], False)
+    assert rules.choose_sensor(sensors, {}, "TDR", match_sensor_type=True) == (sensors[1], False)
+    assert rules.choose_sensor(sensors, {}, "CS655") == (sensors[0], False)
 
 
 def test_build_catalog_goes_on_after_a_bad_name():
-    cat = ismn.build_catalog(["N/S/bad.stm",
+    cat = rules.build_catalog(["N/S/bad.stm",
                               "N/S/N_N_S_sm_0.050000_0.050000_P_20150101_20220101.stm"])
     assert cat.bad_names == ["N/S/bad.stm"] and list(cat.files) == [
         ("N", "S", "P_soil_moisture_0.050000_0.050000")]
@@ -258,52 +258,52 @@ def test_list_and_read_a_download(tmp_path, layout):
     files = {f"N/S/{NAME}": _ceop_file(["0.2500", "0.3000"]), "N/S/readme.txt": b"x",
              "Readme.txt": b"top"}
     path = _download(tmp_path, files, layout)
-    assert ismn.list_data_files(path) == [f"N/S/{NAME}"]
-    r = ismn.read_readings(path, f"N/S/{NAME}")
+    assert ismn_files.list_data_files(path) == [f"N/S/{NAME}"]
+    r = ismn_files.read_readings(path, f"N/S/{NAME}")
     assert list(r.values) == [0.25, 0.3] and r.flags == ["G", "G"]
     assert list(r.times) == [1420070400, 1420074000]  # 2015-01-01T00:00Z, 01:00Z
 
 
 def test_zip_reading_copies_into_a_temporary_folder_of_ours(tmp_path):
     path = _download(tmp_path, {f"deep/er/N/S/{NAME}": _ceop_file(["0.1000", "0.2000"])}, "zip")
-    assert ismn.list_data_files(path) == [f"deep/er/N/S/{NAME}"]
+    assert ismn_files.list_data_files(path) == [f"deep/er/N/S/{NAME}"]
     with zipfile.ZipFile(path) as z:
-        r = ismn.read_readings(path, f"deep/er/N/S/{NAME}", z, temp_root=str(tmp_path))
+        r = ismn_files.read_readings(path, f"deep/er/N/S/{NAME}", z, temp_root=str(tmp_path))
     assert list(r.values) == [0.1, 0.2]
     assert sorted(os.listdir(tmp_path)) == ["ISMN.zip"]  # its temporary folder is gone
 
 
 def test_unsafe_members_are_left_out_of_the_listing(tmp_path, caplog):
     path = _download(tmp_path, {f"N/S/{NAME}": b"", f"../../N/S/{NAME}": b""}, "zip")
-    assert ismn.list_data_files(path) == [f"N/S/{NAME}"]
+    assert ismn_files.list_data_files(path) == [f"N/S/{NAME}"]
     assert "points outside the archive" in caplog.text
-    with pytest.raises(ismn.IsmnDataError, match="not a file inside the ISMN download"):
+    with pytest.raises(rules.IsmnDataError, match="not a file inside the ISMN download"):
         with zipfile.ZipFile(path) as z:
-            ismn.read_readings(path, f"../../N/S/{NAME}", z)
+            ismn_files.read_readings(path, f"../../N/S/{NAME}", z)
 
 
 def test_folder_one_level_deeper_and_missing_paths(tmp_path):
     root = _download(tmp_path, {f"extra/N/S/{NAME}": _ceop_file(["0.2000"])}, "dir")
-    assert ismn.list_data_files(root) == [f"extra/N/S/{NAME}"]
-    assert ismn.list_data_files(str(tmp_path / "ISMN") + "/") == [f"extra/N/S/{NAME}"]
-    with pytest.raises(ismn.IsmnDataError, match="ISMN folder not found: .*nope"):
-        ismn.list_data_files(str(tmp_path / "nope"))
-    with pytest.raises(ismn.IsmnDataError, match="ISMN archive not found: .*nope.zip"):
-        ismn.list_data_files(str(tmp_path / "nope.zip"))
+    assert ismn_files.list_data_files(root) == [f"extra/N/S/{NAME}"]
+    assert ismn_files.list_data_files(str(tmp_path / "ISMN") + "/") == [f"extra/N/S/{NAME}"]
+    with pytest.raises(rules.IsmnDataError, match="ISMN folder not found: .*nope"):
+        ismn_files.list_data_files(str(tmp_path / "nope"))
+    with pytest.raises(rules.IsmnDataError, match="ISMN archive not found: .*nope.zip"):
+        ismn_files.list_data_files(str(tmp_path / "nope.zip"))
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
-    with pytest.raises(ismn.IsmnDataError, match="is not a readable zip"):
-        ismn.list_data_files(str(tmp_path / "bad.zip"))
+    with pytest.raises(rules.IsmnDataError, match="is not a readable zip"):
+        ismn_files.list_data_files(str(tmp_path / "bad.zip"))
 
 
 def test_unreadable_file_names_the_file_and_line(tmp_path):
     path = _download(tmp_path, {f"N/S/{NAME}": _ceop_file(["0.2000", "abc", "0.3"])}, "zip")
-    with pytest.raises(ismn.IsmnDataError) as e:
-        ismn.read_readings(path, f"N/S/{NAME}")
+    with pytest.raises(rules.IsmnDataError) as e:
+        ismn_files.read_readings(path, f"N/S/{NAME}")
     assert str(e.value).startswith(f"ISMN file {path}:N/S/{NAME} could not be parsed: line 2: "
                                    f"'2015/01/01 01:00 2015/01/01 01:00 N N S")
     empty = _download(tmp_path / "e", {f"N/S/{NAME}": b""}, "dir")
-    with pytest.raises(ismn.IsmnDataError, match=f"ISMN file {empty}/N/S/{NAME}"):
-        ismn.read_readings(empty, f"N/S/{NAME}")
+    with pytest.raises(rules.IsmnDataError, match=f"ISMN file {empty}/N/S/{NAME}"):
+        ismn_files.read_readings(empty, f"N/S/{NAME}")
 
 
 @pytest.mark.parametrize("layout", ["zip", "dir"])
@@ -313,7 +313,7 @@ def test_provenance_identifies_the_snapshot(tmp_path, layout):
 
     files = {f"N/S/{NAME}": _ceop_file(["0.2000"]), "N/S/x.csv": b"abc"}
     path = _download(tmp_path, files, layout)
-    p = ismn.provenance(path, 1)
+    p = ismn_files.provenance(path, 1)
     assert p["data_files"] == 1 and p["ismn_package_version"] == metadata.version("ismn")
     assert p["path"] == path and p["kind"] == ("zip" if layout == "zip" else "folder")
     if layout == "zip":

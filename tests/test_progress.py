@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from transforms.runtime import progress
+from transforms.dataset import progress
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -12,7 +12,7 @@ from ismn.interface import ISMN_Interface
 
 from transforms.dataset import schema, tfrecord_io
 
-from transforms import sample_data
+from transforms import synthetic
 
 
 def _ground_truth(paths):
@@ -37,7 +37,7 @@ def test_ismn_package_reads_the_series_written(fixture, request, tmp_path):
         np.testing.assert_allclose(data[var].to_numpy(), series.values, atol=1e-9)
         assert list(data[f"{var}_flag"]) == series.flags
         seen += 1
-    assert seen == sum(len(s.sensors) for s in sample_data.STATIONS)
+    assert seen == sum(len(s.sensors) for s in synthetic.STATIONS)
 
 
 def test_ismn_files_are_crlf_with_real_naming(sample_hv_dir):
@@ -50,7 +50,7 @@ def test_ismn_files_are_crlf_with_real_naming(sample_hv_dir):
     data = open(adams[0], "rb").read()
     assert data.count(b"\r\n") == data.count(b"\n") > 100
     statics = [f for _, _, fs in os.walk(root) for f in fs if f.endswith("static_variables.csv")]
-    assert 0 < len(statics) < len(sample_data.STATIONS)  # some stations lack one
+    assert 0 < len(statics) < len(synthetic.STATIONS)  # some stations lack one
 
 
 @pytest.mark.parametrize("fixture", ["sample_ceop_zip", "sample_hv_dir"])
@@ -84,7 +84,7 @@ def test_shards_parse_with_schema_spec(fixture, request):
 
 
 def test_images_are_smooth_not_white_noise(tmp_path):
-    paths = sample_data.generate(sample_data.SampleConfig(
+    paths = synthetic.generate(synthetic.SampleConfig(
         output_dir=str(tmp_path), num_shards=1, examples_per_shard=2, image_size=128,
         ismn_days=20), log=lambda *_: None)
     rec = next(tfrecord_io.read_shard(paths.shards[0]))
@@ -104,7 +104,7 @@ def test_images_are_smooth_not_white_noise(tmp_path):
 
 def test_same_seed_same_bytes(tmp_path):
     def make(d, seed):
-        return sample_data.generate(sample_data.SampleConfig(
+        return synthetic.generate(synthetic.SampleConfig(
             output_dir=str(tmp_path / d), num_shards=2, examples_per_shard=3, image_size=8,
             seed=seed, ismn_days=15), log=lambda *_: None)
 
@@ -118,7 +118,7 @@ def test_same_seed_same_bytes(tmp_path):
 
 def test_ground_truth_covers_every_planted_case(sample_ceop_zip):
     truth = _ground_truth(sample_ceop_zip)
-    assert {r["case"] for r in truth} == set(sample_data.CATEGORIES)
+    assert {r["case"] for r in truth} == set(synthetic.CATEGORIES)
     for r in truth:
         if r["outcome"] in ("success", "prelabelled"):
             assert 0.01 <= r["label"] <= 0.6
@@ -143,7 +143,7 @@ def test_ground_truth_agrees_with_the_series(sample_ceop_zip):
 
 
 def test_labels_depend_on_inputs(tmp_path):
-    paths = sample_data.generate(sample_data.SampleConfig(
+    paths = synthetic.generate(synthetic.SampleConfig(
         output_dir=str(tmp_path), num_shards=1, examples_per_shard=120, image_size=8,
         ismn_days=120), log=lambda *_: None)
     truth = _ground_truth(paths)
@@ -159,6 +159,6 @@ def test_labels_depend_on_inputs(tmp_path):
 
 def test_config_validation():
     with pytest.raises(ValueError, match="ismn_format"):
-        sample_data.SampleConfig(output_dir="x", ismn_format="csv")
+        synthetic.SampleConfig(output_dir="x", ismn_format="csv")
     with pytest.raises(ValueError, match="ismn_layout"):
-        sample_data.SampleConfig(output_dir="x", ismn_layout="tar")
+        synthetic.SampleConfig(output_dir="x", ismn_layout="tar")

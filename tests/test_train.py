@@ -8,7 +8,7 @@ import pytest
 
 from model_runner.model import load_session
 from pipelines import combine_ismn_data, train
-from transforms import evaluation, sample_data, training
+from transforms import evaluation, synthetic, training
 from transforms.dataset import tfrecord_io
 
 SIZE = 16

@@ -72,6 +72,19 @@ SENSOR_ID_SEPARATOR = "__"
 #: Image side length in the release.
 RELEASED_IMAGE_SIZE = 512
 
+#: The splits every tool agrees on (``transforms.evaluation.splits``).
+SPLITS: Tuple[str, ...] = ("train", "validation", "test")
+
+# Prediction rows (``run_inference``'s output, ``evaluate``'s input): the
+# example's own fields above plus these columns.
+PREDICTION = "prediction"
+LABEL = "label"  # sm_0_5, else sm_5_5
+SHARD = "shard"  # the input shard's file name
+INDEX = "index"  # the example's position in its shard
+#: Columns of a prediction row, in output order.
+ROW_COLUMNS: Tuple[str, ...] = (SENSOR_ID, TIMESTAMP, PREDICTION, LABEL, SMAP_SM, GLDAS_SM,
+                                CENTER_LAT, CENTER_LONG, SHARD, INDEX)
+
 
 def _img(name: str, group: str, description: str) -> Field:
     return Field(name, Kind.INT64, Shape.IMAGE, group, description, documented=True)

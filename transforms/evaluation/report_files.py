@@ -14,8 +14,9 @@ from typing import Dict, List, Optional
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import runtime
-from transforms.evaluation.pipeline import HIST_BINS
+from transforms.dataset import files
+from transforms.evaluation.metrics import HIST_BINS
+from transforms.evaluation.report import Report
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 PER_SENSOR_COLUMNS = ("split", "sensor_id", "network", "predictor", "n", "bias", "rmse",
@@ -150,8 +151,10 @@ def plot_series(series: Dict[str, List[Dict[str, object]]]) -> bytes:
     return _png(fig)
 
 
-def write_report(report: Dict[str, object], hists, per_sensor_rows, series, output_dir: str) -> List[str]:
+def write_report(assembled: Report, output_dir: str) -> List[str]:
     """Write every output file; returns their paths."""
+    report, hists = assembled.summary, assembled.hists
+    per_sensor_rows, series = assembled.per_sensor_rows, assembled.series
     join = lambda name: FileSystems.join(output_dir, name)  # noqa: E731
     written = {}
     written[join("metrics.md")] = render_markdown(report).encode()
@@ -165,5 +168,5 @@ def write_report(report: Dict[str, object], hists, per_sensor_rows, series, outp
     if series:
         written[join("timeseries.png")] = plot_series(series)
     for path, data in written.items():
-        runtime.write_bytes_atomically(path, data)
+        files.write_bytes_atomically(path, data)
     return sorted(written)

@@ -1,25 +1,19 @@
-"""runtime"""
+"""How every command runs: its command line (``cli``) and its runner (``runner``).
 
-from transforms.runtime.options import (  # noqa: F401
-    InputError,
-    LOCAL_RUNNER,
-    OutputDirOptions,
-    ProgressOptions,
-    ShardInputOptions,
-    Stopwatch,
-    UsageError,
-    add_shared_argument,
-    apply_local_defaults,
-    check_writable,
-    cli_main,
-    counters,
-    input_shards,
-    is_dry_run,
-    local_progress,
-    project_version,
-    read_json_lines,
-    remove_stale_temporaries,
-    run_pipeline,
-    write_bytes_atomically,
-    write_json_atomically,
-)
+``cli``: ``--help``, exit statuses, quiet logs. ``runner``: the options every
+pipeline shares, the network-free local runner, dry runs, counters, the
+progress lines of local runs.
+"""
+
+from transforms.runtime.cli import InputError, UsageError, cli_main, pipeline_help
+from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressOptions,
+                                       ShardInputOptions, Stopwatch, add_shared_argument,
+                                       apply_local_defaults, check_writable, counters, input_shards,
+                                       is_dry_run, is_local, local_progress, project_version,
+                                       run_pipeline)
+
+__all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "ProgressOptions",
+           "ShardInputOptions", "Stopwatch", "UsageError", "add_shared_argument",
+           "apply_local_defaults", "check_writable", "cli_main", "counters", "input_shards",
+           "is_dry_run", "is_local", "local_progress", "pipeline_help", "project_version",
+           "run_pipeline"]

@@ -637,7 +637,7 @@ def _write_ismn(cfg: SampleConfig, series, rng, ismn_root: str) -> str:
         if st.static_csv:
             files.append((f"{folder}/{st.network}_{st.network}_{st.name}_static_variables.csv",
                           render_static_csv(st, rng)))
-    files.append(("Readme.txt", b"Synthetic ISMN-format sample made by transforms.sample_data.generate\r\n"))
+    files.append(("Readme.txt", b"Synthetic ISMN-format sample made by transforms.synthetic\r\n"))
     if cfg.ismn_layout == "zip":
         path = os.path.join(ismn_root, "ISMN_sample.zip")
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:

@@ -1,0 +1,146 @@
+"""Records of the dataset as every flow sees them: where each one is, what
+identifies it, how a failed one is reported, and how a shard is walked.
+
+* ``ExampleKey``: an example's place (shard, index) and the scalars the
+  output rows carry, read from its wire format (``example_key``), never by
+  decoding the example.
+* ``failure``: the one failure record (a line of ``failures.jsonl``) of every
+  flow, naming the shard, the record index and the reason.
+* ``ShardReader``: a shard's records in order with progress reporting; an
+  unreadable tail ends the walk and becomes ``corrupt_failure``. The read
+  count (``examples_read``) includes that unreadable record, so counters of a
+  flow add up to it.
+* ``FlowCounters``: one flow's Beam counters, its namespace given once.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+
+from apache_beam.metrics import Metrics
+
+from transforms.dataset import example_proto, schema, tfrecord_io
+from transforms.dataset.progress import ShardProgress
+
+_LOG = logging.getLogger(__name__)
+
+#: Every kind of failure a flow records: the merge's lookup (no ISMN sensor or
+#: reading), value (reading outside [0, 1]), and every flow's malformed
+#: (not a tf.train.Example, or its id fields unusable), corrupt (unreadable
+#: shard tail) and decode (inference: bands missing or of the wrong size).
+FAILURE_KINDS = ("lookup", "value", "malformed", "corrupt", "decode")
+
+
+class FlowCounters:
+    """The Beam counters of one flow: ``COUNTERS = FlowCounters("run_inference")``,
+    then ``COUNTERS("examples_read").inc()`` anywhere in the flow."""
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+
+    def __call__(self, name: str):
+        return Metrics.counter(self.namespace, name)
+
+
+def first_values(record: bytes, names) -> Dict[str, object]:
+    """The first value of each of ``names`` the record has (raises MalformedExampleError)."""
+    return {name: values[0] for name, values in example_proto.read_features(record, names).items()
+            if values}
+
+
+def sensor_id_of(values: Dict[str, object]) -> Optional[str]:
+    """``sensor_id`` from ``first_values`` (None when absent or not bytes)."""
+    sid = values.get(schema.SENSOR_ID)
+    return sid.decode("utf-8", "replace") if isinstance(sid, bytes) else None
+
+
+def label_of(values: Dict[str, object]) -> Optional[float]:
+    """The label from ``first_values``: ``sm_0_5``, else ``sm_5_5``, else None."""
+    for key in schema.LABEL_KEYS:
+        if values.get(key) is not None:
+            return values[key]
+    return None
+
+
+class ExampleKey(NamedTuple):
+    """What an output row says about its example besides the prediction."""
+
+    shard: str
+    index: int
+    sensor_id: Optional[str]
+    timestamp: Optional[float]
+    label: Optional[float]
+    smap_sm: Optional[int]
+    gldas_sm: Optional[int]
+    center_lat: Optional[float]
+    center_long: Optional[float]
+
+
+_KEY_FIELDS = (schema.SENSOR_ID, schema.TIMESTAMP, *schema.LABEL_KEYS, schema.SMAP_SM,
+               schema.GLDAS_SM, schema.CENTER_LAT, schema.CENTER_LONG)
+
+
+def example_key(shard: str, index: int, record: bytes) -> ExampleKey:
+    """The row metadata of a record (raises MalformedExampleError)."""
+    found = first_values(record, _KEY_FIELDS)
+    return ExampleKey(shard, index, sensor_id_of(found), found.get(schema.TIMESTAMP),
+                      label_of(found), found.get(schema.SMAP_SM), found.get(schema.GLDAS_SM),
+                      found.get(schema.CENTER_LAT), found.get(schema.CENTER_LONG))
+
+
+def row(key: ExampleKey, prediction: Optional[float]) -> Dict[str, object]:
+    """A prediction row (``schema.ROW_COLUMNS``) of an example; ``prediction``
+    None for the rows of the baselines alone."""
+    return {schema.SENSOR_ID: key.sensor_id, schema.TIMESTAMP: key.timestamp,
+            schema.PREDICTION: prediction, schema.LABEL: key.label,
+            schema.SMAP_SM: key.smap_sm, schema.GLDAS_SM: key.gldas_sm,
+            schema.CENTER_LAT: key.center_lat, schema.CENTER_LONG: key.center_long,
+            schema.SHARD: posixpath.basename(key.shard), schema.INDEX: key.index}
+
+
+def failure(shard: str, index: int, kind: str, reason: str, sensor_id: Optional[str] = None,
+            timestamp: Optional[float] = None, ismn_file: Optional[str] = None) -> Dict[str, object]:
+    """A failure record (one line of ``failures.jsonl``); ``ismn_file``: the
+    ISMN data file that could not be read, when that is the reason."""
+    assert kind in FAILURE_KINDS, kind
+    record = {"shard": posixpath.basename(shard), "path": shard, "index": index,
+              "sensor_id": sensor_id, "timestamp": timestamp, "kind": kind, "reason": reason}
+    if ismn_file is not None:
+        record["ismn_file"] = ismn_file
+    return record
+
+
+def malformed(shard: str, index: int, error: Exception) -> Dict[str, object]:
+    return failure(shard, index, "malformed", f"not a tf.train.Example: {error}")
+
+
+class ShardReader:
+    """``for index, record in ShardReader(shard, progress_dir)``: the shard's
+    records in order. A ``CorruptShardError`` ends the walk (logged); then
+    ``corrupt`` holds its failure record. ``examples_read`` counts the records
+    read plus the unreadable one."""
+
+    def __init__(self, shard: str, progress_dir: Optional[str] = None, stage: str = "read"):
+        self.shard = shard
+        self.progress = ShardProgress(progress_dir, stage, shard)
+        self.records = 0
+        self.corrupt: Optional[Dict[str, object]] = None
+        self.error: Optional[tfrecord_io.CorruptShardError] = None
+
+    def __iter__(self) -> Iterator[Tuple[int, bytes]]:
+        try:
+            for record in tfrecord_io.read_shard(
+                    self.shard, lambda b: self.progress.update(self.records, b)):
+                index, self.records = self.records, self.records + 1
+                yield index, record
+        except tfrecord_io.CorruptShardError as e:
+            _LOG.error("shard %s cannot be read past record %d: %s", self.shard, e.index, e.reason)
+            self.error = e
+            self.corrupt = failure(self.shard, e.index, "corrupt", e.reason)
+        self.progress.update(self.records, done=True)
+
+    @property
+    def examples_read(self) -> int:
+        return self.records + (1 if self.corrupt else 0)

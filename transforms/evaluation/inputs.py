@@ -1,0 +1,141 @@
+"""The rows ``evaluate`` reads, and the (prediction, label) pairs it keys from them.
+
+Rows come from prediction files (CSV with a header, or Parquet) or, for the
+baselines alone, straight from shards (``shard_rows``). A file whose header
+lacks what evaluation needs is refused before the run (``header_problem``);
+a row with a value that is not a number is set aside with its ``path:line``
+(``CheckRowsFn``). ``keyed_pairs`` keys each labelled row's predictors by
+``(split, sensor_id, predictor)``.
+"""
+
+import csv
+import io
+import math
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import apache_beam as beam
+
+from transforms.dataset import example_proto, records, schema, tfrecord_io
+from transforms.evaluation.splits import SplitConfig
+
+NAMESPACE = "evaluate"
+COUNTERS = records.FlowCounters(NAMESPACE)
+
+
+BASELINES = {"smap": schema.SMAP_SM, "gldas": schema.GLDAS_SM}
+
+
+MODEL_COLUMN = schema.PREDICTION
+
+
+def predictor_values(row: Dict[str, object], extra: Sequence[str]) -> Dict[str, float]:
+    """Predictor name -> value for one row (missing values are left out)."""
+    out = {}
+    if row.get(MODEL_COLUMN) not in (None, ""):
+        out["model"] = float(row[MODEL_COLUMN])
+    for name, column in BASELINES.items():
+        if row.get(column) not in (None, ""):
+            out[name] = float(row[column]) / schema.AUX_SCALE
+    for column in extra:
+        if row.get(column) not in (None, ""):
+            out[column] = float(row[column])
+    return out
+
+
+def keyed_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
+    """``((split, sensor_id, predictor), (prediction, label))`` for a labelled row."""
+    label = row.get(schema.LABEL)
+    if label in (None, ""):
+        return
+    label = float(label)
+    if not math.isfinite(label):
+        return
+    sensor_id = str(row[schema.SENSOR_ID])
+    split = splits.split(sensor_id)
+    if split is None:
+        return
+    for predictor, value in predictor_values(row, extra).items():
+        if math.isfinite(value):
+            yield (split, sensor_id, predictor), (value, label)
+
+
+REQUIRED_COLUMNS = (schema.SENSOR_ID, schema.TIMESTAMP, schema.LABEL)
+
+
+SOURCE = "_source"  # "path:line" of a CSV row, for error messages
+
+
+def parse_csv_file(text: str, path: str = "") -> Iterable[Dict[str, str]]:
+    """The rows of one CSV file, each with ``SOURCE`` = ``path:line``."""
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        row[SOURCE] = f"{path}:{reader.line_num}"
+        yield row
+
+
+def parse_csv_readable(readable_file) -> Iterable[Dict[str, str]]:
+    """``fileio.ReadableFile`` -> its rows (see ``parse_csv_file``)."""
+    return parse_csv_file(read_text(readable_file), readable_file.metadata.path)
+
+
+def header_problem(first_lines: List[str], extra: Sequence[str]) -> Optional[str]:
+    """What makes a CSV's header unusable (its first two lines given), or None.
+
+    Needs ``REQUIRED_COLUMNS`` and at least one predictor column (the model's
+    ``prediction``, ``smap_sm``, ``gldas_sm`` or an extra column).
+    """
+    if not first_lines or not first_lines[0].strip():
+        return f"is empty: expected a header line with the columns {', '.join(REQUIRED_COLUMNS)}"
+    header = next(csv.reader([first_lines[0]]))
+    predictors = (MODEL_COLUMN, *BASELINES.values(), *extra)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if not any(c in header for c in predictors):
+        missing.append(f"one of {', '.join(predictors)}")
+    if missing:
+        return (f"header lacks the columns {', '.join(missing)} (first line: "
+                f"{first_lines[0].strip()[:120]!r}; is the header missing?)")
+    return None
+
+
+def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
+    """Why a row cannot be evaluated (a value that is not a number), or None."""
+    for column in (schema.TIMESTAMP, schema.LABEL, MODEL_COLUMN, *BASELINES.values(), *extra):
+        value = row.get(column)
+        if value in (None, ""):
+            continue
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return f"{column} {value!r} is not a number"
+    return None
+
+
+class CheckRowsFn(beam.DoFn):
+    """Rows -> rows whose values are numbers; tagged ``bad``: ``{source, reason}``."""
+
+    BAD = "bad"
+
+    def __init__(self, extra: Sequence[str]):
+        self.extra = tuple(extra)
+        self.bad = COUNTERS("rows_unparseable")
+
+    def process(self, row):
+        problem = row_problem(row, self.extra)
+        if problem is None:
+            yield row
+        else:
+            self.bad.inc()
+            yield beam.pvalue.TaggedOutput(self.BAD, {"source": row.get(SOURCE), "reason": problem})
+
+
+def read_text(readable_file) -> str:
+    return readable_file.read().decode("utf-8")
+
+
+def shard_rows(shard: str):
+    """Rows (no prediction) of every example of a shard, for the baselines."""
+    for index, record in enumerate(tfrecord_io.read_shard(shard)):
+        try:
+            yield records.row(records.example_key(shard, index, record), None)
+        except example_proto.MalformedExampleError:
+            COUNTERS("malformed_skipped").inc()

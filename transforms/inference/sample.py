@@ -1,0 +1,66 @@
+"""The released script's sample mode: predict N examples in file order, print them.
+
+``run_inference --num_inference_samples N [--num_inference_skip K]`` runs no
+Beam pipeline: like the released script it reads the shards in order, skips
+K examples and predicts the next N, here in batches of the handler's size.
+"""
+
+from typing import Iterator, List, Optional, Tuple
+
+from transforms.dataset import example_proto, schema, tfrecord_io
+
+
+def iter_examples(paths: List[str]) -> Iterator[Tuple[str, int, bytes]]:
+    for path in paths:
+        for index, record in enumerate(tfrecord_io.read_shard(path)):
+            yield path, index, record
+
+
+def sample_predictions(paths: List[str], handler, num_samples: int,
+                       num_skip: int = 0) -> Iterator[Tuple[str, int, object]]:
+    """``(shard, index, prediction or DecodeFailure)`` for ``num_samples`` examples
+    in file order after skipping ``num_skip``, run in batches of the handler's size.
+
+    A generator: each batch's results come as soon as they are predicted, so a
+    ``CorruptShardError`` met later leaves the earlier ones with the caller.
+    """
+    from model_runner.model import predict_serialized
+
+    model = handler.load_model()
+    batch: List[Tuple[str, int, bytes]] = []
+
+    def flush():
+        predictions = predict_serialized(model, [r for _, _, r in batch])
+        done = [(s, i, p) for (s, i, _), p in zip(batch, predictions)]
+        batch.clear()
+        return done
+
+    try:
+        chosen = 0
+        for position, item in enumerate(iter_examples(paths)):
+            if chosen == num_samples:
+                break
+            if position < num_skip:
+                continue
+            batch.append(item)
+            chosen += 1
+            if len(batch) == handler.batch_size:
+                yield from flush()
+        if batch:
+            yield from flush()
+    except tfrecord_io.CorruptShardError:
+        if batch:  # predict what was read before the damage, then report it
+            yield from flush()
+        raise
+    finally:
+        model.session.close()
+
+
+def image_side(record: bytes, band: str = schema.IMAGE_BANDS[0]) -> Optional[int]:
+    """The side N of an example's N x N images (from one band's value count),
+    or None when the band is absent or not square."""
+    values = example_proto.read_features(record, (band,)).get(band)
+    if not values:
+        return None
+    side = int(round(len(values) ** 0.5))
+    return side if side * side == len(values) else None

@@ -1,0 +1,193 @@
+"""Steps 2-4 of the merge: the ISMN catalog, the station and sensor rules, the window.
+
+``ReadIsmnCatalog`` lists the download once (file names only) into a side
+input; ``ResolveFn`` applies the released station and sensor rules
+(``rules.resolve_station``, ``rules.choose_sensor``) to each ``ExampleRef``;
+``MatchSensorFn`` parses each needed sensor file once and applies the window
+rule (``rules.match_readings``) to all of that sensor's refs.
+"""
+
+import dataclasses
+import logging
+import zipfile
+from typing import Dict, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.dataset import schema
+from transforms.dataset.records import failure
+from transforms.merge import ismn_files, rules
+from transforms.merge.accounting import COUNTERS
+from transforms.merge.scan import ExampleRef
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CatalogOrError:
+    catalog: Optional[rules.Catalog]
+    error: Optional[str] = None
+    provenance: Optional[Dict[str, object]] = None
+
+
+def read_catalog(ismn_path: str) -> CatalogOrError:
+    """The catalog of a download, or the error that makes it unusable.
+
+    A download in which no data file sits in the ISMN layout (an empty zip,
+    files flat at the top, ...) is unusable.
+    """
+    try:
+        paths = ismn_files.list_data_files(ismn_path)
+        catalog = rules.build_catalog(paths)
+        if not catalog.files:
+            raise rules.IsmnDataError(
+                f"ISMN download {ismn_path}: no ISMN data file found in the layout "
+                f"{rules.LAYOUT} ({len(paths)} .stm files seen)")
+        prov = ismn_files.provenance(ismn_path, len(catalog.files))
+    except rules.IsmnDataError as e:
+        _LOG.error("%s", e)
+        COUNTERS("ismn_archive_errors").inc()
+        return CatalogOrError(None, str(e), {"path": ismn_path, "error": str(e)})
+    for path in catalog.bad_names:
+        _LOG.warning("ISMN file %s: name does not follow the ISMN convention; ignored", path)
+    for path in catalog.duplicate_files:
+        _LOG.warning("ISMN file %s repeats a sensor name of an earlier file; ignored", path)
+    _LOG.info("ISMN catalog of %s: %d networks, %d stations, %d data files", ismn_path,
+              len(catalog.stations), sum(len(s) for s in catalog.stations.values()),
+              len(catalog.files))
+    return CatalogOrError(catalog, provenance=prov)
+
+
+@dataclasses.dataclass
+class ReadIsmnCatalog(beam.PTransform):
+    """One element: the ``CatalogOrError`` of the download at ``ismn_path``."""
+
+    ismn_path: str
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ISMN path" >> beam.Create([self.ismn_path])
+                | "List ISMN files" >> beam.Map(read_catalog))
+
+
+def resolve_ref(ref: ExampleRef, cat: CatalogOrError, match_sensor_type: bool = False):
+    """``(sensor_key, None)`` or ``(None, failure)``; third item: other matching
+    stations; fourth: the chosen sensor's instrument is not the id's sensor type."""
+    if cat.catalog is None:
+        return None, failure(ref.shard, ref.index, "lookup", cat.error, ref.sensor_id,
+                             ref.timestamp), [], False
+    network, id_station, id_type = schema.split_sensor_id(ref.sensor_id)
+    stations = cat.catalog.stations.get(network)
+    if stations is None:
+        return None, failure(ref.shard, ref.index, "lookup",
+                             f"network {network!r} is not an ISMN network of the download",
+                             ref.sensor_id, ref.timestamp), [], False
+    matches = rules.resolve_station(id_station, stations)
+    if not matches:
+        return None, failure(ref.shard, ref.index, "lookup",
+                             f"no station of network {network!r} matches {id_station!r}",
+                             ref.sensor_id, ref.timestamp), [], False
+    sensor, mismatch = rules.choose_sensor(stations[matches[0]], cat.catalog.instruments, id_type,
+                                          match_sensor_type)
+    if sensor is None:
+        return None, failure(ref.shard, ref.index, "lookup",
+                             f"station {network}/{matches[0]} has no sensor with "
+                             f"'{rules.SENSOR_DEPTH_TOKEN}' and '{rules.SENSOR_VARIABLE_TOKEN}'",
+                             ref.sensor_id, ref.timestamp), matches[1:], False
+    return (network, matches[0], sensor), None, matches[1:], mismatch
+
+
+class ResolveFn(beam.DoFn):
+    """ExampleRef -> ``(sensor_key, ref)``; tagged ``failures`` and ``mismatches``
+    (the shard path of each example labelled by a sensor of another type)."""
+
+    FAILURES, MISMATCHES = "failures", "mismatches"
+
+    def __init__(self, match_sensor_type: bool = False):
+        self.match_sensor_type = match_sensor_type
+        self.lookup = COUNTERS("lookup_failure")
+        self.ambiguous = COUNTERS("ambiguous_station")
+        self.mismatch = COUNTERS("sensor_type_mismatch")
+
+    def process(self, ref: ExampleRef, cat: CatalogOrError):
+        key, fail, others, mismatch = resolve_ref(ref, cat, self.match_sensor_type)
+        if mismatch:
+            self.mismatch.inc()
+            yield beam.pvalue.TaggedOutput(self.MISMATCHES, ref.shard)
+        if others:
+            self.ambiguous.inc()
+            network, id_station, _ = schema.split_sensor_id(ref.sensor_id)
+            _LOG.debug("station %r of network %s matches several ISMN stations %s; using %r "
+                         "(%s record %d)", id_station, network,
+                         [key[1] if key else None] + others, key[1] if key else None,
+                         ref.shard, ref.index)
+        if fail is not None:
+            self.lookup.inc()
+            yield beam.pvalue.TaggedOutput(self.FAILURES, fail)
+        else:
+            yield key, ref
+
+
+class MatchSensorFn(beam.DoFn):
+    """``(sensor_key, refs)`` -> ``(shard, (index, value))``; tagged ``failures``.
+
+    Parses the sensor's ISMN file once for all its refs. Keeps the zip (if
+    the download is one) open for the DoFn's life.
+    """
+
+    FAILURES = "failures"
+
+    def __init__(self, ismn_path: str, tolerance_s: int, good_flags_only: bool):
+        self.ismn_path = ismn_path
+        self.tolerance_s = tolerance_s
+        self.good_flags_only = good_flags_only
+        self._zip = None
+        self._zip_stream = None
+        self.success = COUNTERS("success")
+        self.lookup = COUNTERS("lookup_failure")
+        self.value = COUNTERS("value_failure")
+        self.files_read = COUNTERS("ismn_files_read")
+        self.files_failed = COUNTERS("ismn_files_failed")
+
+    def _zip_file(self) -> Optional[zipfile.ZipFile]:
+        if ismn_files.is_zip(self.ismn_path) and self._zip is None:
+            self._zip_stream = FileSystems.open(
+                self.ismn_path, compression_type=CompressionTypes.UNCOMPRESSED)
+            self._zip = zipfile.ZipFile(self._zip_stream)
+        return self._zip
+
+    def teardown(self):
+        for closer in (self._zip, self._zip_stream):
+            if closer is not None:
+                closer.close()
+        self._zip = self._zip_stream = None
+
+    def process(self, element, cat: CatalogOrError):
+        key, refs = element
+        refs = sorted(refs)
+        rel_path = cat.catalog.files[key]
+        try:
+            readings = ismn_files.read_readings(self.ismn_path, rel_path, self._zip_file())
+            self.files_read.inc()
+        except rules.IsmnDataError as e:
+            _LOG.error("%s", e)
+            self.files_failed.inc()
+            for ref in refs:
+                self.lookup.inc()
+                yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
+                    ref.shard, ref.index, "lookup", str(e), ref.sensor_id, ref.timestamp,
+                    ismn_file=rel_path))
+            return
+        for ref in refs:
+            m = rules.match_readings(readings, rules.timestamp_seconds(ref.timestamp),
+                                    self.tolerance_s, self.good_flags_only)
+            if m.kind == "success":
+                self.success.inc()
+                yield ref.shard, (ref.index, m.value)
+            else:
+                (self.lookup if m.kind == "lookup" else self.value).inc()
+                yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
+                    ref.shard, ref.index, m.kind, f"{'/'.join(key)}: {m.reason}",
+                    ref.sensor_id, ref.timestamp))

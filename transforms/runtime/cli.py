@@ -1,0 +1,156 @@
+"""How every pipeline runs as a command: ``--help``, exit statuses, quiet logs.
+
+``cli_main`` turns a pipeline's ``run(argv)`` into a command: a
+``UsageError`` (a flag or path to fix) is one line and exit status 2, an
+``InputError`` (input found unusable before the run) one line and status 1,
+any other failure one line naming it (the traceback with ``-v``). Beam's and
+TensorFlow's log chatter is hidden unless ``-v``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, List, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+class UsageError(Exception):
+    """A flag or path the user can fix before anything runs (exit status 2)."""
+
+
+class InputError(Exception):
+    """Input found unusable before the run starts (exit status 1)."""
+
+
+BEAM_OPTIONS_HELP = (
+    "Beam options: standard Beam flags are accepted as well (--runner, --project, --region, "
+    "--temp_location, --setup_file, --sdk_container_image, --direct_num_workers, "
+    "--direct_running_mode, ...): see https://beam.apache.org/documentation/#runners and "
+    "the README's 'Running on a cluster'. --help_beam lists all of them.\n"
+    "-v / --verbose: show Beam's and TensorFlow's own log messages and tracebacks.")
+
+
+def pipeline_help(name: str, description: str, option_classes) -> str:
+    """``--help`` text: the pipeline's own flags with defaults, then a pointer to Beam's."""
+    import argparse
+
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter):
+        def _get_help_string(self, action):  # a help text naming its default is kept as is
+            text = action.help or ""
+            return text if "default" in text else super()._get_help_string(action)
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m pipelines.{name}", description=description, add_help=False,
+        formatter_class=Formatter)
+    group = parser.add_argument_group(f"{name} flags")
+    for cls in option_classes:
+        cls._add_argparse_args(group)
+    return parser.format_help() + "\n" + BEAM_OPTIONS_HELP
+
+
+def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None,
+             option_classes=(), description: str = "") -> int:
+    """Run ``run(argv)`` as a command: exit status ``exit_code(result)``.
+
+    A ``UsageError`` is one line on stderr and status 2, an ``InputError``
+    one line and status 1. Our own progress lines are logged at INFO; Beam's
+    and TensorFlow's Python loggers only show errors unless ``-v`` (or
+    ``--verbose``) is given, which also shows tracebacks of those errors.
+    """
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        print(pipeline_help(name, description, option_classes))
+        return 0
+    if "--help_beam" in argv:
+        PipelineOptions(["--help"])
+    verbose = bool({"-v", "--verbose"} & set(argv))
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    native = None if verbose else NativeStderrFilter().start()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    filtered = [] if verbose else list(logging.getLogger().handlers)
+    for handler in filtered:
+        handler.addFilter(_ours_or_errors)
+    try:
+        return exit_code(run(argv))
+    except (UsageError, InputError) as e:
+        if verbose:
+            raise
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
+    except Exception as e:  # a failure inside the run: one line, the traceback with -v
+        if verbose:
+            raise
+        lines = [line for line in str(e).splitlines() if line.strip()] or [""]
+        print(f"{name}: error: {type(e).__name__}: {lines[-1][:500]} "
+              f"(run again with -v for the full traceback)", file=sys.stderr)
+        return 1
+    finally:
+        for handler in filtered:
+            handler.removeFilter(_ours_or_errors)
+        if native is not None:
+            native.stop()
+
+
+_OWN_LOGGERS = ("transforms", "pipelines", "model_runner", "__main__")
+
+
+def _ours_or_errors(record: logging.LogRecord) -> bool:
+    """Our own log records at any level; other libraries' (Beam, TensorFlow,
+    and those logging on the root logger) only from ERROR up."""
+    return record.name.startswith(_OWN_LOGGERS) or record.levelno >= logging.ERROR
+
+
+class NativeStderrFilter:
+    """Drops the start-up chatter native libraries write straight to file
+    descriptor 2 (TensorFlow's absl INFO/WARNING lines, its "All log messages
+    before absl::InitializeLog()" notice, CUDA probing errors on machines
+    without a GPU), which ``TF_CPP_MIN_LOG_LEVEL`` no longer silences before
+    absl logging is initialised. Everything else is passed on unchanged.
+
+    Python's own ``sys.stderr`` keeps writing to the real stderr; only native
+    writes (and worker subprocesses, which inherit the descriptor) go through
+    the filter thread.
+    """
+
+    import re as _re
+    DROP = _re.compile(
+        rb"^(WARNING: All log messages before absl::InitializeLog\(\)"
+        rb"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+        rb"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] .*(cuInit|CUDA|cuda|Unable to register cu))")
+
+    def start(self) -> "NativeStderrFilter":
+        import os
+        import sys
+        import threading
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self._python_stderr = sys.stderr
+        sys.stderr = open(os.dup(self._saved), "w", buffering=1, closefd=True)
+        self._reader = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._pump, name="stderr-filter", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        import os
+
+        for line in self._reader:
+            if not self.DROP.match(line):
+                os.write(self._saved, line)
+
+    def stop(self) -> None:
+        import os
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees its end
+        self._thread.join(timeout=5)
+        sys.stderr.close()
+        sys.stderr = self._python_stderr
