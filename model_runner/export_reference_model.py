@@ -24,12 +24,8 @@ from typing import List, Optional
 
 import numpy as np
 
-IMAGE_TENSOR = "ImageTensor:0"
-LOW_RES_TENSOR = "LowResImageTensor:0"
-AUX_TENSOR = "AuxTensor:0"
-OUTPUT_TENSOR = "clip_by_value:0"
-MODEL_SIZE = 256
-FROZEN_NAME = "frozen_graph.pb"
+from transforms.dataset import model_interface
+from transforms.dataset.model_interface import FROZEN_NAME, MODEL_SIZE, OUTPUT_TENSOR
 
 
 def _build(tf, rng):
@@ -39,9 +35,7 @@ def _build(tf, rng):
     def weight(name, shape, scale):
         return v1.get_variable(name, initializer=(rng.standard_normal(shape) * scale).astype(np.float32))
 
-    image = v1.placeholder(tf.float32, [None, None, None, 10], name="ImageTensor")
-    low_res = v1.placeholder(tf.float32, [None, None, None, 4], name="LowResImageTensor")
-    aux = v1.placeholder(tf.float32, [None, 2], name="AuxTensor")
+    image, low_res, aux = model_interface.placeholders(tf).values()
 
     # weights small enough that every tanh works in its near-linear range, so
     # the output moves with every band (and with their order)
@@ -57,7 +51,7 @@ def _build(tf, rng):
     z = tf.concat([1.5 * hi, 2.0 * lo, aux - 0.5], axis=1)
     z = tf.tanh(tf.matmul(z, weight("dense1", [24, 16], 0.3)) + weight("bias3", [16], 0.05))
     z = tf.matmul(z, weight("dense2", [16, 1], 0.15))[:, 0] + 0.3
-    out = tf.clip_by_value(z, 0.0, 1.0, name="clip_by_value")
+    out = tf.clip_by_value(z, 0.0, 1.0, name=model_interface.OUTPUT_OP)
     return {"image": image, "low_res": low_res, "aux": aux}, out
 
 

@@ -23,11 +23,9 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.dataset.decode import BatchDecoder
-
-DEFAULT_INPUTS = {"image": "ImageTensor:0", "low_res": "LowResImageTensor:0",
-                  "aux": "AuxTensor:0"}
-DEFAULT_OUTPUT = "clip_by_value:0"
-SERVE_TAG = "serve"
+from transforms.dataset.model_interface import INPUT_TENSORS as DEFAULT_INPUTS
+from transforms.dataset.model_interface import OUTPUT_TENSOR as DEFAULT_OUTPUT
+from transforms.dataset.model_interface import SERVE_TAG
 
 
 class ModelLoadError(Exception):
@@ -58,6 +56,9 @@ class LoadedModel:
         self.feeds = feeds
         self.output = output
         self.decoder = decoder
+
+    def close(self) -> None:
+        self.session.close()
 
     def predict_arrays(self, arrays: Dict[str, np.ndarray]) -> np.ndarray:
         """One ``session.run`` on decoded inputs; one float32 per example."""

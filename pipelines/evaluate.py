@@ -21,7 +21,7 @@ published README's: pooled, per-sensor mean, per-sensor median),
 ``metrics.json`` (also per network), ``per_sensor.csv``, and PNG plots
 (``scatter_<predictor>.png``, ``per_sensor_r.png``, ``per_sensor_ubrmse.png``,
 ``timeseries.png``). Splits: ``--split_by sensor`` hashes ``sensor_id`` (see
-``transforms.evaluation.sensor_split``), ``--split_by file`` reads
+``transforms.dataset.splits.sensor_split``), ``--split_by file`` reads
 ``--split_file`` (``sensor_id,split`` lines), ``--split_by none`` evaluates all
 examples together.
 """

@@ -6,7 +6,7 @@
 
 1. A Beam + tf.Transform job (``--runner DataflowRunner ...`` for the real
    data) decodes the labelled examples with ``run_inference``'s decoder,
-   splits them by sensor (``transforms.evaluation.sensor_split``, as
+   splits them by sensor (``transforms.dataset.splits.sensor_split``, as
    ``evaluate`` does), analyses the per-band statistics on the train split
    only (``AnalyzeAndTransformDataset``) and transforms the validation and test
    splits with them (``TransformDataset``). It writes ``transform_fn/``,
@@ -19,12 +19,14 @@
    ``run_inference --exported_model_dir``; ``training.json`` records the
    configuration, the losses and the validation/test RMSE.
 
-``--run_evaluation`` then runs ``run_inference`` with the exported model and
-``evaluate`` on its predictions, writing the metrics table to
-``<output_dir>/evaluation/``.
+``--run_evaluation`` then runs the exported model over the input shards
+(``transforms.inference.PredictShards``, as ``run_inference`` does) and
+evaluates its predictions (``transforms.evaluation.Evaluate``, as
+``evaluate`` does) in one pipeline, writing the predictions and the metrics
+table to ``<output_dir>/evaluation/``.
 """
 
-import os
+import json
 import sys
 import tempfile
 from typing import List, Optional
@@ -33,9 +35,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from transforms import evaluation, runtime, training
-
+from model_runner.model import SoilMoistureModelHandler, keyed_examples
+from transforms import evaluation, inference, runtime, training
 from transforms.dataset import files, tfrecord_io
+
+
 
 
 class TrainOptions(PipelineOptions):
@@ -58,36 +62,28 @@ class TrainOptions(PipelineOptions):
                             help="then run run_inference and evaluate with the exported model")
 
 
-def build_transform(p, input_data_path: str, output_dir: str, opts: TrainOptions, temp_dir: str):
-    """The Beam + tf.Transform part."""
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata
-
-    splits = evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
-    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
-        training.raw_feature_spec(opts.image_size))
-    examples = (p
-                | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
-                | "Spread shards" >> beam.Reshuffle()
-                | "Decode labelled" >> beam.ParDo(training.DecodeShardFn(opts.image_size, splits))
-                .with_outputs(*evaluation.SPLITS))
-    with tft_beam.Context(temp_dir=temp_dir):
-        (train_t, t_meta), transform_fn = (
-            (examples.train, metadata)
-            | "Analyze and transform train" >> tft_beam.AnalyzeAndTransformDataset(
-                training.preprocessing_fn, output_record_batches=False))
-        outputs = {"train": train_t}
-        for split in ("validation", "test"):
-            (outputs[split], _) = (
-                ((getattr(examples, split), metadata), transform_fn)
-                | f"Transform {split}" >> tft_beam.TransformDataset(output_record_batches=False))
-        _ = transform_fn | "Write transform_fn" >> tft_beam.WriteTransformFn(output_dir)
-        for split, pcoll in outputs.items():
-            _ = (pcoll
-                 | f"Encode {split}" >> beam.Map(training.encode_transformed)
-                 | f"Write {split}" >> beam.io.WriteToTFRecord(
-                     os.path.join(output_dir, "transformed", split),
-                     file_name_suffix=".tfrecord.gz"))
+def build_evaluation(p, input_data_path: str, model_dir: str, output_dir: str, opts: TrainOptions):
+    """``--run_evaluation``: the exported model's predictions over the input
+    shards (``<output_dir>/evaluation/pred-*.csv``) and the evaluation report
+    of them in ``<output_dir>/evaluation/``, in one pipeline."""
+    folder = FileSystems.join(output_dir, "evaluation")
+    handler = SoilMoistureModelHandler(model_dir, image_size=opts.image_size)
+    predicted = (p
+                 | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
+                 | "Predict" >> inference.PredictShards(keyed_examples(handler)))
+    _ = (predicted["rows"]
+         | "To CSV" >> beam.Map(inference.csv_line)
+         | "Write predictions" >> beam.io.WriteToText(
+             FileSystems.join(folder, "pred"), file_name_suffix=".csv",
+             header=inference.CSV_HEADER))
+    _ = (predicted["failures"]
+         | "Format failures" >> beam.Map(files.to_json_line)
+         | "Write failures" >> beam.io.WriteToText(
+             FileSystems.join(folder, "pred-failures"), file_name_suffix=".jsonl",
+             num_shards=1, shard_name_template=""))
+    _ = predicted["rows"] | "Evaluate" >> evaluation.Evaluate(
+        folder, evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction),
+        min_samples_per_sensor=3)
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
@@ -112,9 +108,17 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         # runs nothing, keeps it local)
         shared = cloud_temp and not runtime.is_dry_run(options)
         temp = FileSystems.join(cloud_temp, "tft") if shared else local_temp
-        _, dry_run = runtime.run_pipeline(
-            options, test_pipeline, lambda p: build_transform(p, input_data_path, output_dir, opts, temp),
-            "train")
+        splits = evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
+
+        def build(p):
+            import tensorflow_transform.beam as tft_beam
+
+            with tft_beam.Context(temp_dir=temp):
+                _ = (p
+                     | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
+                     | "Preprocess" >> training.Preprocess(output_dir, opts.image_size, splits))
+
+        _, dry_run = runtime.run_pipeline(options, test_pipeline, build, "train")
     if dry_run:
         return dry_run
     transform_seconds = clock.seconds()
@@ -128,17 +132,14 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
           f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")
     if opts.run_evaluation:
-        from pipelines import evaluate, run_inference
-
-        pred = os.path.join(output_dir, "evaluation", "pred")
-        run_inference.run(["--input_data_path", input_data_path, "--exported_model_dir",
-                           report["model_dir"], "--output_path", pred,
-                           "--image_size", str(opts.image_size)])
-        report["evaluation"] = evaluate.run([
-            "--predictions", pred + "-*.csv", "--output_dir",
-            os.path.join(output_dir, "evaluation"), "--min_samples_per_sensor", "3",
-            "--train_fraction", str(opts.train_fraction),
-            "--validation_fraction", str(opts.validation_fraction)])["pooled"]
+        runtime.run_pipeline(
+            options, None, lambda p: build_evaluation(p, input_data_path, report["model_dir"],
+                                                       output_dir, opts), "train evaluation")
+        metrics_json = FileSystems.join(output_dir, "evaluation", "metrics.json")
+        with FileSystems.open(metrics_json) as f:
+            report["evaluation"] = json.load(f)["pooled"]
+        print(f"evaluation of the exported model: "
+              f"{FileSystems.join(output_dir, 'evaluation', 'metrics.md')}")
     return report
 
 

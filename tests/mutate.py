@@ -12,7 +12,7 @@ tests hang past mutmut's timeout counts as killed: it was detected). Surviving m
 are equivalent (no behaviour can tell them apart) are listed with their
 reason in ``tests/mutation_equivalents.txt`` and reported apart.
 
-    python tests/mutate.py [--modules transforms/merge/ismn.py ...] [--jobs 2]
+    python tests/mutate.py [--modules transforms/merge/rules.py ...] [--jobs 2]
 
 Runs on the CPU only; about 10 minutes on 2 cores for all modules.
 """
@@ -34,12 +34,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: module -> the in-process tests that check its rules (fast enough to run per mutant)
 MODULES: Dict[str, List[str]] = {
-    "transforms/merge/ismn.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
+    # the released ISMN rules: station, sensor, the reading window
+    "transforms/merge/rules.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
+    # the dataset's wire format, TFRecord framing and the decoding rules
     "transforms/dataset/example_proto.py": ["tests/test_example_proto.py", "tests/test_fuzz_readers.py"],
     "transforms/dataset/tfrecord_io.py": ["tests/test_tfrecord_io.py", "tests/test_fuzz_readers.py"],
     "transforms/dataset/decode.py": ["tests/test_decode.py"],
-    "transforms/evaluation/pipeline.py": ["tests/test_evaluate.py", "tests/test_pipeline_rules.py"],
-    "transforms/merge/pipeline.py": ["tests/test_combine_ismn_data.py", "tests/test_pipeline_rules.py"],
+    # failure accounting: the failure record, the shard walk, the merge's scan and per-shard sums
+    "transforms/dataset/records.py": ["tests/test_records.py"],
+    "transforms/merge/scan.py": ["tests/test_records.py", "tests/test_pipeline_rules.py"],
+    "transforms/merge/accounting.py": ["tests/test_records.py"],
+    # metric formulas and the sensor split
+    "transforms/evaluation/metrics.py": ["tests/test_metrics.py"],
+    "transforms/dataset/splits.py": ["tests/test_metrics.py"],
 }
 
 #: a mutant that makes a test fail, or hang past mutmut's timeout, is detected

@@ -24,3 +24,27 @@ def export_model(folder, seed: int, frozen: bool) -> str:
     out = os.path.join(str(folder), "reference")
     export_reference_model.export(out, seed=seed, frozen=frozen)
     return out
+
+
+def numpy_metrics(p, y):
+    """bias, RMSE, ubRMSE and r of predictions ``p`` against labels ``y``, by numpy."""
+    import numpy as np
+
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    d = p - y
+    bias = d.mean()
+    rmse = np.sqrt((d ** 2).mean())
+    ubrmse = np.sqrt(((d - bias) ** 2).mean())
+    r = None if len(p) < 2 or p.std() == 0 or y.std() == 0 else np.corrcoef(p, y)[0, 1]
+    return {"n": len(p), "bias": bias, "rmse": rmse, "ubrmse": ubrmse, "r": r}
+
+
+def assert_metrics_equal(got, expected):
+    import pytest
+
+    assert got["n"] == expected["n"]
+    for k in ("bias", "rmse", "ubrmse", "r"):
+        if expected[k] is None:
+            assert got[k] is None, k
+        else:
+            assert got[k] == pytest.approx(expected[k], abs=1e-9), k

@@ -8,72 +8,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import evaluate
+from support import assert_metrics_equal, numpy_metrics
 from transforms import evaluation, runtime, synthetic
-
-
-def numpy_metrics(p, y):
-    p, y = np.asarray(p, float), np.asarray(y, float)
-    d = p - y
-    bias = d.mean()
-    rmse = np.sqrt((d ** 2).mean())
-    ubrmse = np.sqrt(((d - bias) ** 2).mean())
-    r = None if len(p) < 2 or p.std() == 0 or y.std() == 0 else np.corrcoef(p, y)[0, 1]
-    return {"n": len(p), "bias": bias, "rmse": rmse, "ubrmse": ubrmse, "r": r}
-
-
-def assert_metrics_equal(got, expected):
-    assert got["n"] == expected["n"]
-    for k in ("bias", "rmse", "ubrmse", "r"):
-        if expected[k] is None:
-            assert got[k] is None, k
-        else:
-            assert got[k] == pytest.approx(expected[k], abs=1e-9), k
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_pair_stats_equal_numpy_in_any_merge_order(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(2, 400))
-    y = rng.uniform(0.05, 0.5, n)
-    p = 0.6 * y + rng.normal(0, 0.05, n) + 0.1
-    cuts = sorted(rng.choice(np.arange(1, n), size=min(5, n - 1), replace=False))
-    parts = []
-    for a, b in zip([0, *cuts], [*cuts, n]):
-        s = evaluation.PairStats()
-        for pi, yi in zip(p[a:b], y[a:b]):
-            s.add(pi, yi)
-        parts.append(s)
-    merged = evaluation.PairStatsFn().merge_accumulators(parts[::-1])
-    assert_metrics_equal(merged.metrics(), numpy_metrics(p, y))
-
-
-def test_constant_and_single_pairs_give_no_nan():
-    const = evaluation.PairStats()
-    for yi in (0.1, 0.2, 0.3):
-        const.add(0.25, yi)
-    m = const.metrics()
-    assert m["r"] is None and m["rmse"] == pytest.approx(numpy_metrics([0.25] * 3, [0.1, 0.2, 0.3])["rmse"])
-    one = evaluation.PairStats().add(0.3, 0.1).metrics()
-    assert one["r"] is None and one["rmse"] == pytest.approx(0.2) and one["ubrmse"] == pytest.approx(0)
-    assert evaluation.PairStats().metrics()["rmse"] is None
-
-
-def test_sensor_split_is_stable_and_proportional():
-    # fixed forever: every run and every tool must agree on these
-    assert [evaluation.sensor_split(s) for s in (
-        "SCAN__AdamsRanch_1__X", "HOBE__CST_01__CS655", "USCRN__Kenai_29_ENE__S", "B")] == [
-        "validation", "train", "validation", "test"]
-    splits = [evaluation.sensor_split(f"NET__S{i}__X") for i in range(20000)]
-    assert splits.count("train") / 20000 == pytest.approx(0.7, abs=0.02)
-    assert splits.count("validation") / 20000 == pytest.approx(0.15, abs=0.02)
-    assert evaluation.sensor_split("X", 0.5, 0.5) in ("train", "validation")
-
-
-def test_split_file():
-    mapping = evaluation.read_split_file("sensor_id,split\nA__B__C,test\nD__E__F,train\n")
-    assert mapping == {"A__B__C": "test", "D__E__F": "train"}
-    with pytest.raises(ValueError, match="expected sensor_id"):
-        evaluation.read_split_file("A__B__C,holdout\n")
 
 
 def _write_predictions(path, rng, sensors=12, rows_per_sensor=(1, 40)):
@@ -148,7 +84,7 @@ def test_generator_baselines_come_out_as_built(tmp_path):
         output_dir=str(tmp_path / "s"), num_shards=2, examples_per_shard=150, image_size=8,
         ismn_days=200, seed=4), log=lambda *_: None)
     rng = np.random.default_rng(0)
-    draws = [synthetic._draw_inputs(rng) for _ in range(20000)]
+    draws = [synthetic.draw_inputs(rng) for _ in range(20000)]
     labels = [synthetic.label_from_inputs(x, float(rng.normal(0, 0.015))) for x in draws]
     expected_r = {name: np.corrcoef([getattr(x, field) / 255 for x in draws], labels)[0, 1]
                   for name, field in (("smap", "smap_sm"), ("gldas", "gldas_sm"))}

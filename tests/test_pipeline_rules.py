@@ -12,6 +12,7 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import combine_ismn_data, evaluate
+from support import numpy_metrics
 from transforms.dataset import example_proto, tfrecord_io
 from transforms import runtime
 
@@ -101,15 +102,6 @@ def test_time_window_is_inclusive_at_both_ends(tmp_path, tolerance_minutes, offs
 
 # ---------------------------------------------------------------- evaluate
 
-def _numpy_metrics(p, y):
-    p, y = np.asarray(p, float), np.asarray(y, float)
-    bias = float(np.mean(p - y))
-    rmse = float(np.sqrt(np.mean((p - y) ** 2)))
-    r = float(np.corrcoef(p, y)[0, 1]) if len(p) > 1 and p.std() > 0 and y.std() > 0 else None
-    return {"n": len(p), "bias": bias, "rmse": rmse, "ubrmse": float(np.sqrt(max(rmse**2 - bias**2, 0))),
-            "r": r}
-
-
 def _rows(rng, sensors):
     """Rows for ``sensors``: {sensor_id: number of labelled rows}."""
     rows = []
@@ -141,7 +133,7 @@ def test_min_samples_per_sensor_keeps_a_sensor_with_exactly_the_minimum(tmp_path
                         "--min_samples_per_sensor", "10"])
     summary = report["per_sensor_summary"]["all"]["model"]
     assert summary["sensors_used"] == 2 and summary["sensors_excluded_min_samples"] == 1
-    used = [_numpy_metrics([r["prediction"] for r in rows if r["sensor_id"] == s],
+    used = [numpy_metrics([r["prediction"] for r in rows if r["sensor_id"] == s],
                            [r["label"] for r in rows if r["sensor_id"] == s])
             for s in ("N__A__X", "N__C__X")]
     assert summary["r_mean"] == pytest.approx(np.mean([m["r"] for m in used]), abs=1e-12)
@@ -166,7 +158,7 @@ def test_parquet_split_file_and_per_network_figures_equal_numpy(tmp_path):
     for s in ("validation", "test"):
         for name, f in predictors.items():
             mine = [r for r in rows if split[r["sensor_id"]] == s]
-            expected = _numpy_metrics([f(r) for r in mine], [r["label"] for r in mine])
+            expected = numpy_metrics([f(r) for r in mine], [r["label"] for r in mine])
             got = report["pooled"][s][name]
             assert got["n"] == expected["n"]
             for k in ("bias", "rmse", "ubrmse", "r"):
@@ -175,7 +167,7 @@ def test_parquet_split_file_and_per_network_figures_equal_numpy(tmp_path):
                 sub = [r for r in mine if r["sensor_id"].startswith(net + "__")]
                 if not sub:
                     continue
-                expected = _numpy_metrics([f(r) for r in sub], [r["label"] for r in sub])
+                expected = numpy_metrics([f(r) for r in sub], [r["label"] for r in sub])
                 got = report["per_network"][s][net][name]
                 for k in ("n", "bias", "rmse", "ubrmse", "r"):
                     assert got[k] == pytest.approx(expected[k], abs=1e-9), (s, net, name, k)
@@ -183,7 +175,7 @@ def test_parquet_split_file_and_per_network_figures_equal_numpy(tmp_path):
         per_sensor = {(r["split"], r["sensor_id"], r["predictor"]): r for r in csv.DictReader(f)}
     for sid in sensors:
         mine = [r for r in rows if r["sensor_id"] == sid]
-        expected = _numpy_metrics([r["prediction"] for r in mine], [r["label"] for r in mine])
+        expected = numpy_metrics([r["prediction"] for r in mine], [r["label"] for r in mine])
         got = per_sensor[(split[sid], sid, "model")]
         assert int(got["n"]) == expected["n"]
         for k in ("bias", "rmse", "ubrmse", "r"):

@@ -86,7 +86,9 @@ def test_exported_model_equals_keras_model(merged, trained, tmp_path):
     shutil.copytree(trained[0], out)
     report, model = training.train_and_export(out, training.SOURCES, "", epochs=2, batch_size=16,
                                               learning_rate=3e-3, seed=1)
-    x, _ = training._collect(training._dataset(out, "validation", 64))
+    from transforms.training import fit
+
+    x, _ = fit._collect(fit._dataset(out, "validation", 64))
     keras_pred = model(x).numpy()
     validation = _decoded_by_split(merged)["validation"]
     for path in (report["model_dir"], os.path.join(report["model_dir"], "frozen_graph.pb")):

@@ -19,9 +19,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from transforms.dataset import schema
+from transforms.dataset import model_interface, schema
 
-MODEL_INPUTS = ("image", "low_res", "aux")
+MODEL_INPUTS = model_interface.INPUTS
 
 
 def dem_to_model(elevation):

@@ -72,7 +72,7 @@ SENSOR_ID_SEPARATOR = "__"
 #: Image side length in the release.
 RELEASED_IMAGE_SIZE = 512
 
-#: The splits every tool agrees on (``transforms.evaluation.splits``).
+#: The splits every tool agrees on (``transforms.dataset.splits``).
 SPLITS: Tuple[str, ...] = ("train", "validation", "test")
 
 # Prediction rows (``run_inference``'s output, ``evaluate``'s input): the

@@ -1,9 +1,10 @@
 """Evaluation (``pipelines.evaluate``): the paper's metrics table and more.
 
 ``pipeline.Evaluate`` wires ``inputs`` (rows and their checks -> keyed
-pairs), ``splits`` (the sensor split every tool shares), ``metrics``
-(streaming statistics as combiners), ``report`` (the assembled report) and
-``report_files`` (``metrics.md``, ``metrics.json``, ``per_sensor.csv``, plots).
+pairs, split by the rule every tool shares, ``transforms.dataset.splits``),
+``metrics`` (streaming statistics as combiners), ``report`` (the assembled
+report) and ``report_files`` (``metrics.md``, ``metrics.json``,
+``per_sensor.csv``, plots).
 """
 
 from transforms.dataset.schema import SPLITS
@@ -11,7 +12,7 @@ from transforms.evaluation.inputs import (CheckRowsFn, header_problem, parse_csv
                                           shard_rows)
 from transforms.evaluation.metrics import PairStats, PairStatsFn
 from transforms.evaluation.pipeline import Evaluate
-from transforms.evaluation.splits import SplitConfig, read_split_file, sensor_split
+from transforms.dataset.splits import SplitConfig, read_split_file, sensor_split
 
 __all__ = ["CheckRowsFn", "Evaluate", "PairStats", "PairStatsFn", "SPLITS", "SplitConfig",
            "header_problem", "parse_csv_readable", "read_split_file", "sensor_split",

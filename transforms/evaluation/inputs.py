@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import apache_beam as beam
 
 from transforms.dataset import example_proto, records, schema, tfrecord_io
-from transforms.evaluation.splits import SplitConfig
+from transforms.dataset.splits import SplitConfig
 
 NAMESPACE = "evaluate"
 COUNTERS = records.FlowCounters(NAMESPACE)

@@ -13,7 +13,7 @@ from typing import Tuple
 import apache_beam as beam
 
 from transforms.evaluation import inputs, metrics, report, report_files
-from transforms.evaluation.splits import SplitConfig, network_of
+from transforms.dataset.splits import SplitConfig, network_of
 
 
 def _series_point(row, extra):

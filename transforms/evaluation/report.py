@@ -13,7 +13,7 @@ import numpy as np
 
 from transforms.dataset import schema
 from transforms.evaluation.metrics import summarise_sensors
-from transforms.evaluation.splits import network_of
+from transforms.dataset.splits import network_of
 
 
 @dataclasses.dataclass

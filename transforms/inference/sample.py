@@ -24,14 +24,12 @@ def sample_predictions(paths: List[str], handler, num_samples: int,
     A generator: each batch's results come as soon as they are predicted, so a
     ``CorruptShardError`` met later leaves the earlier ones with the caller.
     """
-    from model_runner.model import predict_serialized
-
     model = handler.load_model()
     batch: List[Tuple[str, int, bytes]] = []
 
     def flush():
-        predictions = predict_serialized(model, [r for _, _, r in batch])
-        done = [(s, i, p) for (s, i, _), p in zip(batch, predictions)]
+        results = handler.run_inference([r for _, _, r in batch], model)
+        done = [(s, i, result.inference) for (s, i, _), result in zip(batch, results)]
         batch.clear()
         return done
 
@@ -53,7 +51,7 @@ def sample_predictions(paths: List[str], handler, num_samples: int,
             yield from flush()
         raise
     finally:
-        model.session.close()
+        model.close()
 
 
 def image_side(record: bytes, band: str = schema.IMAGE_BANDS[0]) -> Optional[int]:

@@ -1,0 +1,174 @@
+"""Failure accounting in memory: the failure record, the shard walk, the merge's
+scan of each record and its per-shard sums (fast enough to run per mutant)."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from transforms.dataset import example_proto, records, schema, tfrecord_io
+from transforms.merge import accounting, scan
+
+
+def example(**features):
+    """A serialized example from ``name=(kind, values)``."""
+    return example_proto.encode_example(features)
+
+
+def ismn_example(sensor_id="SCAN__AdamsRanch_1__X", timestamp=1.5e12):
+    return example(sensor_id=("bytes", [sensor_id.encode()]), timestamp=("float", [timestamp]))
+
+
+def write(path, payloads, cut_at=None):
+    """A gzipped shard of ``payloads``; ``cut_at``: keep only this share of its bytes."""
+    tfrecord_io.write_shard(str(path), payloads)
+    if cut_at is not None:
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[:int(len(data) * cut_at)])
+    return str(path)
+
+
+def noisy(rng, n, size=3000):
+    """Incompressible records, so a cut file ends mid-stream after a readable head."""
+    return [example(sensor_id=("bytes", [f"NET__S{i}__X".encode()]), timestamp=("float", [1.5e12]),
+                    pad=("bytes", [bytes(rng.integers(0, 256, size, dtype=np.uint8))]))
+            for i in range(n)]
+
+
+def test_failure_record_fields():
+    f = records.failure("gs://b/in/data-1.tfrecord.gz", 7, "lookup", "why", "A__B__C", 1.0)
+    assert f == {"shard": "data-1.tfrecord.gz", "path": "gs://b/in/data-1.tfrecord.gz",
+                 "index": 7, "sensor_id": "A__B__C", "timestamp": 1.0, "kind": "lookup",
+                 "reason": "why"}
+    assert records.failure("s", 0, "lookup", "r", ismn_file="N/S/f.stm")["ismn_file"] == "N/S/f.stm"
+    with pytest.raises(AssertionError):
+        records.failure("s", 0, "oops", "r")
+    m = records.malformed("s", 3, ValueError("bad tag"))
+    assert (m["kind"], m["index"], m["reason"]) == ("malformed", 3,
+                                                    "not a tf.train.Example: bad tag")
+
+
+def test_label_prefers_sm_0_5_and_sensor_id_must_be_bytes():
+    both = example(sm_0_5=("float", [0.25]), sm_5_5=("float", [0.5]))
+    assert records.label_of(records.first_values(both, schema.LABEL_KEYS)) == 0.25
+    deep = example(sm_5_5=("float", [0.5]))
+    assert records.label_of(records.first_values(deep, schema.LABEL_KEYS)) == 0.5
+    assert records.label_of(records.first_values(example(), schema.LABEL_KEYS)) is None
+    zero = example(sm_0_5=("float", [0.0]), sm_5_5=("float", [0.5]))
+    assert records.label_of(records.first_values(zero, schema.LABEL_KEYS)) == 0.0
+    assert records.sensor_id_of({schema.SENSOR_ID: 5}) is None
+    assert records.sensor_id_of({schema.SENSOR_ID: b"A__B__\xff"}) == "A__B__\ufffd"
+    assert records.first_values(example(sensor_id=("bytes", [])), [schema.SENSOR_ID]) == {}
+
+
+def test_example_key_and_its_row():
+    record = example(sensor_id=("bytes", [b"A__B__C"]), timestamp=("float", [2.0]),
+                     sm_5_5=("float", [0.5]), smap_sm=("int64", [7]), gldas_sm=("int64", [9]),
+                     center_lat=("float", [1.5]), center_long=("float", [-2.5]))
+    key = records.example_key("in/data-3.gz", 4, record)
+    assert key == records.ExampleKey("in/data-3.gz", 4, "A__B__C", 2.0, 0.5, 7, 9, 1.5, -2.5)
+    row = records.row(key, 0.3)
+    assert tuple(row) == schema.ROW_COLUMNS
+    assert (row["shard"], row["index"], row["prediction"], row["label"]) == ("data-3.gz", 4, 0.3, 0.5)
+    with pytest.raises(example_proto.MalformedExampleError):
+        records.example_key("s", 0, b"\xff\xff")
+
+
+def test_shard_reader_walks_a_whole_shard(tmp_path):
+    payloads = [b"a", b"", b"c" * 100]
+    reader = records.ShardReader(write(tmp_path / "s.gz", payloads))
+    assert list(reader) == list(enumerate(payloads))
+    assert (reader.records, reader.examples_read, reader.corrupt) == (3, 3, None)
+
+
+def test_shard_reader_keeps_the_head_of_a_cut_shard(tmp_path):
+    payloads = noisy(np.random.default_rng(0), 40)
+    path = write(tmp_path / "cut.gz", payloads, cut_at=0.5)
+    reader = records.ShardReader(path)
+    head = list(reader)
+    assert 5 < len(head) < 40
+    assert [r for _, r in head] == payloads[:len(head)]
+    assert reader.corrupt["kind"] == "corrupt" and reader.corrupt["index"] == len(head)
+    assert reader.corrupt["path"] == path and reader.error.index == len(head)
+    assert reader.examples_read == len(head) + 1
+
+
+def test_classify_record():
+    assert scan.classify_record("s", 0, example(sm_0_5=("float", [0.2]))) == ("labelled", None)
+    assert scan.classify_record("s", 0, example(sm_5_5=("float", []))) == ("labelled", None)
+    kind, ref = scan.classify_record("s", 4, ismn_example())
+    assert kind == "ref" and ref == scan.ExampleRef("s", 4, "SCAN__AdamsRanch_1__X",
+                                                    float(np.float32(1.5e12)))
+    cases = {
+        b"\xff\xff": "not a tf.train.Example",
+        example(timestamp=("float", [1.0])): "missing or non-bytes sensor_id",
+        example(sensor_id=("int64", [3]), timestamp=("float", [1.0])): "missing or non-bytes sensor_id",
+        example(sensor_id=("bytes", [b"A__B__C"])): "missing or non-float timestamp",
+        example(sensor_id=("bytes", [b"A__B__C"]), timestamp=("int64", [5])):
+            "missing or non-float timestamp",
+        ismn_example("A__B"): "is not <NETWORK>__<STATION>__<SENSOR_TYPE>",
+        ismn_example(timestamp=3e38): "outside years 1-9999",
+    }
+    for record, reason in cases.items():
+        kind, fail = scan.classify_record("s", 9, record)
+        assert kind == "malformed" and reason in fail["reason"] and fail["index"] == 9
+
+
+def test_scan_of_a_shard_with_every_outcome_and_a_cut_tail(tmp_path):
+    rng = np.random.default_rng(1)
+    head = [example(sm_0_5=("float", [0.2])), b"\xff\xff", ismn_example(),
+            ismn_example("A__B"), *noisy(rng, 30)]
+    path = write(tmp_path / "shard.gz", head, cut_at=0.6)
+    out = list(scan.ScanShardFn().process(path))
+    refs = [o for o in out if isinstance(o, scan.ExampleRef)]
+    tagged = [o for o in out if not isinstance(o, scan.ExampleRef)]
+    failures = [o.value for o in tagged if o.tag == "failures"]
+    (report,) = [o.value for o in tagged if o.tag == "reports"]
+    read = report["records"]
+    assert 10 < read < len(head)
+    assert [r.index for r in refs] == [2, *range(4, read)]
+    assert [(f["kind"], f["index"]) for f in failures] == [
+        ("malformed", 1), ("malformed", 3), ("corrupt", read)]
+    assert (report["complete"], report["already_labelled"], report["ismn_examples"]) == (
+        False, 1, len(refs))
+    assert report["error"].startswith(path)
+    whole = list(scan.ScanShardFn().process(write(tmp_path / "ok.gz", head[:3])))
+    (ok,) = [o.value for o in whole if getattr(o, "tag", None) == "reports"]
+    assert ok["complete"] and "error" not in ok and ok["records"] == 3
+
+
+def _report(records_read, complete, written, merged, failed, mismatches=0):
+    scan_report = {"shard": "s.gz", "path": "in/s.gz", "complete": complete, "records": records_read}
+    return accounting.shard_report(("in/s.gz", {
+        "scan": [scan_report], "write": [{"written": written, "merged": merged}],
+        "failed": failed, "mismatch": [1] * mismatches}))
+
+
+def test_shard_report_adds_up():
+    failed = [("lookup", None), ("lookup", "N/S/b.stm"), ("value", None), ("corrupt", None),
+              ("lookup", "N/S/a.stm"), ("lookup", "N/S/b.stm")]
+    r = _report(records_read=10, complete=False, written=5, merged=3, failed=failed, mismatches=2)
+    assert r["examples_read"] == 11 and r["accounted"]
+    assert r["failures"] == {"lookup": 4, "value": 1, "corrupt": 1}
+    assert list(r["failures"]) == ["lookup", "value", "corrupt"]  # FAILURE_KINDS order
+    assert (r["written"], r["success"], r["sensor_type_mismatch"]) == (5, 3, 2)
+    assert r["unreadable_ismn_files"] == ["N/S/a.stm", "N/S/b.stm"]
+    whole = _report(records_read=4, complete=True, written=4, merged=0, failed=[])
+    assert whole["examples_read"] == 4 and whole["accounted"] and whole["failures"] == {}
+    lost = _report(records_read=4, complete=True, written=3, merged=0, failed=[])
+    assert not lost["accounted"]
+
+
+def test_each_flow_counts_in_its_own_namespace():
+    counter = records.FlowCounters("combine_ismn_data")("examples_read")
+    assert (counter.metric_name.namespace, counter.metric_name.name) == (
+        "combine_ismn_data", "examples_read")
+    assert accounting.COUNTERS.namespace == accounting.NAMESPACE == "combine_ismn_data"
+    assert set(accounting.FAILURE_KINDS) <= set(records.FAILURE_KINDS)
+
+
+def test_gzip_of_the_written_shard_is_standard(tmp_path):
+    path = write(tmp_path / "s.gz", [b"x"])
+    assert gzip.decompress(open(path, "rb").read())[12:13] == b"x"
+    assert os.path.getsize(path) > 0

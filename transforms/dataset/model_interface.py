@@ -1,0 +1,48 @@
+"""The released model's interface, defined once for every tool that feeds,
+loads, trains or exports a model.
+
+The released TF1 model (and every model ``train`` exports, and the stand-in
+``model_runner.export_reference_model``) takes decoded float32 tensors
+
+* ``ImageTensor:0`` ``[batch, H, W, 10]``: ``schema.IMAGE_BANDS`` in order,
+* ``LowResImageTensor:0`` ``[batch, H, W, 4]``: ``schema.LOW_RES_BANDS``,
+* ``AuxTensor:0`` ``[batch, 2]``: ``schema.AUX_FIELDS`` / ``schema.AUX_SCALE``,
+
+and gives ``clip_by_value:0`` ``[batch]``, soil moisture in [0, 1]. Inside the
+graph both images are centre-cropped (or padded) to ``MODEL_SIZE`` x
+``MODEL_SIZE`` with ``tf.image.resize_with_crop_or_pad``. A SavedModel carries
+the tag ``serve``; a frozen graph is a ``GraphDef`` file, ``FROZEN_NAME``.
+"""
+
+from typing import Dict, Tuple
+
+from transforms.dataset import schema
+
+IMAGE_TENSOR = "ImageTensor:0"
+LOW_RES_TENSOR = "LowResImageTensor:0"
+AUX_TENSOR = "AuxTensor:0"
+OUTPUT_TENSOR = "clip_by_value:0"
+#: Model input -> tensor name, in feeding order.
+INPUT_TENSORS: Dict[str, str] = {"image": IMAGE_TENSOR, "low_res": LOW_RES_TENSOR,
+                                 "aux": AUX_TENSOR}
+INPUTS: Tuple[str, ...] = tuple(INPUT_TENSORS)
+#: Channels of each input (the last axis).
+CHANNELS: Dict[str, int] = {"image": len(schema.IMAGE_BANDS),
+                            "low_res": len(schema.LOW_RES_BANDS),
+                            "aux": len(schema.AUX_FIELDS)}
+#: The side of the window the model sees (its resize_with_crop_or_pad).
+MODEL_SIZE = 256
+SERVE_TAG = "serve"
+FROZEN_NAME = "frozen_graph.pb"
+#: The name of the output op (``clip_by_value(..., name=OUTPUT_OP)``).
+OUTPUT_OP = OUTPUT_TENSOR.split(":")[0]
+
+
+def placeholders(tf) -> Dict[str, object]:
+    """The model's input placeholders in the current TF1 graph, with the
+    released names and shapes (``tf``: the TensorFlow module)."""
+    v1 = tf.compat.v1
+    shapes = {"image": [None, None, None, CHANNELS["image"]],
+              "low_res": [None, None, None, CHANNELS["low_res"]], "aux": [None, CHANNELS["aux"]]}
+    return {key: v1.placeholder(tf.float32, shapes[key], name=tensor.split(":")[0])
+            for key, tensor in INPUT_TENSORS.items()}
