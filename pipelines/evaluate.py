@@ -137,9 +137,7 @@ def check_inputs(opts: EvaluateOptions, input_data_path: Optional[str]) -> None:
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(EvaluateOptions)
-    output_dir = options.view_as(runtime.OutputDirOptions).output_dir
-    if not output_dir:
-        raise runtime.UsageError("--output_dir required")
+    output_dir = runtime.output_dir_of(options)
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     explicit = options.get_all_options(drop_default=True)
     if not opts.predictions and "input_data_path" not in explicit:

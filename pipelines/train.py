@@ -89,9 +89,7 @@ def build_evaluation(p, input_data_path: str, model_dir: str, output_dir: str, o
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(TrainOptions)
-    output_dir = options.view_as(runtime.OutputDirOptions).output_dir
-    if not output_dir:
-        raise runtime.UsageError("--output_dir required")
+    output_dir = runtime.output_dir_of(options)
     inputs = [s for s in opts.inputs.split(",") if s]
     if opts.baseline == "smap_gldas_nn":
         inputs = ["smap", "gldas"]

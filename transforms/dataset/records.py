@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from types import SimpleNamespace
 from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 
 from apache_beam.metrics import Metrics
@@ -42,6 +43,10 @@ class FlowCounters:
 
     def __call__(self, name: str):
         return Metrics.counter(self.namespace, name)
+
+    def named(self, **names: str) -> SimpleNamespace:
+        """Several counters at once: ``named(read="examples_read")`` -> ``.read``."""
+        return SimpleNamespace(**{attr: self(name) for attr, name in names.items()})
 
 
 def first_values(record: bytes, names) -> Dict[str, object]:

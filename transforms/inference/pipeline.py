@@ -32,25 +32,23 @@ class ReadExamplesFn(beam.DoFn):
 
     def __init__(self, progress_dir: Optional[str] = None):
         self.progress_dir = progress_dir
-        self.read = COUNTERS("examples_read")
-        self.malformed = COUNTERS("malformed")
-        self.corrupt = COUNTERS("corrupt")
-        self.incomplete = COUNTERS("shards_incomplete")
+        self.count = COUNTERS.named(read="examples_read", malformed="malformed",
+                                    corrupt="corrupt", incomplete="shards_incomplete")
 
     def process(self, shard: str):
         start = time.time()
         reader = records.ShardReader(shard, self.progress_dir)
         for index, record in reader:
-            self.read.inc()
+            self.count.read.inc()
             try:
                 yield records.example_key(shard, index, record), record
             except example_proto.MalformedExampleError as e:
-                self.malformed.inc()
+                self.count.malformed.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, records.malformed(shard, index, e))
         if reader.corrupt is not None:
-            self.read.inc()
-            self.corrupt.inc()
-            self.incomplete.inc()
+            self.count.read.inc()
+            self.count.corrupt.inc()
+            self.count.incomplete.inc()
             yield beam.pvalue.TaggedOutput(self.FAILURES, reader.corrupt)
         _LOG.info("read %s: %d records (%.1f s)", shard, reader.records, time.time() - start)
 

@@ -145,11 +145,9 @@ class MatchSensorFn(beam.DoFn):
         self.good_flags_only = good_flags_only
         self._zip = None
         self._zip_stream = None
-        self.success = COUNTERS("success")
-        self.lookup = COUNTERS("lookup_failure")
-        self.value = COUNTERS("value_failure")
-        self.files_read = COUNTERS("ismn_files_read")
-        self.files_failed = COUNTERS("ismn_files_failed")
+        self.count = COUNTERS.named(success="success", lookup="lookup_failure",
+                                    value="value_failure", files_read="ismn_files_read",
+                                    files_failed="ismn_files_failed")
 
     def _zip_file(self) -> Optional[zipfile.ZipFile]:
         if ismn_files.is_zip(self.ismn_path) and self._zip is None:
@@ -170,12 +168,12 @@ class MatchSensorFn(beam.DoFn):
         rel_path = cat.catalog.files[key]
         try:
             readings = ismn_files.read_readings(self.ismn_path, rel_path, self._zip_file())
-            self.files_read.inc()
+            self.count.files_read.inc()
         except rules.IsmnDataError as e:
             _LOG.error("%s", e)
-            self.files_failed.inc()
+            self.count.files_failed.inc()
             for ref in refs:
-                self.lookup.inc()
+                self.count.lookup.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
                     ref.shard, ref.index, "lookup", str(e), ref.sensor_id, ref.timestamp,
                     ismn_file=rel_path))
@@ -184,10 +182,10 @@ class MatchSensorFn(beam.DoFn):
             m = rules.match_readings(readings, rules.timestamp_seconds(ref.timestamp),
                                     self.tolerance_s, self.good_flags_only)
             if m.kind == "success":
-                self.success.inc()
+                self.count.success.inc()
                 yield ref.shard, (ref.index, m.value)
             else:
-                (self.lookup if m.kind == "lookup" else self.value).inc()
+                (self.count.lookup if m.kind == "lookup" else self.count.value).inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
                     ref.shard, ref.index, m.kind, f"{'/'.join(key)}: {m.reason}",
                     ref.sensor_id, ref.timestamp))

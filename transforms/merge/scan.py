@@ -69,13 +69,10 @@ class ScanShardFn(beam.DoFn):
 
     def __init__(self, progress_dir: Optional[str] = None):
         self.progress_dir = progress_dir
-        self.read = COUNTERS("examples_read")
-        self.labelled = COUNTERS("already_labelled")
-        self.to_merge = COUNTERS("ismn_examples")
-        self.malformed = COUNTERS("malformed")
-        self.corrupt = COUNTERS("corrupt")
-        self.shards = COUNTERS("shards_read")
-        self.incomplete = COUNTERS("shards_incomplete")
+        self.count = COUNTERS.named(
+            read="examples_read", labelled="already_labelled", to_merge="ismn_examples",
+            malformed="malformed", corrupt="corrupt", shards="shards_read",
+            incomplete="shards_incomplete")
 
     def process(self, shard: str):
         start = time.time()
@@ -89,19 +86,19 @@ class ScanShardFn(beam.DoFn):
                 refs += 1
                 yield value
             else:
-                self.malformed.inc()
+                self.count.malformed.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, value)
         report = {"shard": posixpath.basename(shard), "path": shard,
                   "complete": reader.corrupt is None}
         if reader.corrupt is not None:
-            self.corrupt.inc()
-            self.incomplete.inc()
+            self.count.corrupt.inc()
+            self.count.incomplete.inc()
             report["error"] = str(reader.error)
             yield beam.pvalue.TaggedOutput(self.FAILURES, reader.corrupt)
-        self.read.inc(reader.examples_read)
-        self.labelled.inc(labelled)
-        self.to_merge.inc(refs)
-        self.shards.inc()
+        self.count.read.inc(reader.examples_read)
+        self.count.labelled.inc(labelled)
+        self.count.to_merge.inc(refs)
+        self.count.shards.inc()
         report.update(records=reader.records, already_labelled=labelled, ismn_examples=refs,
                       seconds=round(time.time() - start, 3))
         _LOG.info("scanned %s: %d records, %d already labelled, %d to merge (%.1f s)",

@@ -9,11 +9,11 @@ from transforms.runtime.cli import InputError, UsageError, cli_main, pipeline_he
 from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressOptions,
                                        ShardInputOptions, Stopwatch, add_shared_argument,
                                        apply_local_defaults, check_writable, counters, input_shards,
-                                       is_dry_run, is_local, local_progress, project_version,
-                                       run_pipeline)
+                                       is_dry_run, is_local, local_progress, output_dir_of,
+                                       project_version, run_pipeline)
 
 __all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "ProgressOptions",
            "ShardInputOptions", "Stopwatch", "UsageError", "add_shared_argument",
            "apply_local_defaults", "check_writable", "cli_main", "counters", "input_shards",
-           "is_dry_run", "is_local", "local_progress", "pipeline_help", "project_version",
-           "run_pipeline"]
+           "is_dry_run", "is_local", "local_progress", "output_dir_of", "pipeline_help",
+           "project_version", "run_pipeline"]

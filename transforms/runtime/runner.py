@@ -57,6 +57,14 @@ def add_shared_argument(parser, flag: str, **kwargs) -> None:
         parser.add_argument(flag, **kwargs)
 
 
+def output_dir_of(options: PipelineOptions) -> str:
+    """``--output_dir``, which the command requires (else UsageError)."""
+    output_dir = options.view_as(OutputDirOptions).output_dir
+    if not output_dir:
+        raise UsageError("--output_dir required")
+    return output_dir
+
+
 class ShardInputOptions(PipelineOptions):
     """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
 
