@@ -2,28 +2,39 @@
 
     python -m pipelines.train --input_data_path 'merged/data-*.tfrecord.gz' \
         --output_dir training/ --image_size 512 --inputs s1,dem,s2,soilgrids,smap,gldas \
-        --epochs 20 --batch_size 16
+        --epochs 20 --train_batch_size 16 --patience 5
 
-1. A Beam + tf.Transform job (``--runner DataflowRunner ...`` for the real
-   data) decodes the labelled examples with ``run_inference``'s decoder,
-   splits them by sensor (``transforms.dataset.splits.sensor_split``, as
-   ``evaluate`` does), analyses the per-band statistics on the train split
-   only (``AnalyzeAndTransformDataset``) and transforms the validation and test
-   splits with them (``TransformDataset``). It writes ``transform_fn/``,
-   ``transformed_metadata/`` and ``transformed/{train,validation,test}-*.tfrecord.gz``.
-2. Keras trains on the transformed train split, streamed with ``tf.data``
-   (CPU is fine for small data; with a GPU, TensorFlow uses it as is).
+1. A Beam + tf.Transform job (``transforms.training.preprocess``) turns the
+   labelled examples into compact training data: decoded with
+   ``run_inference``'s decoder, cut to the 256 x 256 window the model sees,
+   stored as float16 (``transformed/{train,validation,test}-*.tfrecord.gz``),
+   split by sensor as ``evaluate`` splits; tf.Transform analyses the per-band
+   statistics on the train split only (``transform_fn/``). On the real data,
+   run it on Dataflow by adding the Dataflow options (below); training then
+   runs where the command runs. ``preprocessing.json`` records the counts
+   and sizes.
+2. Keras trains on the train split streamed by ``tf.data``
+   (``transforms.training.data``), checkpointing every epoch, with early
+   stopping on the validation RMSE (``--patience``) and ``--resume``
+   (``transforms.training.fit``); with several GPUs, ``MirroredStrategy``.
 3. The model is exported to ``<output_dir>/model/`` in the released
    interface, normalisation inside (``saved_model.pb``, ``variables/``,
    ``graph_def.pbtxt``, ``frozen_graph.pb``), for
    ``run_inference --exported_model_dir``; ``training.json`` records the
-   configuration, the losses and the validation/test RMSE.
+   configuration, the losses and the RMSE of each split.
 
 ``--run_evaluation`` then runs the exported model over the input shards
 (``transforms.inference.PredictShards``, as ``run_inference`` does) and
 evaluates its predictions (``transforms.evaluation.Evaluate``, as
 ``evaluate`` does) in one pipeline, writing the predictions and the metrics
 table to ``<output_dir>/evaluation/``.
+
+Preprocessing on Dataflow, training here (a GPU machine) against gs:// data::
+
+    python -m pipelines.train --input_data_path 'gs://BUCKET/merged/data-*.tfrecord.gz' \
+        --output_dir gs://BUCKET/training --image_size 512 --epochs 50 --patience 5 \
+        --runner DataflowRunner --project PROJECT --region REGION \
+        --temp_location gs://BUCKET/tmp --setup_file ./setup.py
 """
 
 import json
@@ -38,8 +49,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model_runner.model import SoilMoistureModelHandler, keyed_examples
 from transforms import evaluation, inference, runtime, training
 from transforms.dataset import files, tfrecord_io
-
-
+from transforms.training.data import DEFAULT_SHUFFLE_BUFFER_MB, example_bytes, window_side
 
 
 class TrainOptions(PipelineOptions):
@@ -58,6 +68,14 @@ class TrainOptions(PipelineOptions):
         parser.add_argument("--seed", type=int, default=0)
         runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
         runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
+        parser.add_argument("--patience", type=int, default=0,
+                            help="stop after this many epochs without a better validation RMSE "
+                                 "and export the best epoch's weights (0: train every epoch)")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue from <output_dir>/checkpoints/last.npz, reusing the "
+                                 "preprocessed data when preprocessing.json is there")
+        parser.add_argument("--shuffle_buffer_mb", type=float, default=DEFAULT_SHUFFLE_BUFFER_MB,
+                            help="memory for shuffling training examples")
         parser.add_argument("--run_evaluation", action="store_true",
                             help="then run run_inference and evaluate with the exported model")
 
@@ -86,18 +104,10 @@ def build_evaluation(p, input_data_path: str, model_dir: str, output_dir: str, o
         min_samples_per_sensor=3)
 
 
-def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
-    options = PipelineOptions(argv)
-    opts = options.view_as(TrainOptions)
-    output_dir = runtime.output_dir_of(options)
-    inputs = [s for s in opts.inputs.split(",") if s]
-    if opts.baseline == "smap_gldas_nn":
-        inputs = ["smap", "gldas"]
-    training.input_masks(inputs)  # validates the names
-    if not runtime.is_dry_run(options):
-        runtime.check_writable(output_dir, "--output_dir")
-    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
-    runtime.apply_local_defaults(options)
+def preprocess(options: PipelineOptions, test_pipeline, input_data_path: str, output_dir: str,
+               opts: TrainOptions) -> dict:
+    """Run the Beam + tf.Transform step; returns what ``preprocessing.json`` records
+    (or the dry run's report, with ``dry_run``)."""
     clock = runtime.Stopwatch()
     cloud_temp = options.view_as(GoogleCloudOptions).temp_location
     with tempfile.TemporaryDirectory() as local_temp:
@@ -116,15 +126,56 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
                      | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
                      | "Preprocess" >> training.Preprocess(output_dir, opts.image_size, splits))
 
-        _, dry_run = runtime.run_pipeline(options, test_pipeline, build, "train")
+        result, dry_run = runtime.run_pipeline(options, test_pipeline, build, "train")
     if dry_run:
         return dry_run
-    transform_seconds = clock.seconds()
-    report, _ = training.train_and_export(
-        output_dir, inputs, opts.baseline, epochs=opts.epochs,
-        batch_size=opts.train_batch_size, learning_rate=opts.learning_rate, seed=opts.seed)
-    report.update(transform_seconds=transform_seconds, total_seconds=clock.seconds(),
-                  input_data_path=input_data_path)
+    counts = runtime.counters(result, training.NAMESPACE)
+    side = window_side(opts.image_size)
+    examples = {split: counts.get(f"examples_{split}", 0) for split in evaluation.SPLITS}
+    stored = [m.size_in_bytes for m in FileSystems.match(
+        [FileSystems.join(output_dir, "transformed", "*.tfrecord.gz")])[0].metadata_list]
+    return {
+        "input_data_path": input_data_path, "image_size": opts.image_size, "window": side,
+        "dtype": "float16", "examples": examples,
+        "skipped": {k: v for k, v in counts.items() if not k.startswith("examples_")},
+        "bytes_per_example": {
+            "decoded_float32_inputs": opts.image_size ** 2 * 14 * 4 + 2 * 4,
+            "compact": example_bytes(side),
+            "compact_gzip_stored": (round(sum(stored) / sum(examples.values()))
+                                    if sum(examples.values()) else None)},
+        "seconds": clock.seconds()}
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
+    options = PipelineOptions(argv)
+    opts = options.view_as(TrainOptions)
+    output_dir = runtime.output_dir_of(options)
+    inputs = [s for s in opts.inputs.split(",") if s]
+    if opts.baseline == "smap_gldas_nn":
+        inputs = ["smap", "gldas"]
+    training.input_masks(inputs)  # validates the names
+    if not runtime.is_dry_run(options):
+        runtime.check_writable(output_dir, "--output_dir")
+    input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
+    runtime.apply_local_defaults(options)
+    clock = runtime.Stopwatch()
+    summary_path = FileSystems.join(output_dir, "preprocessing.json")
+    if opts.resume and FileSystems.exists(summary_path):
+        with FileSystems.open(summary_path) as f:
+            prepared = json.load(f)
+        print(f"train: --resume: using the preprocessed data of {summary_path}")
+    else:
+        prepared = preprocess(options, test_pipeline, input_data_path, output_dir, opts)
+        if prepared.get("dry_run"):
+            return prepared
+        files.write_json_atomically(summary_path, prepared)
+    config = training.FitConfig(inputs, opts.baseline, opts.epochs, opts.train_batch_size,
+                                opts.learning_rate, opts.seed, opts.patience, opts.resume,
+                                opts.shuffle_buffer_mb)
+    report, _ = training.train_and_export(output_dir, opts.image_size, config,
+                                          prepared["examples"]["train"])
+    report.update(transform_seconds=prepared["seconds"], total_seconds=clock.seconds(),
+                  input_data_path=input_data_path, preprocessing=prepared)
     files.write_json_atomically(FileSystems.join(output_dir, "training.json"), report)
     print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "

@@ -91,8 +91,8 @@ def test_evaluate_and_train_dataflow_jobs_build_offline():
     r = train.run(DATAFLOW + ["--input_data_path", "gs://my-bucket-123/merged/data-*.tfrecord.gz",
                               "--output_dir", "gs://my-bucket-123/train"])
     assert r["dry_run"]
-    assert any(n.startswith("Preprocess/Analyze and transform train") for n in r["transforms"])
-    assert any(n.startswith("Preprocess/Transform test") for n in r["transforms"])
+    assert any(n.startswith("Preprocess/Analyze train") for n in r["transforms"])
+    assert any(n.startswith("Preprocess/Write test") for n in r["transforms"])
 
 
 # ---------------------------------------------------------------- portable runner

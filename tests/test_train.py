@@ -71,6 +71,15 @@ def test_training_learns_and_beats_the_baselines(merged, trained):
         assert report["rmse"]["validation"] < np.sqrt(np.mean((baseline - y) ** 2))
 
 
+def _split_batches(out, split, batch_size=64):
+    from transforms.training import data
+
+    stats = training.transformed_statistics(out)
+    return data.dataset(data.transformed_files(out, split), data.window_side(SIZE),
+                        {k: (stats[f"{k}_mean"], stats[f"{k}_var"]) for k in ("image", "low_res", "aux")},
+                        batch_size)
+
+
 def _exported_predict(model_path, examples):
     session, feeds, output = load_session(model_path)
     batch = {k: np.stack([e[k] for e in examples]) for k in ("image", "low_res", "aux")}
@@ -84,12 +93,9 @@ def test_exported_model_equals_keras_model(merged, trained, tmp_path):
 
     out = str(tmp_path / "copy")  # its own copy: the shared fixture's model stays as trained
     shutil.copytree(trained[0], out)
-    report, model = training.train_and_export(out, training.SOURCES, "", epochs=2, batch_size=16,
-                                              learning_rate=3e-3, seed=1)
-    from transforms.training import fit
-
-    x, _ = fit._collect(fit._dataset(out, "validation", 64))
-    keras_pred = model(x).numpy()
+    report, model = training.train_and_export(
+        out, SIZE, training.FitConfig(training.SOURCES, epochs=2, batch_size=16, seed=1))
+    keras_pred = np.concatenate([model(x).numpy() for x, _ in _split_batches(out, "validation")])
     validation = _decoded_by_split(merged)["validation"]
     for path in (report["model_dir"], os.path.join(report["model_dir"], "frozen_graph.pb")):
         np.testing.assert_allclose(_exported_predict(path, validation), keras_pred, atol=1e-5)

@@ -46,3 +46,21 @@ def placeholders(tf) -> Dict[str, object]:
               "low_res": [None, None, None, CHANNELS["low_res"]], "aux": [None, CHANNELS["aux"]]}
     return {key: v1.placeholder(tf.float32, shapes[key], name=tensor.split(":")[0])
             for key, tensor in INPUT_TENSORS.items()}
+
+
+def window(size: int) -> Tuple[int, int]:
+    """``(offset, side)`` of the part of a ``size`` x ``size`` image the model sees.
+
+    ``resize_with_crop_or_pad`` crops a larger image to ``MODEL_SIZE`` from
+    offset ``(size - MODEL_SIZE) // 2`` on both axes, and pads a smaller one
+    with zeros, so then all of it is seen.
+    """
+    if size <= MODEL_SIZE:
+        return 0, size
+    return (size - MODEL_SIZE) // 2, MODEL_SIZE
+
+
+def crop_to_window(image):
+    """An ``[H, W, C]`` image (H == W) cut to its ``window``: what the model sees of it."""
+    offset, side = window(image.shape[0])
+    return image[offset:offset + side, offset:offset + side]

@@ -1,17 +1,19 @@
 """Retraining (``pipelines.train``): preprocess, fit, export.
 
-``preprocess.Preprocess`` (Beam + tf.Transform: decode, split by sensor,
-normalise) -> ``fit.train_and_export`` (Keras on the transformed train split,
-RMSE report) -> ``export.export_released_interface`` (the released model
-interface). ``network`` is the one definition of the model both use.
+``preprocess.Preprocess`` (Beam + tf.Transform: decode, cut to the model's
+window, store compactly, split by sensor, analyse the train statistics) ->
+``data.dataset`` (the tf.data input pipeline) -> ``fit.train_and_export``
+(Keras, checkpoints, early stopping, streaming RMSE report) ->
+``export.export_released_interface`` (the released model interface).
+``network`` is the one definition of the model both training and export use.
 """
 
-from transforms.training.fit import train_and_export, transformed_statistics
+from transforms.training.fit import FitConfig, train_and_export
 from transforms.training.network import SOURCES, input_masks
-from transforms.training.preprocess import (DecodeShardFn, Preprocess, decoded_examples,
-                                            encode_transformed, preprocessing_fn,
-                                            raw_feature_spec)
+from transforms.training.preprocess import (NAMESPACE, DecodeShardFn, Preprocess,
+                                            compact_example, decoded_examples, preprocessing_fn,
+                                            transformed_statistics)
 
-__all__ = ["DecodeShardFn", "Preprocess", "SOURCES", "decoded_examples", "encode_transformed",
-           "input_masks", "preprocessing_fn", "raw_feature_spec", "train_and_export",
+__all__ = ["DecodeShardFn", "FitConfig", "NAMESPACE", "Preprocess", "SOURCES", "compact_example",
+           "decoded_examples", "input_masks", "preprocessing_fn", "train_and_export",
            "transformed_statistics"]

@@ -1,44 +1,59 @@
-"""Training step 1: decode the labelled examples, split them, normalise with tf.Transform.
+"""Training step 1: the labelled examples as compact training data, and their statistics.
 
-* ``decoded_examples``: serialized examples -> the model's decoded inputs and
-  label, through ``transforms.dataset.decode.BatchDecoder``, the decoder
-  ``run_inference`` uses (shared code, not a copy).
-* ``preprocessing_fn``: tf.Transform. Each band is normalised with full-pass
-  statistics over all its pixels: ``(x - mean) / sqrt(var)``, mean and
-  variance from ``tft.mean`` of the per-example band means and of the
-  per-example means of squares (equal-sized images, so exact). The statistics
-  are also emitted as features (``*_mean``, ``*_var``) so the exporter can
-  fold them into the exported graph.
-* ``Preprocess``: the Beam + tf.Transform job. Examples are split by sensor
-  (``transforms.dataset.splits``, as ``evaluate`` does), the statistics are
-  analysed on the train split only (``AnalyzeAndTransformDataset``) and the
-  validation and test splits transformed with them (``TransformDataset``).
-  It writes ``transform_fn/``, ``transformed_metadata/`` and
-  ``transformed/{train,validation,test}-*.tfrecord.gz``.
+``Preprocess`` is one Beam + tf.Transform job, streaming: no step holds more
+than one example per worker thread, whatever the size of the data.
+
+* ``DecodeShardFn`` walks each shard once. Each labelled example is decoded
+  by ``run_inference``'s own decoder (``transforms.dataset.decode``), cut to
+  the window the model sees (``model_interface.crop_to_window``: the centre
+  256 x 256 of a 512 x 512 image, exactly the model's own
+  ``resize_with_crop_or_pad``) and written as a ``compact_example``: the
+  window's bands as float16 bytes, the two auxiliary scalars and the label.
+  Examples go to their sensor's split (``transforms.dataset.splits``, as
+  ``evaluate`` splits). A 512 x 512 example shrinks from 14.7 MB of float32
+  inputs to 1.8 MB.
+* float16 keeps integers up to 2048 exactly and any other value within a
+  relative 2^-11 (the released bands are 8-bit scaled reflectances and
+  backscatter, the DEM scaled to 0-255, SoilGrids in g/kg and cg/cm3: all
+  exact). An example with a value beyond float16's range (65504) is left out
+  and counted (``examples_out_of_float16_range``).
+* tf.Transform analyses the **train split only** (``AnalyzeDataset``) from
+  per-example summaries (each band's mean and mean square over the window,
+  the scalars, the label): ``preprocessing_fn`` gives each input's per-band
+  mean and variance over all pixels of all train examples (equal-sized
+  windows, so exact) and the train mean of the label. They are read back with
+  ``transformed_statistics``; training normalises with them and the export
+  folds them into the graph.
+
+Writes ``transform_fn/``, ``transformed_metadata/`` and
+``transformed/{train,validation,test}-*.tfrecord.gz``.
 """
 
 import dataclasses
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
 
-from transforms.dataset import example_proto, records, schema, tfrecord_io
+from transforms.dataset import example_proto, records, schema
 from transforms.dataset.decode import BatchDecoder
-from transforms.dataset.model_interface import CHANNELS, INPUTS
+from transforms.dataset.model_interface import CHANNELS, crop_to_window
 from transforms.dataset.splits import SplitConfig
 
 LABEL = schema.LABEL
 NAMESPACE = "train"
 COUNTERS = records.FlowCounters(NAMESPACE)
+SUMMARIES = "train_summaries"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+#: The images of a compact example, stored as little-endian float16 bytes.
+IMAGES = ("image", "low_res")
 
 
-def decoded_examples(serialized: Sequence[bytes], size: int, decoder=None) -> List[Dict[str, np.ndarray]]:
-    """Labelled examples -> ``{"image", "low_res", "aux", "label"}`` (unlabelled ones dropped).
-
-    ``decoder``: a ``BatchDecoder`` to reuse (one is built otherwise).
-    """
+def decoded_examples(serialized: Sequence[bytes], size: int,
+                     decoder: Optional[BatchDecoder] = None) -> list:
+    """Labelled examples -> ``{"image", "low_res", "aux", "label"}`` at full size
+    (unlabelled ones dropped); ``decoder``: a ``BatchDecoder`` to reuse."""
     labelled, labels = [], []
     for record in serialized:
         value = records.label_of(records.first_values(record, schema.LABEL_KEYS))
@@ -52,93 +67,134 @@ def decoded_examples(serialized: Sequence[bytes], size: int, decoder=None) -> Li
              "aux": arrays["aux"][i], LABEL: np.float32(labels[i])} for i in range(len(labelled))]
 
 
-def raw_feature_spec(size: int):
+def compact_example(decoded: Dict[str, np.ndarray]) -> Tuple[bytes, Dict[str, np.ndarray]]:
+    """A decoded example -> (its compact serialized form, its summary for the statistics).
+
+    Raises ValueError when a value does not fit float16.
+    """
+    windows = {key: crop_to_window(decoded[key]) for key in IMAGES}
+    for key, x in windows.items():
+        if not np.all(np.abs(x) <= FLOAT16_MAX):
+            raise ValueError(f"{key} has values beyond float16's range ({FLOAT16_MAX:g})")
+    windows = {key: x.astype("<f2") for key, x in windows.items()}
+    aux = np.asarray(decoded["aux"], np.float32)
+    label = np.float32(decoded[LABEL])
+    serialized = example_proto.encode_example({
+        **{key: ("bytes", [x.tobytes()]) for key, x in windows.items()},
+        "aux": ("float", aux), LABEL: ("float", [label])})
+    summary = {"aux": aux, LABEL: label}
+    for key, x in windows.items():
+        wide = x.astype(np.float64)
+        summary[f"{key}_mean"] = wide.mean(axis=(0, 1)).astype(np.float32)
+        summary[f"{key}_sq"] = np.square(wide).mean(axis=(0, 1)).astype(np.float32)
+    return serialized, summary
+
+
+def compact_feature_spec(side: int):
+    """How to parse a compact example (``tf.io.parse_example``); images then
+    go through ``tf.io.decode_raw(..., tf.float16)`` to ``[side, side, C]``."""
     import tensorflow as tf
 
-    return {"image": tf.io.FixedLenFeature([size, size, CHANNELS["image"]], tf.float32),
-            "low_res": tf.io.FixedLenFeature([size, size, CHANNELS["low_res"]], tf.float32),
-            "aux": tf.io.FixedLenFeature([CHANNELS["aux"]], tf.float32),
+    spec = {key: tf.io.FixedLenFeature([], tf.string) for key in IMAGES}
+    spec.update(aux=tf.io.FixedLenFeature([CHANNELS["aux"]], tf.float32),
+                **{LABEL: tf.io.FixedLenFeature([], tf.float32)})
+    return spec
+
+
+def summary_feature_spec():
+    import tensorflow as tf
+
+    spec = {"aux": tf.io.FixedLenFeature([CHANNELS["aux"]], tf.float32),
             LABEL: tf.io.FixedLenFeature([], tf.float32)}
+    for key in IMAGES:
+        for what in ("mean", "sq"):
+            spec[f"{key}_{what}"] = tf.io.FixedLenFeature([CHANNELS[key]], tf.float32)
+    return spec
 
 
 def preprocessing_fn(inputs):
-    """tf.Transform: per-band full-pass normalisation of the decoded inputs."""
+    """tf.Transform over per-example summaries: per-band mean and variance of
+    each input over all pixels of the analysed examples, and the label mean."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    out = {LABEL: inputs[LABEL]}
-    for key in INPUTS:
-        x = inputs[key]
-        axes = list(range(1, len(x.shape) - 1))
-        per_example = tf.reduce_mean(x, axis=axes) if axes else x
-        per_example_sq = tf.reduce_mean(tf.square(x), axis=axes) if axes else tf.square(x)
-        mean = tft.mean(per_example, reduce_instance_dims=False)
-        mean_sq = tft.mean(per_example_sq, reduce_instance_dims=False)
-        var = tf.maximum(mean_sq - tf.square(mean), 1e-12)
-        out[key] = (x - mean) / tf.sqrt(var)
-        batch = tf.shape(x)[0]
+    per_example = {key: (inputs[f"{key}_mean"], inputs[f"{key}_sq"]) for key in IMAGES}
+    per_example["aux"] = (inputs["aux"], tf.square(inputs["aux"]))
+    batch = tf.shape(inputs[LABEL])[0]
+    out = {}
+    for key, (values, squares) in per_example.items():
+        mean = tft.mean(values, reduce_instance_dims=False)
+        var = tf.maximum(tft.mean(squares, reduce_instance_dims=False) - tf.square(mean), 1e-12)
         out[f"{key}_mean"] = tf.tile(mean[None, :], [batch, 1])
         out[f"{key}_var"] = tf.tile(var[None, :], [batch, 1])
+    out[f"{LABEL}_mean"] = tf.fill([batch], tft.mean(inputs[LABEL]))
     return out
 
 
-def normalisation_from(transformed_example: Dict[str, np.ndarray]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    return {k: (np.asarray(transformed_example[f"{k}_mean"], np.float32),
-                np.asarray(transformed_example[f"{k}_var"], np.float32))
-            for k in INPUTS}
+def normalisation_from(stats: Dict[str, np.ndarray]) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """``transformed_statistics`` -> ``{input: (mean, variance)}``."""
+    return {k: (np.asarray(stats[f"{k}_mean"], np.float32), np.asarray(stats[f"{k}_var"], np.float32))
+            for k in CHANNELS}
 
 
-# --------------------------------------------------------------------------
-# The network (one definition for training and export)
+def transformed_statistics(output_dir: str) -> Dict[str, np.ndarray]:
+    """The analysers' results (``*_mean``, ``*_var``, ``label_mean``) from ``transform_fn/``."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    zeros = {name: tf.zeros([1, *spec.shape], spec.dtype)
+             for name, spec in summary_feature_spec().items()}
+    out = tft.TFTransformOutput(output_dir).transform_raw_features(zeros)
+    return {k: v.numpy()[0] for k, v in out.items()}
 
 
 class DecodeShardFn(beam.DoFn):
-    """Shard -> decoded labelled examples, tagged by the sensor split."""
+    """Shard -> compact labelled examples tagged by split, and the train split's summaries."""
 
-    def __init__(self, size: int, splits, batch: int = 16):
+    def __init__(self, size: int, splits: SplitConfig):
         self.size = size
         self.splits = splits
-        self.batch = batch
         self._decoder = None
 
     def setup(self):
         self._decoder = BatchDecoder(self.size)  # compiled once per DoFn instance
 
     def process(self, shard: str):
-        pending = {s: [] for s in schema.SPLITS}
-        for record in tfrecord_io.read_shard(shard):
+        import tensorflow as tf
+
+        reader = records.ShardReader(shard)
+        for index, record in reader:
             try:
-                sensor_id = records.sensor_id_of(records.first_values(record, [schema.SENSOR_ID]))
+                found = records.first_values(record, (schema.SENSOR_ID, *schema.LABEL_KEYS))
             except example_proto.MalformedExampleError:
                 COUNTERS("malformed_skipped").inc()
                 continue
-            split = self.splits.split(sensor_id) if sensor_id is not None else None
+            sensor_id, label = records.sensor_id_of(found), records.label_of(found)
+            split = None if sensor_id is None or label is None else self.splits.split(sensor_id)
             if split is None:
                 continue
-            pending[split].append(record)
-            if len(pending[split]) == self.batch:
-                yield from self._flush(split, pending[split])
-        for split, batch in pending.items():
-            yield from self._flush(split, batch)
-
-    def _flush(self, split, batch):
-        for example in decoded_examples(batch, self.size, self._decoder):
+            try:
+                arrays = self._decoder.decode([record])
+                serialized, summary = compact_example(
+                    {**{k: v[0] for k, v in arrays.items()}, LABEL: label})
+            except tf.errors.InvalidArgumentError:
+                COUNTERS("undecodable_skipped").inc()
+                continue
+            except ValueError:
+                COUNTERS("examples_out_of_float16_range").inc()
+                continue
             COUNTERS(f"examples_{split}").inc()
-            yield beam.pvalue.TaggedOutput(split, example)
-        batch.clear()
-
-
-def encode_transformed(example) -> bytes:
-    return example_proto.encode_example(
-        {k: ("float", np.asarray(v, np.float32).ravel()) for k, v in example.items()})
+            yield beam.pvalue.TaggedOutput(split, serialized)
+            if split == "train":
+                yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
+        if reader.corrupt is not None:
+            COUNTERS("shards_incomplete").inc()
 
 
 @dataclasses.dataclass
 class Preprocess(beam.PTransform):
-    """Shard paths -> tf.Transform outputs under ``output_dir`` (see the module doc).
-
-    Run inside ``tft_beam.Context(temp_dir=...)``.
-    """
+    """Shard paths -> compact examples and tf.Transform statistics under
+    ``output_dir`` (see the module doc). Run inside ``tft_beam.Context(temp_dir=...)``."""
 
     output_dir: str
     image_size: int
@@ -148,25 +204,15 @@ class Preprocess(beam.PTransform):
         import tensorflow_transform.beam as tft_beam
         from tensorflow_transform.tf_metadata import dataset_metadata
 
-        metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
-            raw_feature_spec(self.image_size))
         examples = (shards
                     | "Spread shards" >> beam.Reshuffle()
-                    | "Decode labelled" >> beam.ParDo(DecodeShardFn(self.image_size, self.splits))
-                    .with_outputs(*schema.SPLITS))
-        (train_t, _), transform_fn = (
-            (examples.train, metadata)
-            | "Analyze and transform train" >> tft_beam.AnalyzeAndTransformDataset(
-                preprocessing_fn, output_record_batches=False))
-        outputs = {"train": train_t}
-        for split in ("validation", "test"):
-            (outputs[split], _) = (
-                ((getattr(examples, split), metadata), transform_fn)
-                | f"Transform {split}" >> tft_beam.TransformDataset(output_record_batches=False))
+                    | "Decode and compact" >> beam.ParDo(DecodeShardFn(self.image_size, self.splits))
+                    .with_outputs(*schema.SPLITS, SUMMARIES))
+        for split in schema.SPLITS:
+            _ = examples[split] | f"Write {split}" >> beam.io.WriteToTFRecord(
+                os.path.join(self.output_dir, "transformed", split),
+                file_name_suffix=".tfrecord.gz")
+        metadata = dataset_metadata.DatasetMetadata.from_feature_spec(summary_feature_spec())
+        transform_fn = ((examples[SUMMARIES], metadata)
+                        | "Analyze train" >> tft_beam.AnalyzeDataset(preprocessing_fn))
         _ = transform_fn | "Write transform_fn" >> tft_beam.WriteTransformFn(self.output_dir)
-        for split, pcoll in outputs.items():
-            _ = (pcoll
-                 | f"Encode {split}" >> beam.Map(encode_transformed)
-                 | f"Write {split}" >> beam.io.WriteToTFRecord(
-                     os.path.join(self.output_dir, "transformed", split),
-                     file_name_suffix=".tfrecord.gz"))
