@@ -1,152 +1,204 @@
-"""Inference throughput and peak memory at 512x512: batched vs the released way.
+"""Inference speed against the released script, whole processes, two models.
 
-    python benchmarks/inference_benchmark.py --work_dir bench_data
+    python benchmarks/inference_benchmark.py --work_dir bench_data/inference --examples 720
 
-Uses the shards made by ``combine_benchmark.py`` (generated if missing) and
-the reference model (same interface and input sizes as the released one).
-Each configuration runs in a fresh process so its peak RSS is its own:
+Data (made once, reused): ``--examples`` examples at ``--image_size`` holding
+the 14 model bands and the scalars (~8.4 MB serialized at 512x512), in 6
+gzipped shards. Models, both with the released tensor names: *light* (the
+reference model, ``model_runner.export_reference_model``: reading and decoding
+dominate, as on a GPU) and *heavy* (a ResNet-like stack on the 256x256 crop,
+about 6 GFLOP an example: the CPU case).
 
-* released: read with ``tf.data.TFRecordDataset``, one example at a time,
-  decoded with numpy from a fully decoded protobuf, one ``session.run`` per
-  example;
-* batched N: ``SoilMoistureModelHandler`` (TensorFlow batch parse/decode, one
-  ``session.run`` per N examples), for N = 1, 8, 32; prints the share of time
-  spent parsing and decoding;
-* pipeline: ``pipelines.run_inference`` end to end on the local runner, with
-  1 and 2 worker processes (``--batch_size 8``).
+For each model, as whole processes (wall clock, peak RSS from ``wait4``):
 
-Every configuration reads the shards itself (gunzip included).
+* released: ``benchmarks/released_run_inference.py``, the released script
+  re-stated from the reference notes (tf.data GZIP reader, parse and decode
+  in ``num_parallel_calls=10`` maps, one ``session.run`` per example);
+* pipeline, 1 worker: ``python -m pipelines.run_inference --direct_num_workers 1``;
+* pipeline, 2 workers: ``--direct_num_workers 2 --direct_running_mode multi_processing``.
+
+Then, in this process, the time an example spends in each stage of the
+pipeline's path: reading (inflate, CRC, framing), decoding, the model.
 """
 
 import argparse
-import json
+import glob
 import os
-import resource
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from transforms.dataset import example_proto, model_interface, schema, tfrecord_io  # noqa: E402
+from transforms.synthetic import examples as synthetic_examples  # noqa: E402
 
-def _records(shards):
-    from transforms.dataset import tfrecord_io
-    for shard in shards:
-        yield from tfrecord_io.read_shard(shard)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from measure import measured  # noqa: E402
+
+SHARDS = 6
 
 
-def run_released(shards, model_dir, size):
+def make_data(folder: str, n: int, size: int, seed: int = 0) -> str:
+    """``n`` examples in ``SHARDS`` shards (one shard written, then copied)."""
+    pattern = os.path.join(folder, f"data-*-of-{SHARDS:05d}.tfrecord.gz")
+    if len(glob.glob(pattern)) == SHARDS:
+        return pattern
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    per_shard = n // SHARDS
+
+    def example(i):
+        x = synthetic_examples.draw_inputs(rng)
+        images = synthetic_examples.make_images(rng, size, x, float(rng.uniform(0, 3000)))
+        features = {name: ("int64", images[name].ravel())
+                    for name in (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)}
+        features.update({
+            schema.SENSOR_ID: ("bytes", [f"SCAN__Station_{i % 40}__X".encode()]),
+            schema.TIMESTAMP: ("float", [1.5e12 + 3.6e6 * i]),
+            schema.SMAP_SM: ("int64", [x.smap_sm]), schema.GLDAS_SM: ("int64", [x.gldas_sm]),
+            schema.CENTER_LAT: ("float", [40.0]), schema.CENTER_LONG: ("float", [-100.0]),
+            schema.SM_0_5: ("float", [0.25])})
+        return example_proto.encode_example(features)
+
+    first = os.path.join(folder, tfrecord_io.shard_name(0, SHARDS))
+    tfrecord_io.write_shard(first, (example(i) for i in range(per_shard)))
+    for k in range(1, SHARDS):
+        shutil.copy(first, os.path.join(folder, tfrecord_io.shard_name(k, SHARDS)))
+    return pattern
+
+
+def export_heavy(folder: str, seed: int = 0) -> str:
+    """A ResNet-like model with the released interface; about 6 GFLOP an example."""
     import tensorflow as tf
 
-    from model_runner.model import load_session
-    from transforms.dataset.decode import decode_example_released
+    if os.path.isdir(folder):
+        return folder
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(seed)
+    graph = tf.Graph()
+    with graph.as_default():
+        image, low_res, aux = model_interface.placeholders(tf).values()
 
-    session, feeds, output = load_session(model_dir)
-    n, decode_s, start = 0, 0.0, time.time()
-    for raw in tf.data.TFRecordDataset(shards, compression_type="GZIP"):  # as released
-        record = raw.numpy()
-        t = time.time()
-        arrays = decode_example_released(record, size)
-        decode_s += time.time() - t
-        session.run(output, {feeds[k]: arrays[k][None] for k in feeds})
-        n += 1
-    return n, time.time() - start, decode_s
+        layers = []
+
+        def conv(x, cin, cout, stride=1):
+            w = (rng.standard_normal((3, 3, cin, cout)) * np.sqrt(2 / (9 * cin)) * 0.5).astype(np.float32)
+            layers.append(v1.get_variable(f"conv{len(layers)}", initializer=w))
+            return tf.nn.relu(tf.nn.conv2d(x, layers[-1], stride, "SAME"))
+
+        m = model_interface.MODEL_SIZE
+        x = conv(tf.image.resize_with_crop_or_pad(image, m, m) / 255.0, 10, 32)
+        for _ in range(4):  # residual blocks at full resolution
+            x = x + conv(x, 32, 32) * 0.1
+        x = conv(x, 32, 64, stride=2)
+        hi = tf.reduce_mean(x, axis=[1, 2])
+        lo = tf.reduce_mean(tf.image.resize_with_crop_or_pad(low_res, m, m) / 1000.0, axis=[1, 2])
+        z = tf.concat([hi, lo, aux], axis=1)
+        w = (rng.standard_normal((70, 1)) * 0.05).astype(np.float32)
+        z = tf.matmul(z, v1.get_variable("dense", initializer=w))[:, 0] + 0.3
+        out = tf.clip_by_value(z, 0.0, 1.0, name=model_interface.OUTPUT_OP)
+        assert out.name == model_interface.OUTPUT_TENSOR, out.name
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(folder)
+            builder.add_meta_graph_and_variables(sess, [model_interface.SERVE_TAG])
+            builder.save()
+    return folder
 
 
-def run_batched(shards, model_dir, size, batch_size):
+def heavy_gflop() -> float:
+    """Multiply-adds x 2 of ``export_heavy``'s convolutions per example."""
+    m = model_interface.MODEL_SIZE
+    full = 2 * m * m * 9
+    return (full * 10 * 32 + 4 * full * 32 * 32 + 2 * (m // 2) ** 2 * 9 * 32 * 64) / 1e9
+
+
+def timed(argv):
+    """Run a command as a whole process: (seconds, peak RSS MB, stdout)."""
+    return measured(argv, cwd=ROOT)
+
+
+def stage_times(pattern: str, model_dir: str, size: int, n: int = 24):
+    """Milliseconds an example spends reading, decoding and in the model (batch 8)."""
     from model_runner.model import SoilMoistureModelHandler
 
-    model = SoilMoistureModelHandler(model_dir, image_size=size, batch_size=batch_size).load_model()
-    model.decoder.decode([next(_records(shards))])  # trace the tf.function once, untimed
-    n, decode_s, start, batch = 0, 0.0, time.time(), []
-
-    def flush():
-        nonlocal decode_s
-        t = time.time()
-        arrays = model.decoder.decode(batch)
-        decode_s += time.time() - t
-        model.predict_arrays(arrays)
-        batch.clear()
-
-    for record in _records(shards):
-        batch.append(record)
-        n += 1
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    return n, time.time() - start, decode_s
-
-
-def run_pipeline(pattern, model_dir, size, workers):
-    from pipelines import run_inference
-
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = ["--input_data_path", pattern, "--exported_model_dir", model_dir,
-                "--output_path", os.path.join(tmp, "pred"), "--image_size", str(size),
-                "--batch_size", "8", "--direct_num_workers", str(workers)]
-        if workers > 1:
-            argv += ["--direct_running_mode", "multi_processing"]
-        start = time.time()
-        summary = run_inference.run(argv)
-        return summary["predicted"], time.time() - start, None
-
-
-def child(config, shards, pattern, model_dir, size):
-    kind, _, arg = config.partition(":")
-    if kind == "released":
-        n, seconds, decode_s = run_released(shards, model_dir, size)
-    elif kind == "batched":
-        n, seconds, decode_s = run_batched(shards, model_dir, size, int(arg))
-    else:
-        n, seconds, decode_s = run_pipeline(pattern, model_dir, size, int(arg))
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(json.dumps({"n": n, "seconds": seconds, "decode_seconds": decode_s, "peak_mb": peak}))
+    shards = sorted(glob.glob(pattern))
+    start = time.time()
+    records = []
+    for record in tfrecord_io.read_shard(shards[0]):
+        records.append(record)
+        if len(records) == n:
+            break
+    read_ms = (time.time() - start) / len(records) * 1000
+    model = SoilMoistureModelHandler(model_dir, image_size=size).load_model()
+    model.decoder.decode(records[:1])
+    start = time.time()
+    arrays = [model.decoder.decode(records[i:i + 8]) for i in range(0, len(records), 8)]
+    decode_ms = (time.time() - start) / len(records) * 1000
+    model.predict_arrays(arrays[0])
+    start = time.time()
+    for batch in arrays:
+        model.predict_arrays(batch)
+    model_ms = (time.time() - start) / len(records) * 1000
+    model.close()
+    return read_ms, decode_ms, model_ms
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work_dir", default="bench_data")
-    p.add_argument("--image_size", type=int, default=512)
-    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-
-    shard_dir = os.path.join(args.work_dir, "shards")
-    pattern = os.path.join(shard_dir, "data-*.tfrecord.gz")
-    model_dir = os.path.join(args.work_dir, "reference_model")
-    if args.child:
-        shards = sorted(os.path.join(shard_dir, f) for f in os.listdir(shard_dir))
-        return child(args.child, shards, pattern, model_dir, args.image_size)
-
-    if not os.path.isdir(shard_dir):
-        subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "combine_benchmark.py"),
-                        "--work_dir", args.work_dir, "--skip_released"], check=True)
-    if not os.path.isdir(model_dir):
-        from model_runner.export_reference_model import export
-        export(model_dir)
-
-    configs = ["released", "batched:1", "batched:8", "batched:32", "pipeline:1", "pipeline:2"]
-    results = {}
-    for config in configs:
-        proc = subprocess.run([sys.executable, __file__, "--work_dir", args.work_dir,
-                               "--image_size", str(args.image_size), "--child", config],
-                              capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode != 0:
-            sys.exit(f"{config} failed:\n{proc.stderr[-3000:]}")
-        results[config] = json.loads(proc.stdout.strip().splitlines()[-1])
-        r = results[config]
-        print(f"{config}: {r['n']} examples in {r['seconds']:.1f} s", flush=True)
-
-    base = results["released"]["n"] / results["released"]["seconds"]
-    print(f"\n{'configuration':<14}{'examples/s':>12}{'x released':>12}{'parse+decode':>14}"
-          f"{'peak RSS MB':>13}")
-    for config, r in results.items():
-        rate = r["n"] / r["seconds"]
-        share = f"{r['decode_seconds'] / r['seconds']:.0%}" if r["decode_seconds"] is not None else "-"
-        print(f"{config:<14}{rate:>12.2f}{rate / base:>12.2f}{share:>14}{r['peak_mb']:>13.0f}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work_dir", default="bench_data/inference")
+    parser.add_argument("--examples", type=int, default=720)
+    parser.add_argument("--image_size", type=int, default=512)
+    parser.add_argument("--models", default="light,heavy")
+    args = parser.parse_args(argv)
+    pattern = make_data(os.path.join(args.work_dir, f"shards-{args.image_size}"), args.examples,
+                        args.image_size)
+    n = SHARDS * (args.examples // SHARDS)
+    models = {}
+    if "light" in args.models:
+        light = os.path.join(args.work_dir, "light_model")
+        if not os.path.isdir(light):
+            from model_runner.export_reference_model import export
+            export(light)
+        models["light"] = light
+    if "heavy" in args.models:
+        models["heavy"] = export_heavy(os.path.join(args.work_dir, "heavy_model"))
+    print(f"{n} examples at {args.image_size}x{args.image_size}, "
+          f"{os.path.getsize(sorted(glob.glob(pattern))[0]) / 1e6:.0f} MB a shard; "
+          f"heavy model {heavy_gflop():.1f} GFLOP an example; {os.cpu_count()} cores", flush=True)
+    for name, model_dir in models.items():
+        released = [sys.executable, os.path.join(ROOT, "benchmarks", "released_run_inference.py"),
+                    "--input_data_path", pattern, "--exported_model_dir", model_dir,
+                    "--num_inference_samples", str(n), "--image_size", str(args.image_size)]
+        rows = []
+        seconds, peak, out = timed(released)
+        assert out.count("Prediction ") == n, out[-500:]
+        rows.append(("released", seconds, peak))
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                argv = [sys.executable, "-m", "pipelines.run_inference", "--input_data_path",
+                        pattern, "--exported_model_dir", model_dir, "--output_path",
+                        os.path.join(tmp, "pred"), "--image_size", str(args.image_size),
+                        "--direct_num_workers", str(workers), "--progress_seconds", "0"]
+                if workers > 1:
+                    argv += ["--direct_running_mode", "multi_processing"]
+                seconds, peak, _ = timed(argv)
+            rows.append((f"pipeline, {workers} worker{'s' if workers > 1 else ''}", seconds, peak))
+        base = n / rows[0][1]
+        print(f"\n{name} model")
+        print(f"{'run':<22}{'examples/s':>11}{'x released':>12}{'peak RSS MB':>13}")
+        for label, seconds, peak in rows:
+            print(f"{label:<22}{n / seconds:>11.1f}{n / seconds / base:>12.2f}{peak:>13.0f}")
+        read_ms, decode_ms, model_ms = stage_times(pattern, model_dir, args.image_size)
+        total = read_ms + decode_ms + model_ms
+        print(f"one example on one core: read {read_ms:.1f} ms ({read_ms / total:.0%}), "
+              f"decode {decode_ms:.1f} ms ({decode_ms / total:.0%}), "
+              f"model {model_ms:.1f} ms ({model_ms / total:.0%})", flush=True)
 
 
 if __name__ == "__main__":

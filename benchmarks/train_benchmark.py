@@ -8,7 +8,7 @@ ISMN download, then only labelled examples kept, in two shards each), runs
 ``python -m pipelines.train --image_size N --epochs 1`` on each as a whole
 process, and prints:
 
-* peak RSS of each run (``wait4``'s ``ru_maxrss``: the process, the Beam
+* peak RSS of each run (``benchmarks/measure.py``: the process, the Beam
   step and training in it) and the growth from N to 4N examples;
 * bytes per example: decoded float32 inputs (what was stored per transformed
   example before the compact format: the full image as float32), the compact
@@ -28,6 +28,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from measure import measured  # noqa: E402
 
 from transforms import synthetic  # noqa: E402
 from transforms.dataset import records, schema, tfrecord_io  # noqa: E402
@@ -74,18 +77,11 @@ def dataset_of(pool, n: int, folder: str) -> str:
 
 def timed_train(pattern: str, out: str, image_size: int, epochs: int):
     """Run train as a whole process: (seconds, peak RSS in MB, training.json)."""
-    start = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", "--input_data_path",
-                             pattern, "--output_dir", out, "--image_size", str(image_size),
-                             "--epochs", str(epochs)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.time() - start
-    if proc.returncode:
-        raise SystemExit(f"train failed: {proc.stderr.read().decode()[-2000:]}")
+    seconds, peak_mb, _ = measured([sys.executable, "-m", "pipelines.train", "--input_data_path",
+                                    pattern, "--output_dir", out, "--image_size", str(image_size),
+                                    "--epochs", str(epochs)], cwd=ROOT)
     with open(os.path.join(out, "training.json")) as f:
-        return seconds, usage.ru_maxrss / 1024, json.load(f)
+        return seconds, peak_mb, json.load(f)
 
 
 def input_pipeline_rate(out: str, image_size: int, at_least: int = 200) -> float:

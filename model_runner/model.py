@@ -105,20 +105,40 @@ def _serving_meta_graph(local: str, model_path: str):
                          f"{[list(mg.meta_info_def.tags) for mg in sm.meta_graphs]})")
 
 
-def load_session(model_path: str, names: TensorNames = TensorNames()):
-    """``(session, feeds, output_tensor)`` for a SavedModel dir or a frozen ``.pb``."""
+def configure_threads(threads: Optional[int]) -> None:
+    """Size TensorFlow's thread pools in this process (None: TensorFlow's
+    default, one thread per core). N worker processes on N cores each want
+    one, or they oversubscribe the cores. Only effective before TensorFlow
+    runs its first op in the process."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised here (e.g. in-process tests): keep it
+        pass
+
+
+def load_session(model_path: str, names: TensorNames = TensorNames(),
+                 threads: Optional[int] = None):
+    """``(session, feeds, output_tensor)`` for a SavedModel dir or a frozen ``.pb``;
+    ``threads``: the session's intra- and inter-op threads (None: TensorFlow's default)."""
     import tensorflow as tf
 
     v1 = tf.compat.v1
     local = _local_copy(model_path)
     graph = tf.Graph()
+    config = (v1.ConfigProto(intra_op_parallelism_threads=threads,
+                             inter_op_parallelism_threads=threads) if threads else None)
     with graph.as_default():
         if os.path.isfile(local):
             v1.import_graph_def(_frozen_graph_def(local, model_path), name="")
-            session = v1.Session(graph=graph)
+            session = v1.Session(graph=graph, config=config)
         elif os.path.isdir(local):
             _serving_meta_graph(local, model_path)  # clear errors before TF's own
-            session = v1.Session(graph=graph)
+            session = v1.Session(graph=graph, config=config)
             v1.saved_model.loader.load(session, [SERVE_TAG], local)
         else:
             raise ModelLoadError(f"model path {model_path} does not exist")
@@ -192,15 +212,17 @@ class SoilMoistureModelHandler(ModelHandler):
     """RunInference handler for the released model interface (paths and config only)."""
 
     def __init__(self, model_path: str, image_size: int = 512, batch_size: int = 8,
-                 names: TensorNames = TensorNames()):
+                 names: TensorNames = TensorNames(), threads: Optional[int] = None):
         super().__init__()
         self.model_path = model_path
         self.image_size = image_size
         self.batch_size = batch_size
         self.names = names
+        self.threads = threads  # TensorFlow threads per worker process (None: its default)
 
     def load_model(self) -> LoadedModel:
-        session, feeds, output = load_session(self.model_path, self.names)
+        configure_threads(self.threads)
+        session, feeds, output = load_session(self.model_path, self.names, self.threads)
         return LoadedModel(session, feeds, output, BatchDecoder(self.image_size))
 
     def run_inference(self, batch: Sequence[bytes], model: LoadedModel,

@@ -72,20 +72,25 @@ class RunInferenceOptions(PipelineOptions):
         parser.add_argument("--low_res_tensor", default=DEFAULT_INPUTS["low_res"])
         parser.add_argument("--aux_tensor", default=DEFAULT_INPUTS["aux"])
         parser.add_argument("--output_tensor", default=DEFAULT_OUTPUT)
+        parser.add_argument("--tensorflow_threads", type=int, default=0,
+                            help="TensorFlow threads per worker process (default 0: the "
+                                 "cores divided by --direct_num_workers on a local run, "
+                                 "else TensorFlow's own default)")
 
 
-def handler_from(opts: RunInferenceOptions) -> SoilMoistureModelHandler:
+def handler_from(opts: RunInferenceOptions,
+                 threads: Optional[int] = None) -> SoilMoistureModelHandler:
     return SoilMoistureModelHandler(
         opts.exported_model_dir, image_size=opts.image_size, batch_size=opts.batch_size,
         names=TensorNames(opts.image_tensor, opts.low_res_tensor, opts.aux_tensor,
-                          opts.output_tensor))
+                          opts.output_tensor), threads=opts.tensorflow_threads or threads)
 
 
 def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
-          progress_dir: Optional[str] = None):
+          progress_dir: Optional[str] = None, threads: Optional[int] = None):
     shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
-    out = shards | "Predict" >> inference.PredictShards(keyed_examples(handler_from(opts)),
-                                                         progress_dir)
+    out = shards | "Predict" >> inference.PredictShards(
+        keyed_examples(handler_from(opts, threads)), progress_dir)
     rows, prefix = out["rows"], opts.output_path
     if opts.output_format == "csv":
         (rows | "To CSV" >> beam.Map(inference.csv_line)
@@ -180,8 +185,9 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
     clock = runtime.Stopwatch()
     with runtime.local_progress(options, inference.PredictShards.STAGES, input_data_path) as progress:
         result, dry_run = runtime.run_pipeline(
-            options, test_pipeline, lambda p: build(p, input_data_path, opts, progress),
-            "run_inference")
+            options, test_pipeline,
+            lambda p: build(p, input_data_path, opts, progress,
+                            runtime.threads_per_local_worker(options)), "run_inference")
     if dry_run:
         return dry_run
     c = runtime.counters(result, inference.NAMESPACE)

@@ -69,3 +69,47 @@ def test_tensorflow_dem_rescaling_equals_numpy_for_every_elevation():
     # and numpy's float64 order of operations is the exact rational floor here
     exact = np.floor(np.clip(elevations * 255 / 3000, 0, 255))
     np.testing.assert_array_equal(decode.dem_to_model(elevations), exact)
+
+
+def _tf_example(size, rng, packed=True):
+    """An example written by TensorFlow itself (packed int64 lists), with values
+    of every varint length: negative, zero, large, and DEM edge elevations."""
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+    n = size * size
+    feature = {name: ints(rng.integers(-(2 ** 40), 2 ** 40, n) if i % 3 == 0 else rng.integers(0, 300, n))
+               for i, name in enumerate((*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS))}
+    dem = np.resize([-5, 0, 11, 12, 2999, 3000, 3001, 9000, 2 ** 62, -(2 ** 62)], n)
+    feature[schema.NASA_DEM_ELEVATION] = ints(dem)
+    feature[schema.SMAP_SM] = ints([int(rng.integers(0, 256))])
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+@pytest.mark.parametrize("size", [4, 7])
+def test_compiled_varint_path_equals_tensorflow(size):
+    rng = np.random.default_rng(size)
+    records = [_tf_example(size, rng) for _ in range(3)]
+    dec = decode.BatchDecoder(size)
+    fast = dec._decode_packed(records)
+    assert fast is not None  # TensorFlow writes packed lists: the fast path applies
+    slow = dec.decode_with_tensorflow(records)
+    for key in ("image", "low_res", "aux"):
+        np.testing.assert_array_equal(fast[key], slow[key])
+    np.testing.assert_array_equal(fast["aux"][:, 1], 0)  # gldas_sm absent: 0
+
+
+def test_other_encodings_take_the_tensorflow_path_with_its_errors():
+    size = 2
+    dec = decode.BatchDecoder(size)
+    good = _example(size, [0, 1500, 3000, 4000])
+    # a band given as float values is not ours to decode: TensorFlow refuses it by name
+    as_float = _example(size, [0, 1, 2, 3], overrides={schema.SENSOR_ID: ("bytes", [b"x"]),
+                                                       "sentinel_1_VV": ("float", [1.0] * 4)})
+    assert dec._decode_packed([good]) is not None and dec._decode_packed([as_float]) is None
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sentinel_1_VV"):
+        dec.decode([good, as_float])
+    too_long = _example(size, [0, 1, 2, 3], overrides={"sentinel_1_VH": ("int64", [1] * 5)})
+    assert dec._decode_packed([too_long]) is None
+    (_, reason), = dec.decode_each([too_long])
+    assert "sentinel_1_VH" in reason

@@ -326,3 +326,31 @@ def test_provenance_identifies_the_snapshot(tmp_path, layout):
         assert p["size_bytes"] == sum(len(d) for d in files.values()) and p["files"] == 2
         assert p["modified_unix"] == pytest.approx(
             max(os.path.getmtime(os.path.join(path, n)) for n in files), abs=1)
+
+
+def test_timestamp_bounds_are_inclusive_and_errors_say_why():
+    assert rules.timestamp_seconds(float(rules.MIN_TIMESTAMP_MS)) == rules.MIN_TIMESTAMP_MS // 1000
+    assert rules.timestamp_seconds(float(rules.MAX_TIMESTAMP_MS)) == rules.MAX_TIMESTAMP_MS // 1000
+    assert rules.timestamp_seconds(-1500.7) == -2  # truncated to ms, then floored to seconds
+    assert rules.timestamp_seconds(1999.9) == 1
+    for bad, why in ((rules.MIN_TIMESTAMP_MS - 1.0, "outside years 1-9999"),
+                     (rules.MAX_TIMESTAMP_MS + 1.0, "outside years 1-9999"),
+                     (float("inf"), "is not finite"), (float("nan"), "is not finite")):
+        with pytest.raises(ValueError, match=why):
+            rules.timestamp_seconds(bad)
+
+
+def test_parse_file_name_normalises_the_path():
+    name = "N_N_S_sm_0.05_0.05_CS655_20150101_20220101.stm"  # exactly nine parts
+    f = rules.parse_file_name("\\".join(["", "root", "N", "S", name]) + "/")
+    assert (f.network, f.station, f.instrument, f.path) == ("N", "S", "CS655", f"root/N/S/{name}")
+    assert f.sensor == "CS655_soil_moisture_0.050000_0.050000"
+    for bad in (f"N/S/{name[:-4]}.csv", "N/S/N_N_S_sm_0.05_0.05_CS655_2015.stm", name):
+        with pytest.raises(rules.IsmnDataError):
+            rules.parse_file_name(bad)
+
+
+def test_instrument_names_compare_without_case_and_punctuation():
+    assert rules.instrument_matches("THETA_probe ML2x", "ThetaProbe-ML2X")
+    assert rules.instrument_matches("ml2x", "ThetaProbe-ML2X")  # one contains the other
+    assert not rules.instrument_matches("--", "CS655")  # nothing left to compare

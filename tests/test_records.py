@@ -172,3 +172,40 @@ def test_gzip_of_the_written_shard_is_standard(tmp_path):
     path = write(tmp_path / "s.gz", [b"x"])
     assert gzip.decompress(open(path, "rb").read())[12:13] == b"x"
     assert os.path.getsize(path) > 0
+
+
+def test_prefetched_keeps_order_and_raises_after_what_came_before():
+    assert list(records.prefetched(iter(range(50)), depth=3)) == list(range(50))
+    assert list(records.prefetched([1, 2], depth=0)) == [1, 2]
+
+    def failing():
+        yield 1
+        yield 2
+        raise tfrecord_io.CorruptShardError("s", 2, "cut")
+
+    got = []
+    with pytest.raises(tfrecord_io.CorruptShardError, match="record 2: cut"):
+        for item in records.prefetched(failing(), depth=1):
+            got.append(item)
+    assert got == [1, 2]
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    stream = records.prefetched(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # leaving early stops the producer
+    assert len(produced) <= 3 + 2 + 1
+
+
+def test_shard_reader_through_prefetch_keeps_the_corrupt_tail(tmp_path):
+    payloads = noisy(np.random.default_rng(3), 40)
+    reader = records.ShardReader(write(tmp_path / "cut.gz", payloads, cut_at=0.5))
+    head = list(records.prefetched(reader, depth=2))
+    assert [r for _, r in head] == payloads[:len(head)]
+    assert reader.corrupt["index"] == len(head) and reader.examples_read == len(head) + 1

@@ -86,7 +86,7 @@ def test_handler_pickles_without_a_session(tmp_path):
 def test_fake_model_batches_and_is_loaded_once(sample_ceop_zip, tmp_path, monkeypatch):
     log = str(tmp_path / "log.txt")
     handler = FakeHandler(log, image_size=16, batch_size=5)
-    monkeypatch.setattr(run_inference, "handler_from", lambda opts: handler)
+    monkeypatch.setattr(run_inference, "handler_from", lambda opts, threads=None: handler)
     monkeypatch.setattr(run_inference, "check_model_flags", lambda opts: None)  # no model files
     out = str(tmp_path / "pred")
     summary = _run_pipeline(["--input_data_path", sample_ceop_zip.shards_glob,

@@ -32,6 +32,22 @@ def test_cluster_runner_untouched():
     assert opts.view_as(DirectOptions).direct_num_workers in (None, 1)
 
 
+def test_local_workers_share_the_cores_between_them(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+
+    def threads(argv):
+        opts = PipelineOptions(argv)
+        runtime.apply_local_defaults(opts)
+        return runtime.threads_per_local_worker(opts)
+
+    assert threads([]) is None  # one worker: TensorFlow's own default
+    assert threads(["--direct_num_workers", "4"]) == 4
+    assert threads(["--direct_num_workers", "32"]) == 1
+    assert threads(["--runner", "DataflowRunner", "--direct_num_workers", "4"]) is None
+
+
 def test_every_pipeline_flag_is_known_to_beams_parser(caplog):
     """Beam parses argv with the direct subclasses of PipelineOptions only; a
     flag it does not know is dropped with a warning on every run."""
@@ -43,7 +59,8 @@ def test_every_pipeline_flag_is_known_to_beams_parser(caplog):
     argv = ["--ismn_data_path", "x.zip", "--output_dir", "o", "--match_sensor_type",
             "--predictions", "p.csv", "--split_by", "none", "--train_fraction", "0.5",
             "--exported_model_dir", "m", "--image_size", "64", "--num_inference_samples", "2",
-            "--epochs", "1", "--inputs", "smap", "--input_data_path", "s/*.gz"]
+            "--epochs", "1", "--inputs", "smap", "--input_data_path", "s/*.gz",
+            "--tensorflow_threads", "2", "--patience", "3", "--resume", "--shuffle_buffer_mb", "64"]
     with caplog.at_level(logging.WARNING):
         parsed = PipelineOptions(argv).get_all_options()
     assert not [r for r in caplog.records if "nparseable" in r.getMessage()

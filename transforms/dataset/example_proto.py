@@ -47,32 +47,41 @@ def _varint(buf: memoryview, pos: int) -> Tuple[int, int]:
             raise MalformedExampleError("varint too long")
 
 
+def _spans(buf: memoryview, start: int, end: int):
+    """Yield ``(field_number, wire_type, value_start, value_end)`` of the message
+    in ``buf[start:end]``, offsets into ``buf`` (a varint's value is read from
+    its span)."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == _WIRE_VARINT:
+            value_start = pos
+            _, pos = _varint(buf, pos)
+        elif wire == _WIRE_LEN:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise MalformedExampleError("length-delimited field runs past the end")
+            value_start, pos = pos, pos + length
+        elif wire == _WIRE_I32:
+            value_start, pos = pos, pos + 4
+        elif wire == _WIRE_I64:
+            value_start, pos = pos, pos + 8
+        else:
+            raise MalformedExampleError(f"unsupported wire type {wire}")
+        if pos > end:
+            raise MalformedExampleError("field runs past the end")
+        yield number, wire, value_start, pos
+
+
 def _fields(buf: memoryview):
     """Yield (field_number, wire_type, value) of one message level.
 
     ``value`` is an int for varints, a memoryview for length-delimited fields
     and fixed-width fields.
     """
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == _WIRE_VARINT:
-            value, pos = _varint(buf, pos)
-        elif wire == _WIRE_LEN:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise MalformedExampleError("length-delimited field runs past the end")
-            value, pos = buf[pos:pos + length], pos + length
-        elif wire == _WIRE_I32:
-            value, pos = buf[pos:pos + 4], pos + 4
-        elif wire == _WIRE_I64:
-            value, pos = buf[pos:pos + 8], pos + 8
-        else:
-            raise MalformedExampleError(f"unsupported wire type {wire}")
-        if pos > end:
-            raise MalformedExampleError("field runs past the end")
-        yield number, wire, value
+    for number, wire, start, stop in _spans(buf, 0, len(buf)):
+        yield number, wire, (_varint(buf, start)[0] if wire == _WIRE_VARINT else buf[start:stop])
 
 
 def _to_signed64(v: int) -> int:
@@ -220,3 +229,48 @@ def encode_example(features: Dict[str, Tuple[str, object]]) -> bytes:
         _len_field(1, _len_field(1, name.encode()) + _len_field(2, encode_feature(*features[name])))
         for name in sorted(features))
     return _len_field(1, entries)
+
+
+def packed_int64_spans(serialized: bytes, names: Collection[str]) -> Dict[str, Tuple[int, int]]:
+    """Where each of ``names`` keeps its values as one packed ``Int64List``:
+    ``{name: (start, end)}``, byte offsets into ``serialized`` of the varints.
+
+    Names absent, or stored any other way (another kind, unpacked values),
+    are left out: callers decode those the slow way. Raises MalformedExampleError.
+    """
+    buf = memoryview(serialized)
+    wanted = {n.encode(): n for n in names}
+    found: Dict[str, Tuple[int, int]] = {}
+    for number, wire, start, stop in _spans(buf, 0, len(buf)):
+        if number != 1 or wire != _WIRE_LEN:
+            continue
+        for entry_number, entry_wire, entry_start, entry_stop in _spans(buf, start, stop):
+            if entry_number != 1 or entry_wire != _WIRE_LEN:
+                continue
+            key, value = None, None
+            for n, w, s, e in _spans(buf, entry_start, entry_stop):
+                if n == 1 and w == _WIRE_LEN:
+                    key = bytes(buf[s:e])
+                elif n == 2 and w == _WIRE_LEN:
+                    value = (s, e)
+            if key in wanted:
+                found.pop(wanted[key], None)
+                span = _packed_int64(buf, *value) if value is not None else None
+                if span is not None:
+                    found[wanted[key]] = span
+    return found
+
+
+def _packed_int64(buf: memoryview, start: int, end: int):
+    """The span of a ``Feature``'s values when they are one packed Int64List, else None."""
+    span = None
+    for kind, wire, s, e in _spans(buf, start, end):
+        if kind not in (1, 2, 3):
+            continue  # unknown fields are skipped
+        if kind != 3 or wire != _WIRE_LEN:
+            return None  # bytes or floats: not ours to decode
+        lists = [(n, w, vs, ve) for n, w, vs, ve in _spans(buf, s, e) if n == 1]
+        if len(lists) != 1 or lists[0][1] != _WIRE_LEN:
+            return None  # unpacked values (one varint each), or several packed runs
+        span = lists[0][2], lists[0][3]
+    return span

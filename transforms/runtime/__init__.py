@@ -10,10 +10,10 @@ from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressO
                                        ShardInputOptions, Stopwatch, add_shared_argument,
                                        apply_local_defaults, check_writable, counters, input_shards,
                                        is_dry_run, is_local, local_progress, output_dir_of,
-                                       project_version, run_pipeline)
+                                       project_version, run_pipeline, threads_per_local_worker)
 
 __all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "ProgressOptions",
            "ShardInputOptions", "Stopwatch", "UsageError", "add_shared_argument",
            "apply_local_defaults", "check_writable", "cli_main", "counters", "input_shards",
            "is_dry_run", "is_local", "local_progress", "output_dir_of", "pipeline_help",
-           "project_version", "run_pipeline"]
+           "project_version", "run_pipeline", "threads_per_local_worker"]

@@ -129,6 +129,17 @@ def apply_local_defaults(options: PipelineOptions, num_workers: Optional[int] = 
         direct.direct_running_mode = "multi_processing"
 
 
+def threads_per_local_worker(options: PipelineOptions) -> Optional[int]:
+    """The cores each local worker process may use (``cpu_count // --direct_num_workers``),
+    or None (one worker, or not a local run: each library's own default)."""
+    import os
+
+    workers = options.view_as(DirectOptions).direct_num_workers or 1
+    if not is_local(options) or workers <= 1:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def is_dry_run(options: PipelineOptions) -> bool:
     """``--dry_run``: the runner builds the job (e.g. Dataflow's) and returns at once."""
     return bool(options.view_as(TestOptions).dry_run)
