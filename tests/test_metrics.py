@@ -172,3 +172,18 @@ def test_split_config_precedence():
 def test_network_is_the_first_part_of_the_sensor_id():
     assert splits.network_of("SCAN__AdamsRanch_1__X") == "SCAN"
     assert splits.network_of("SMAP-LittleWashita__LW01__CS655") == "SMAP-LittleWashita"
+
+
+def test_pair_stats_combiner_from_pairs():
+    rng = np.random.default_rng(9)
+    p, y = rng.uniform(0, 0.6, 30), rng.uniform(0, 0.6, 30)
+    fn = metrics.PairStatsFn()
+    parts = []
+    for a, b in ((0, 10), (10, 30)):
+        acc = fn.create_accumulator()
+        for pair in zip(p[a:b], y[a:b]):
+            acc = fn.add_input(acc, pair)
+        parts.append(acc)
+    assert_metrics_equal(fn.extract_output(fn.merge_accumulators(parts)).metrics(),
+                         numpy_metrics(p, y))
+    assert fn.extract_output(fn.create_accumulator()).metrics()["n"] == 0

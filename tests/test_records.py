@@ -209,3 +209,73 @@ def test_shard_reader_through_prefetch_keeps_the_corrupt_tail(tmp_path):
     head = list(records.prefetched(reader, depth=2))
     assert [r for _, r in head] == payloads[:len(head)]
     assert reader.corrupt["index"] == len(head) and reader.examples_read == len(head) + 1
+
+
+def test_shard_reader_reports_its_progress(tmp_path):
+    from transforms.dataset import progress
+
+    board_dir = tmp_path / "board"
+    board_dir.mkdir()
+    payloads = noisy(np.random.default_rng(4), 12)
+    path = write(tmp_path / "s.gz", payloads)
+    assert len(list(records.ShardReader(path, str(board_dir), stage="write"))) == 12
+    board = progress.read_board(str(board_dir))
+    assert board["write"]["shards_done"] == 1 and board["write"]["examples"] == 12
+    assert board["write"]["bytes"] == os.path.getsize(path)  # compressed bytes read, all of them
+    cut = write(tmp_path / "cut.gz", payloads, cut_at=0.5)
+    reader = records.ShardReader(cut, str(board_dir))
+    head = list(reader)
+    board = progress.read_board(str(board_dir))
+    assert board["read"]["shards_done"] == 1 and board["read"]["examples"] == len(head)
+    assert records.ShardReader(path).progress.folder is None
+
+
+def test_prefetch_stays_at_most_depth_ahead():
+    produced, consumed = [], []
+
+    def items():
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    for item in records.prefetched(items(), depth=3):
+        consumed.append(item)
+        import time
+
+        time.sleep(0.01)  # let the producer run ahead as far as it may
+        assert len(produced) - len(consumed) <= 3 + 1
+    assert consumed == list(range(20))
+
+
+class FakeMetrics:
+    """Stands in for Beam's ``Metrics``: counters that add up in a dict."""
+
+    def __init__(self):
+        self.values = {}
+
+    def counter(self, namespace, name):
+        values = self.values
+
+        class Counter:
+            def inc(self, n=1):
+                values[(namespace, name)] = values.get((namespace, name), 0) + n
+
+        return Counter()
+
+
+def test_scan_counters_add_up_to_the_records_read(tmp_path, monkeypatch):
+    fake = FakeMetrics()
+    monkeypatch.setattr(records, "Metrics", fake)
+    rng = np.random.default_rng(5)
+    head = [example(sm_0_5=("float", [0.2])), b"\xff\xff", ismn_example(), *noisy(rng, 30)]
+    path = write(tmp_path / "shard.gz", head, cut_at=0.6)
+    out = list(scan.ScanShardFn().process(path))
+    assert {ns for ns, _ in fake.values} == {"combine_ismn_data"}
+    counters = {name: value for (_, name), value in fake.values.items()}
+    (report,) = [o.value for o in out if getattr(o, "tag", None) == "reports"]
+    read = report["records"]
+    assert counters == {"examples_read": read + 1, "already_labelled": 1,
+                        "ismn_examples": read - 2, "malformed": 1, "corrupt": 1,
+                        "shards_read": 1, "shards_incomplete": 1}
+    assert counters["examples_read"] == (counters["already_labelled"] + counters["ismn_examples"]
+                                         + counters["malformed"] + counters["corrupt"])
