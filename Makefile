@@ -58,7 +58,8 @@ demo: venv
 
 bench: venv
 	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data
-	$(PY) benchmarks/inference_benchmark.py --work_dir bench_data
+	$(PY) benchmarks/inference_benchmark.py --work_dir bench_data/inference
+	$(PY) benchmarks/train_benchmark.py --work_dir bench_data/train
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \
