@@ -49,7 +49,8 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model_runner.model import SoilMoistureModelHandler, keyed_examples
 from transforms import evaluation, inference, runtime, training
 from transforms.dataset import files, tfrecord_io
-from transforms.training.data import DEFAULT_SHUFFLE_BUFFER_MB, example_bytes, window_side
+from transforms.training.data import (DEFAULT_SHUFFLE_BUFFER_MB, decoded_bytes, example_bytes,
+                                      window_side)
 
 
 class TrainOptions(PipelineOptions):
@@ -139,7 +140,7 @@ def preprocess(options: PipelineOptions, test_pipeline, input_data_path: str, ou
         "dtype": "float16", "examples": examples,
         "skipped": {k: v for k, v in counts.items() if not k.startswith("examples_")},
         "bytes_per_example": {
-            "decoded_float32_inputs": opts.image_size ** 2 * 14 * 4 + 2 * 4,
+            "decoded_float32_inputs": decoded_bytes(opts.image_size) + 2 * 4,
             "compact": example_bytes(side),
             "compact_gzip_stored": (round(sum(stored) / sum(examples.values()))
                                     if sum(examples.values()) else None)},

@@ -86,13 +86,22 @@ def _tf_example(size, rng, packed=True):
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def _packed(dec, record):
+    """The compiled loop's arrays for one example, or None when it declines it."""
+    out = {"image": np.empty((dec.size ** 2, len(schema.IMAGE_BANDS)), np.float32),
+           "low_res": np.empty((dec.size ** 2, len(schema.LOW_RES_BANDS)), np.float32),
+           "aux": np.empty(len(schema.AUX_FIELDS), np.float32)}
+    return out if dec._decode_packed(record, out) else None
+
+
 @pytest.mark.parametrize("size", [4, 7])
 def test_compiled_varint_path_equals_tensorflow(size):
     rng = np.random.default_rng(size)
     records = [_tf_example(size, rng) for _ in range(3)]
     dec = decode.BatchDecoder(size)
-    fast = dec._decode_packed(records)
-    assert fast is not None  # TensorFlow writes packed lists: the fast path applies
+    # TensorFlow writes packed lists: the fast path applies to every example
+    assert all(_packed(dec, record) is not None for record in records)
+    fast = dec.decode(records)
     slow = dec.decode_with_tensorflow(records)
     for key in ("image", "low_res", "aux"):
         np.testing.assert_array_equal(fast[key], slow[key])
@@ -106,10 +115,25 @@ def test_other_encodings_take_the_tensorflow_path_with_its_errors():
     # a band given as float values is not ours to decode: TensorFlow refuses it by name
     as_float = _example(size, [0, 1, 2, 3], overrides={schema.SENSOR_ID: ("bytes", [b"x"]),
                                                        "sentinel_1_VV": ("float", [1.0] * 4)})
-    assert dec._decode_packed([good]) is not None and dec._decode_packed([as_float]) is None
+    assert _packed(dec, good) is not None and _packed(dec, as_float) is None
     with pytest.raises(tf.errors.InvalidArgumentError, match="sentinel_1_VV"):
         dec.decode([good, as_float])
     too_long = _example(size, [0, 1, 2, 3], overrides={"sentinel_1_VH": ("int64", [1] * 5)})
-    assert dec._decode_packed([too_long]) is None
+    assert _packed(dec, too_long) is None
     (_, reason), = dec.decode_each([too_long])
     assert "sentinel_1_VH" in reason
+    # unpacked values (one varint field each) are declined early and decoded by TensorFlow
+    lf, varint = example_proto._len_field, example_proto._encode_varint
+
+    def example_of(int64_list):
+        entries = b"".join(lf(1, lf(1, name.encode()) + lf(2, lf(3, int64_list)))
+                           for name in (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS))
+        return lf(1, entries)
+
+    values = [1, 2, 300, 4]
+    packed = example_of(lf(1, b"".join(varint(v) for v in values)))
+    unpacked = example_of(b"".join(b"\x08" + varint(v) for v in values))
+    assert _packed(dec, unpacked) is None and _packed(dec, packed) is not None
+    decoded = dec.decode([unpacked, good])
+    np.testing.assert_array_equal(decoded["image"][0], dec.decode([packed])["image"][0])
+    np.testing.assert_array_equal(decoded["image"][1], dec.decode([good])["image"][0])

@@ -72,11 +72,11 @@ def test_training_learns_and_beats_the_baselines(merged, trained):
 
 
 def _split_batches(out, split, batch_size=64):
-    from transforms.training import data
+    from transforms.training import data, preprocess
 
     stats = training.transformed_statistics(out)
     return data.dataset(data.transformed_files(out, split), data.window_side(SIZE),
-                        {k: (stats[f"{k}_mean"], stats[f"{k}_var"]) for k in ("image", "low_res", "aux")},
+                        preprocess.normalisation_from(stats),
                         batch_size)
 
 

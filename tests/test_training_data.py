@@ -34,7 +34,7 @@ def test_compact_example_keeps_the_window_within_float16_precision():
     decoded["image"][..., 0] = rng.uniform(0, 3000, (300, 300))  # not integers, above 2048
     serialized, summary = preprocess.compact_example(decoded)
     assert len(serialized) < data.example_bytes(256) + 200
-    parsed = tf.io.parse_example([serialized], preprocess.compact_feature_spec(256))
+    parsed = tf.io.parse_example([serialized], preprocess.compact_feature_spec())
     image = tf.io.decode_raw(parsed["image"], tf.float16).numpy().reshape(256, 256, 10)
     expected = model_interface.crop_to_window(decoded["image"])
     np.testing.assert_array_equal(image[..., 1:], expected[..., 1:])  # integers <= 2048: exact

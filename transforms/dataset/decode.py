@@ -16,7 +16,7 @@ reference the batch path is tested against.
 """
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -126,16 +126,27 @@ class BatchDecoder:
         return decode_parsed(tf.io.parse_example(serialized, self._spec), self.size, aux_scale)
 
     def decode(self, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
-        """Decode a batch: by the compiled varint loop (``varints.decode_band``)
-        when every example keeps its bands as packed int64 lists of the right
-        length and its scalars as int64 (what the release and every TensorFlow
-        writer produce), else by TensorFlow, whose errors then name the problem.
+        """Decode a batch. Each example goes through the compiled varint loop
+        (``varints.decode_band``) when it keeps its bands as packed int64
+        lists of the right length and its scalars as int64 (what the release
+        and every TensorFlow writer produce), else through TensorFlow, whose
+        ``InvalidArgumentError`` then names the problem.
 
         Measured here on 512x512 examples, one core: 8 ms an example, against
         25 ms for TensorFlow's parse, cast, stack and transpose at batch 8.
         The two give equal arrays (tested)."""
-        fast = self._decode_packed(serialized)
-        return fast if fast is not None else self.decode_with_tensorflow(serialized)
+        n, size = len(serialized), self.size
+        out = {key: np.empty((n, size * size, channels), np.float32)
+               for key, channels in (("image", len(schema.IMAGE_BANDS)),
+                                     ("low_res", len(schema.LOW_RES_BANDS)))}
+        out["aux"] = np.empty((n, len(schema.AUX_FIELDS)), np.float32)
+        for i, record in enumerate(serialized):
+            if not self._decode_packed(record, {key: array[i] for key, array in out.items()}):
+                one = self.decode_with_tensorflow([record])
+                for key, array in out.items():
+                    array[i] = one[key][0].reshape(array[i].shape)
+        return {"image": out["image"].reshape(n, size, size, -1),
+                "low_res": out["low_res"].reshape(n, size, size, -1), "aux": out["aux"]}
 
     def decode_with_tensorflow(self, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
         """One call of the compiled TensorFlow function (parse, cast, stack,
@@ -145,35 +156,31 @@ class BatchDecoder:
         out = self._fn(tf.constant(list(serialized), dtype=tf.string), self._aux_scale)
         return {k: v.numpy() for k, v in out.items()}
 
-    def _decode_packed(self, serialized: Sequence[bytes]) -> Optional[Dict[str, np.ndarray]]:
+    def _decode_packed(self, record: bytes, out: Dict[str, np.ndarray]) -> bool:
+        """Decode one example into ``out`` (``image`` and ``low_res`` as
+        ``[pixels, channels]``, ``aux``) by the compiled loop; False when it
+        is not stored the way that loop reads (``out`` is then partly written)."""
         from transforms.dataset import example_proto, varints
 
-        n, pixels = len(serialized), self.size * self.size
-        bands = {"image": schema.IMAGE_BANDS, "low_res": schema.LOW_RES_BANDS}
-        out = {key: np.empty((n, pixels, len(names)), np.float32) for key, names in bands.items()}
-        aux = np.empty((n, len(schema.AUX_FIELDS)), np.float32)
-        for i, record in enumerate(serialized):
-            try:
-                spans = example_proto.packed_int64_spans(record, _BANDS)
-                scalars = example_proto.read_features(record, schema.AUX_FIELDS)
-            except example_proto.MalformedExampleError:
-                return None
-            if len(spans) != len(_BANDS):
-                return None
-            buf = np.frombuffer(record, np.uint8)
-            for key, names in bands.items():
-                for c, name in enumerate(names):
-                    if varints.decode_band(buf, *spans[name], out[key][i], c,
-                                           name == schema.NASA_DEM_ELEVATION) != pixels:
-                        return None
-            for c, name in enumerate(schema.AUX_FIELDS):
-                values = scalars.get(name, [0])
-                if len(values) != 1 or not isinstance(values[0], int):
-                    return None  # TensorFlow's FixedLenFeature([], int64) would refuse it
-                aux[i, c] = np.float32(np.float64(values[0]) / schema.AUX_SCALE)
-        shape = (n, self.size, self.size)
-        return {"image": out["image"].reshape(*shape, -1),
-                "low_res": out["low_res"].reshape(*shape, -1), "aux": aux}
+        try:
+            spans = example_proto.packed_int64_spans(record, _BANDS)
+            scalars = example_proto.read_features(record, schema.AUX_FIELDS)
+        except example_proto.MalformedExampleError:
+            return False
+        if len(spans) != len(_BANDS):
+            return False
+        buf = np.frombuffer(record, np.uint8)
+        for key, names in (("image", schema.IMAGE_BANDS), ("low_res", schema.LOW_RES_BANDS)):
+            for c, name in enumerate(names):
+                if varints.decode_band(buf, *spans[name], out[key], c,
+                                       name == schema.NASA_DEM_ELEVATION) != len(out[key]):
+                    return False
+        for c, name in enumerate(schema.AUX_FIELDS):
+            values = scalars.get(name, [0])
+            if len(values) != 1 or not isinstance(values[0], int):
+                return False  # TensorFlow's FixedLenFeature([], int64) would refuse it
+            out["aux"][c] = np.float32(np.float64(values[0]) / schema.AUX_SCALE)
+        return True
 
     def decode_each(self, serialized: Sequence[bytes]) -> List[Tuple[Dict[str, np.ndarray], str]]:
         """Per example: ``(arrays, "")`` or ``(None, reason)``."""

@@ -269,8 +269,11 @@ def _packed_int64(buf: memoryview, start: int, end: int):
             continue  # unknown fields are skipped
         if kind != 3 or wire != _WIRE_LEN:
             return None  # bytes or floats: not ours to decode
-        lists = [(n, w, vs, ve) for n, w, vs, ve in _spans(buf, s, e) if n == 1]
-        if len(lists) != 1 or lists[0][1] != _WIRE_LEN:
-            return None  # unpacked values (one varint each), or several packed runs
-        span = lists[0][2], lists[0][3]
+        span = None
+        for n, w, vs, ve in _spans(buf, s, e):
+            if n != 1:
+                continue
+            if w != _WIRE_LEN or span is not None:
+                return None  # unpacked values (one varint each), or several packed runs
+            span = vs, ve
     return span

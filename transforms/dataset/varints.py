@@ -10,8 +10,10 @@ each band straight into its channel of the model's channels-last array in
 import numba
 import numpy as np
 
-DEM_SCALE = 3000  # schema.DEM_SCALE_METRES, as an integer
-DEM_MAX = 255  # schema.DEM_MAX_VALUE
+from transforms.dataset import schema
+
+DEM_SCALE = int(schema.DEM_SCALE_METRES)  # integers: the loop computes the DEM rule exactly
+DEM_MAX = int(schema.DEM_MAX_VALUE)
 
 
 @numba.njit(nogil=True, cache=False)

@@ -44,9 +44,14 @@ def window_side(image_size: int) -> int:
     return window(image_size)[1]
 
 
+def decoded_bytes(side: int) -> int:
+    """The float32 images of one example of side ``side``."""
+    return side * side * sum(CHANNELS[key] for key in IMAGES) * 4
+
+
 def example_bytes(side: int) -> int:
     """The serialized size of one compact example, near enough (images dominate)."""
-    return side * side * sum(CHANNELS[key] for key in IMAGES) * 2 + 64
+    return decoded_bytes(side) // 2 + 64
 
 
 def buffer_examples(side: int, shuffle_buffer_mb: float) -> int:
@@ -57,15 +62,14 @@ def buffer_examples(side: int, shuffle_buffer_mb: float) -> int:
 def evaluation_batch(side: int, budget_mb: float = 32) -> int:
     """A batch size for evaluating whose decoded float32 inputs fit ``budget_mb``
     (at most 256): 8 examples for 256 x 256 windows."""
-    decoded = side * side * sum(CHANNELS[key] for key in IMAGES) * 4
-    return max(1, min(256, int(budget_mb * (1 << 20)) // decoded))
+    return max(1, min(256, int(budget_mb * (1 << 20)) // decoded_bytes(side)))
 
 
 def parse_batch(serialized, side: int, normalisation: Dict[str, Tuple[np.ndarray, np.ndarray]]):
     """A batch of compact examples -> ``({input: normalised float32}, label)``."""
     import tensorflow as tf
 
-    f = tf.io.parse_example(serialized, compact_feature_spec(side))
+    f = tf.io.parse_example(serialized, compact_feature_spec())
     raw = {key: tf.cast(tf.reshape(tf.io.decode_raw(f[key], tf.float16),
                                    [-1, side, side, CHANNELS[key]]), tf.float32)
            for key in IMAGES}

@@ -90,7 +90,7 @@ def compact_example(decoded: Dict[str, np.ndarray]) -> Tuple[bytes, Dict[str, np
     return serialized, summary
 
 
-def compact_feature_spec(side: int):
+def compact_feature_spec():
     """How to parse a compact example (``tf.io.parse_example``); images then
     go through ``tf.io.decode_raw(..., tf.float16)`` to ``[side, side, C]``."""
     import tensorflow as tf
