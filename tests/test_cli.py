@@ -27,15 +27,19 @@ def test_help_lists_own_flags_with_defaults_then_points_to_beam(module, own_flag
     assert len(stdout.splitlines()) < 80
 
 
+def noisy_lines(stdout, stderr):
+    """Warnings and native log chatter a valid run should not print."""
+    return [line for line in (stdout + stderr).splitlines()
+            if "WARNING" in line or "Warning" in line or line.startswith(("I0000", "W0000", "E0000"))]
+
+
 def test_valid_merge_prints_no_warning(sample_ceop_zip, tmp_path):
     rc, stdout, stderr = run_cli("combine_ismn_data", [
         "--input_data_path", sample_ceop_zip.shards_glob, "--ismn_data_path",
         sample_ceop_zip.ismn_path, "--output_dir", str(tmp_path / "out"),
         "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"])
     assert rc == 0, stderr[-2000:]
-    noisy = [l for l in (stdout + stderr).splitlines()
-             if "WARNING" in l or "Warning" in l or l.startswith(("I0000", "W0000", "E0000"))]
-    assert noisy == []
+    assert noisy_lines(stdout, stderr) == []
 
 
 def test_valid_inference_prints_no_warning(sample_ceop_zip, tmp_path):
@@ -47,14 +51,20 @@ def test_valid_inference_prints_no_warning(sample_ceop_zip, tmp_path):
         "--input_data_path", sample_ceop_zip.shards_glob, "--exported_model_dir", model,
         "--image_size", "16", "--output_path", str(tmp_path / "p")])
     assert rc == 0, stderr[-2000:]
-    noisy = [l for l in (stdout + stderr).splitlines()
-             if "WARNING" in l or "Warning" in l or l.startswith(("I0000", "W0000", "E0000"))]
-    assert noisy == []
+    assert noisy_lines(stdout, stderr) == []
     # -v shows Beam's own messages again
     rc, _, stderr_v = run_cli("run_inference", [
         "--input_data_path", sample_ceop_zip.shards_glob, "--exported_model_dir", model,
         "--image_size", "16", "--output_path", str(tmp_path / "q"), "-v"])
     assert rc == 0 and len(stderr_v.splitlines()) > len(stderr.splitlines())
+
+
+def test_valid_training_prints_no_warning(sample_ceop_zip, tmp_path):
+    rc, stdout, stderr = run_cli("train", [
+        "--input_data_path", sample_ceop_zip.shards_glob, "--output_dir", str(tmp_path / "t"),
+        "--image_size", "16", "--epochs", "2"])
+    assert rc == 0, stderr[-2000:]
+    assert noisy_lines(stdout, stderr) == []
 
 
 def test_missing_model_is_a_usage_error_and_a_wrong_tensor_names_the_placeholders(

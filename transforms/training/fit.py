@@ -200,8 +200,10 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
             # a TFRecord dataset's length is unknown until its end, which Keras
             # reports as "ran out of data": not a problem
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
+            # shuffle=False: tf.data shuffles (Keras' own flag does not apply to a Dataset)
             model.fit(split_data("train", config.batch_size, config.seed), epochs=config.epochs,
                       initial_epoch=resumed_from, validation_data=validation, verbose=0,
+                      shuffle=False,
                       callbacks=[epoch_callback(checkpoints, state, config.epochs,
                                                 config.patience, train_examples)])
     train_seconds = time.time() - start
