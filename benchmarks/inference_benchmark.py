@@ -3,7 +3,8 @@
     python benchmarks/inference_benchmark.py --work_dir bench_data/inference --examples 720
 
 Data (made once, reused): ``--examples`` examples at ``--image_size`` holding
-the 14 model bands and the scalars (~8.4 MB serialized at 512x512), in 6
+the 17 bands the released script parses (the 14 the model reads plus
+Sentinel-2 B5, B6, B7) and its scalars (~10 MB serialized at 512x512), in 6
 gzipped shards. Models, both with the released tensor names: *light* (the
 reference model, ``model_runner.export_reference_model``: reading and decoding
 dominate, as on a GPU) and *heavy* (a ResNet-like stack on the 256x256 crop,
@@ -12,8 +13,9 @@ about 6 GFLOP an example: the CPU case).
 For each model, as whole processes (wall clock, peak RSS from ``wait4``):
 
 * released: ``benchmarks/released_run_inference.py``, the released script
-  re-stated from the reference notes (tf.data GZIP reader, parse and decode
-  in ``num_parallel_calls=10`` maps, one ``session.run`` per example);
+  re-stated as it reads (tf.data GZIP reader, ``parse_single_example`` of the
+  17 bands and scalars and the decode in ``num_parallel_calls=10`` maps, one
+  ``session.run`` per example);
 * pipeline, 1 worker: ``python -m pipelines.run_inference --direct_num_workers 1``;
 * pipeline, 2 workers: ``--direct_num_workers 2 --direct_running_mode multi_processing``.
 
@@ -41,6 +43,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from measure import measured  # noqa: E402
 
 SHARDS = 6
+#: what the released script parses: the model's 14 bands and three it does not read
+BANDS = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS, "sentinel_2_B5", "sentinel_2_B6",
+         "sentinel_2_B7")
 
 
 def make_data(folder: str, n: int, size: int, seed: int = 0) -> str:
@@ -55,8 +60,7 @@ def make_data(folder: str, n: int, size: int, seed: int = 0) -> str:
     def example(i):
         x = synthetic_examples.draw_inputs(rng)
         images = synthetic_examples.make_images(rng, size, x, float(rng.uniform(0, 3000)))
-        features = {name: ("int64", images[name].ravel())
-                    for name in (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)}
+        features = {name: ("int64", images[name].ravel()) for name in BANDS}
         features.update({
             schema.SENSOR_ID: ("bytes", [f"SCAN__Station_{i % 40}__X".encode()]),
             schema.TIMESTAMP: ("float", [1.5e12 + 3.6e6 * i]),
@@ -118,6 +122,14 @@ def heavy_gflop() -> float:
     return (full * 10 * 32 + 4 * full * 32 * 32 + 2 * (m // 2) ** 2 * 9 * 32 * 64) / 1e9
 
 
+def device() -> str:
+    """What the models run on here: the GPUs TensorFlow lists, else the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return ", ".join(g.name for g in gpus) if gpus else "CPU (TensorFlow sees no GPU)"
+
+
 def timed(argv):
     """Run a command as a whole process: (seconds, peak RSS MB, stdout)."""
     return measured(argv, cwd=ROOT)
@@ -156,7 +168,7 @@ def main(argv=None):
     parser.add_argument("--image_size", type=int, default=512)
     parser.add_argument("--models", default="light,heavy")
     args = parser.parse_args(argv)
-    pattern = make_data(os.path.join(args.work_dir, f"shards-{args.image_size}"), args.examples,
+    pattern = make_data(os.path.join(args.work_dir, f"shards-17-bands-{args.image_size}"), args.examples,
                         args.image_size)
     n = SHARDS * (args.examples // SHARDS)
     models = {}
@@ -170,7 +182,8 @@ def main(argv=None):
         models["heavy"] = export_heavy(os.path.join(args.work_dir, "heavy_model"))
     print(f"{n} examples at {args.image_size}x{args.image_size}, "
           f"{os.path.getsize(sorted(glob.glob(pattern))[0]) / 1e6:.0f} MB a shard; "
-          f"heavy model {heavy_gflop():.1f} GFLOP an example; {os.cpu_count()} cores", flush=True)
+          f"heavy model {heavy_gflop():.1f} GFLOP an example; {os.cpu_count()} cores; "
+          f"device: {device()}", flush=True)
     for name, model_dir in models.items():
         released = [sys.executable, os.path.join(ROOT, "benchmarks", "released_run_inference.py"),
                     "--input_data_path", pattern, "--exported_model_dir", model_dir,
@@ -191,9 +204,20 @@ def main(argv=None):
             rows.append((f"pipeline, {workers} worker{'s' if workers > 1 else ''}", seconds, peak))
         base = n / rows[0][1]
         print(f"\n{name} model")
-        print(f"{'run':<22}{'examples/s':>11}{'x released':>12}{'peak RSS MB':>13}")
+        print(f"{'run':<22}{'examples/s':>11}{'x released':>12}{'seconds':>9}{'peak RSS MB':>13}")
         for label, seconds, peak in rows:
-            print(f"{label:<22}{n / seconds:>11.1f}{n / seconds / base:>12.2f}{peak:>13.0f}")
+            print(f"{label:<22}{n / seconds:>11.1f}{n / seconds / base:>12.2f}{seconds:>9.1f}"
+                  f"{peak:>13.0f}")
+        # start-up: a whole process that predicts one example (sample mode)
+        first_released, _, _ = timed(released[:-4] + ["--num_inference_samples", "1",
+                                                       "--image_size", str(args.image_size)])
+        first_ours, _, _ = timed([sys.executable, "-m", "pipelines.run_inference",
+                                  "--input_data_path", pattern, "--exported_model_dir", model_dir,
+                                  "--num_inference_samples", "1", "--image_size",
+                                  str(args.image_size)])
+        print(f"first prediction (a whole process predicting one example): released "
+              f"{first_released:.1f} s, pipeline {first_ours:.1f} s "
+              f"({first_ours / first_released:.2f}x)")
         read_ms, decode_ms, model_ms = stage_times(pattern, model_dir, args.image_size)
         total = read_ms + decode_ms + model_ms
         print(f"one example on one core: read {read_ms:.1f} ms ({read_ms / total:.0%}), "

@@ -41,11 +41,11 @@ from typing import List, Optional
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure, ModelLoadError,
-                                SoilMoistureModelHandler, TensorNames, check_model,
-                                keyed_examples)
+from model_runner.model import (CPU_BATCH_SIZE, DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
+                                ModelLoadError, SoilMoistureModelHandler, TensorNames,
+                                check_model, default_batch_size, keyed_examples, local_gpus)
 from transforms import inference, runtime
 from transforms.dataset import files, tfrecord_io
 
@@ -63,9 +63,14 @@ class RunInferenceOptions(PipelineOptions):
                             help="sample mode: examples to skip first (file order)")
         parser.add_argument("--output_path", default=None, help="output file prefix (full run)")
         parser.add_argument("--output_format", choices=FORMATS, default="csv")
-        parser.add_argument("--batch_size", type=int, default=8,
-                            help="examples per session.run (a 512x512 example is ~15 MB of "
-                                 "float32 inputs)")
+        parser.add_argument("--batch_size", type=int, default=None,
+                            help="examples per session.run (default 8, or 64 when the local "
+                                 "machine has a GPU or Dataflow workers get one: a "
+                                 "worker_accelerator service option)")
+        parser.add_argument("--feed_whole_images", action="store_true",
+                            help="always feed whole images (by default only the centre "
+                                 "window is decoded and fed when a check at load shows the "
+                                 "model crops to it, as the released model does)")
         runtime.add_shared_argument(parser, "--image_size", type=int, default=512,
                             help="image side of the examples (512 in the release)")
         parser.add_argument("--image_tensor", default=DEFAULT_INPUTS["image"])
@@ -81,9 +86,26 @@ class RunInferenceOptions(PipelineOptions):
 def handler_from(opts: RunInferenceOptions,
                  threads: Optional[int] = None) -> SoilMoistureModelHandler:
     return SoilMoistureModelHandler(
-        opts.exported_model_dir, image_size=opts.image_size, batch_size=opts.batch_size,
+        opts.exported_model_dir, image_size=opts.image_size,
+        batch_size=opts.batch_size or CPU_BATCH_SIZE,
         names=TensorNames(opts.image_tensor, opts.low_res_tensor, opts.aux_tensor,
-                          opts.output_tensor), threads=opts.tensorflow_threads or threads)
+                          opts.output_tensor), threads=opts.tensorflow_threads or threads,
+        feed_window=not opts.feed_whole_images)
+
+
+def resolve_batch_size(options: PipelineOptions) -> None:
+    """``--batch_size`` when given, else ``default_batch_size`` for the
+    machine the model runs on: a local GPU, or Dataflow workers with an
+    accelerator."""
+    opts = options.view_as(RunInferenceOptions)
+    if opts.batch_size is not None:
+        return
+    if runtime.is_local(options):
+        gpu = local_gpus() > 0
+    else:
+        service = options.view_as(GoogleCloudOptions).dataflow_service_options or []
+        gpu = any(o.startswith("worker_accelerator") for o in service)
+    opts.batch_size = default_batch_size(gpu)
 
 
 def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
@@ -162,7 +184,7 @@ def validate(opts: RunInferenceOptions) -> None:
         value = getattr(opts, flag)
         if value is not None and value < 0:
             raise runtime.UsageError(f"--{flag} must be 0 or more, not {value}")
-    if opts.batch_size < 1 or opts.image_size < 1:
+    if (opts.batch_size is not None and opts.batch_size < 1) or opts.image_size < 1:
         raise runtime.UsageError("--batch_size and --image_size must be positive")
 
 
@@ -173,6 +195,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
     opts = options.view_as(RunInferenceOptions)
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
     validate(opts)
+    resolve_batch_size(options)
     if opts.num_inference_samples is not None:
         return run_samples(input_data_path, opts)
     if not opts.output_path:

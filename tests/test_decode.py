@@ -137,3 +137,53 @@ def test_other_encodings_take_the_tensorflow_path_with_its_errors():
     decoded = dec.decode([unpacked, good])
     np.testing.assert_array_equal(decoded["image"][0], dec.decode([packed])["image"][0])
     np.testing.assert_array_equal(decoded["image"][1], dec.decode([good])["image"][0])
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_window_decode_is_the_window_of_the_whole_decode(threads):
+    """Only the window's rows and columns are written, equal to the whole
+    decode's; every value is still counted (a short or long band is refused)."""
+    size, window = 9, (3, 4)
+    rng = np.random.default_rng(7)
+    records = [_tf_example(size, rng) for _ in range(4)]
+    whole = decode.BatchDecoder(size).decode(records)
+    cut = decode.BatchDecoder(size, window, threads=threads)
+    got = cut.decode(records)
+    inside = (slice(None), slice(3, 7), slice(3, 7))
+    for key in ("image", "low_res"):
+        assert got[key].shape == (4, 4, 4, whole[key].shape[-1])
+        np.testing.assert_array_equal(got[key], whole[key][inside])
+    np.testing.assert_array_equal(got["aux"], whole["aux"])
+    # the TensorFlow path (a band as floats) cuts the same window
+    np.testing.assert_array_equal(cut.decode_with_tensorflow(records)["image"], whole["image"][inside])
+    short = _example(size, np.arange(size * size), overrides={"sentinel_1_VH": ("int64", [1] * 80)})
+    long = _example(size, np.arange(size * size), overrides={"sentinel_1_VH": ("int64", [1] * 82)})
+    assert _packed_window(cut, short) is None and _packed_window(cut, long) is None
+    assert _packed_window(cut, _example(size, np.arange(size * size))) is not None
+    for bad in (short, long):
+        (_, reason), = cut.decode_each([bad])
+        assert "sentinel_1_VH" in reason
+
+
+def _packed_window(dec, record):
+    side = dec.side
+    out = {"image": np.empty((side ** 2, len(schema.IMAGE_BANDS)), np.float32),
+           "low_res": np.empty((side ** 2, len(schema.LOW_RES_BANDS)), np.float32),
+           "aux": np.empty(len(schema.AUX_FIELDS), np.float32)}
+    return out if dec._decode_packed(record, out) else None
+
+
+def test_overlong_varint_outside_the_window_is_refused():
+    from transforms.dataset import varints
+
+    size = 3
+    values = b"".join(example_proto._encode_varint(v) for v in range(size * size))
+    buf = np.frombuffer(b"\xff" * 10 + b"\x01" + values[1:], np.uint8)  # an 11-byte first varint
+    out = np.zeros((1, 1), np.float32)
+    assert varints.decode_band(buf, 0, len(buf), out, 0, False, size, 1, 1) == -1
+    ok = np.frombuffer(values, np.uint8)
+    assert varints.decode_band(ok, 0, len(ok), out, 0, False, size, 1, 1) == size * size
+    assert out[0, 0] == 4  # the centre value of 0..8
+    assert varints.decode_band(ok, 0, len(ok) - 1, out, 0, False, size, 1, 1) == -1  # one short
+    more = np.frombuffer(values + b"\x05", np.uint8)
+    assert varints.decode_band(more, 0, len(more), out, 0, False, size, 1, 1) == -2

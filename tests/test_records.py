@@ -279,3 +279,59 @@ def test_scan_counters_add_up_to_the_records_read(tmp_path, monkeypatch):
                         "shards_read": 1, "shards_incomplete": 1}
     assert counters["examples_read"] == (counters["already_labelled"] + counters["ismn_examples"]
                                          + counters["malformed"] + counters["corrupt"])
+
+
+def test_concurrent_walks_merge_every_walk_in_order_and_raise_after_their_items():
+    walks = records.ConcurrentWalks(depth=3)
+    walks.start("a", iter(range(30)))
+    walks.start("b", iter(range(100, 120)))
+    got = {"a": [], "b": []}
+    ended = []
+    for key, item in walks.take(until="b"):
+        if item is records.ConcurrentWalks.END:
+            ended.append(key)
+        else:
+            got[key].append(item)
+    assert ended[-1] == "b" and got["b"] == list(range(100, 120))
+    assert walks.running == (0 if "a" in ended else 1)
+    for key, item in walks.take_all():
+        if item is records.ConcurrentWalks.END:
+            ended.append(key)
+        else:
+            got[key].append(item)
+    assert got["a"] == list(range(30)) and sorted(ended) == ["a", "b"] and walks.running == 0
+
+    def failing():
+        yield 1
+        raise tfrecord_io.CorruptShardError("s", 1, "cut")
+
+    walks.start("c", failing())
+    seen = []
+    with pytest.raises(tfrecord_io.CorruptShardError, match="record 1: cut"):
+        for key, item in walks.take():
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_concurrent_walks_stay_within_depth_and_close_stops_them():
+    import time
+
+    produced = []
+
+    def endless(tag):
+        i = 0
+        while True:
+            produced.append((tag, i))
+            yield i
+            i += 1
+
+    walks = records.ConcurrentWalks(depth=4)
+    walks.start(0, endless(0))
+    walks.start(1, endless(1))
+    taken = walks.take()
+    for _ in range(5):
+        next(taken)
+    time.sleep(0.2)  # both producers run ahead as far as they may
+    assert len(produced) <= 5 + 4 + 2  # taken + queued + one blocked put each
+    walks.close()
+    assert walks.running == 0

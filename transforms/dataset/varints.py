@@ -3,8 +3,10 @@
 A 512x512 example holds 14 bands of 262,144 packed varints (3.7 million
 values). TensorFlow's ``parse_example`` followed by cast, stack and transpose
 costs ~25 ms of one core an example; this loop, compiled by numba, decodes
-each band straight into its channel of the model's channels-last array in
-~8 ms for all 14, and releases the GIL while it runs.
+each band straight into its channel of the model's channels-last array, and
+releases the GIL while it runs (so the examples of a batch decode in
+parallel threads). Given a window (the part of the image the model sees) it
+still reads and counts every value but writes only the window's.
 """
 
 import numba
@@ -16,34 +18,67 @@ DEM_SCALE = int(schema.DEM_SCALE_METRES)  # integers: the loop computes the DEM 
 DEM_MAX = int(schema.DEM_MAX_VALUE)
 
 
-@numba.njit(nogil=True, cache=False)
-def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel: int,
-                dem: bool) -> int:
-    """Decode the packed varints ``buf[start:end]`` into ``out[:, channel]``
-    (``out``: ``[pixels, channels]`` float32), as int64 values cast to float32;
-    with ``dem`` each value ``e`` becomes ``floor(clip(e, 0, 3000) * 255 / 3000)``.
+@numba.njit(nogil=True, cache=True, inline="always")
+def _skip(buf: np.ndarray, i: int, end: int, count: int) -> int:
+    """The position after ``count`` varints from ``buf[i]``; -1 when they run
+    past ``end`` or one is longer than ten bytes."""
+    run = 0  # continuation bytes so far of the current varint
+    while count > 0:
+        if i >= end or run == 10:
+            return -1
+        if buf[i] < 0x80:
+            count -= 1
+            run = 0
+        else:
+            run += 1
+        i += 1
+    return i
 
-    Returns the number of values, or -1 for a varint that is cut or longer
-    than ten bytes, -2 for more values than ``out`` has rows.
+
+@numba.njit(nogil=True, cache=True)
+def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel: int,
+                dem: bool, size: int, offset: int, side: int) -> int:
+    """Decode the packed varints ``buf[start:end]``, a ``size`` x ``size``
+    row-major band, into ``out[:, channel]`` (``out``: ``[side * side,
+    channels]`` float32): the values of rows and columns ``offset`` to
+    ``offset + side - 1``, as int64 values cast to float32; with ``dem`` each
+    value ``e`` becomes ``floor(clip(e, 0, 3000) * 255 / 3000)``. The whole
+    band (offset 0, side ``size``) is the usual case. Values outside the
+    window are only counted (a scan for their last bytes).
+
+    Returns ``size * size`` when the band holds exactly that many values;
+    otherwise -1 for fewer values or a varint that is cut or longer than ten
+    bytes, -2 for more values.
     """
-    rows = out.shape[0]
-    i, k = start, 0
-    while i < end:
-        value = np.int64(0)
-        shift = 0
-        while True:
-            if i >= end or shift > 63:
+    i = _skip(buf, start, end, offset * size)
+    for row in range(side):
+        if i < 0:
+            return -1
+        i = _skip(buf, i, end, offset)
+        if i < 0:
+            return -1
+        base = row * side
+        for col in range(side):
+            if i >= end:
                 return -1
             byte = np.int64(buf[i])
             i += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-        if k >= rows:
-            return -2
-        if dem:
-            value = min(max(value, 0), DEM_SCALE) * DEM_MAX // DEM_SCALE
-        out[k, channel] = value
-        k += 1
-    return k
+            value = byte & 0x7F
+            shift = 7
+            while byte >= 0x80:
+                if i >= end or shift > 63:
+                    return -1
+                byte = np.int64(buf[i])
+                i += 1
+                value |= (byte & 0x7F) << shift
+                shift += 7
+            if dem:
+                value = min(max(value, 0), DEM_SCALE) * DEM_MAX // DEM_SCALE
+            out[base + col, channel] = value
+        i = _skip(buf, i, end, size - offset - side)
+    if i < 0:
+        return -1
+    i = _skip(buf, i, end, (size - offset - side) * size)
+    if i < 0:
+        return -1
+    return size * size if i == end else -2

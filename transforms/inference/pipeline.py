@@ -16,6 +16,7 @@ import time
 from typing import Optional
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dataset import example_proto, records
 from transforms.dataset.records import row
@@ -28,34 +29,71 @@ _LOG = logging.getLogger(__name__)
 class ReadExamplesFn(beam.DoFn):
     """Shard path -> ``(ExampleKey, serialized)``; tagged ``failures``.
 
-    The shard is read ``prefetch`` records ahead in a background thread, so
-    inflating the next records overlaps decoding and predicting this one.
+    ``parallel`` shards of a bundle are read at once, each in a background
+    thread (``records.ConcurrentWalks``), at most ``prefetch`` records ahead
+    of the model in all: inflating gzip is the one step of inference that
+    cannot be split within a shard, and one core inflates one shard more
+    slowly than the model predicts on a GPU or a light model on a CPU. So a
+    shard's records may be emitted while a later shard of the same bundle is
+    processed, or when the bundle finishes; every record of the bundle is
+    emitted before it ends. Shards are in the global window (as
+    ``MatchShards`` makes them).
     """
 
     FAILURES = "failures"
 
-    def __init__(self, progress_dir: Optional[str] = None, prefetch: int = 2):
+    def __init__(self, progress_dir: Optional[str] = None, prefetch: int = 10, parallel: int = 2):
         self.progress_dir = progress_dir
-        self.prefetch = prefetch  # records read ahead in a background thread
+        self.prefetch = prefetch  # records read ahead, all shards together
+        self.parallel = max(1, parallel)  # shards read at once
         self.count = COUNTERS.named(read="examples_read", malformed="malformed",
                                     corrupt="corrupt", incomplete="shards_incomplete")
 
+    def start_bundle(self):
+        self._walks = records.ConcurrentWalks(self.prefetch)
+        self._readers = {}
+
     def process(self, shard: str):
-        start = time.time()
         reader = records.ShardReader(shard, self.progress_dir)
-        for index, record in records.prefetched(reader, self.prefetch):
+        self._readers[len(self._readers)] = (reader, time.time())
+        self._walks.start(len(self._readers) - 1, reader)
+        if self._walks.running >= self.parallel:  # one finishes before the next starts
+            yield from self._outputs(self._walks.take())
+
+    def finish_bundle(self):
+        for output in self._outputs(self._walks.take_all()):
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+
+    def teardown(self):
+        walks = getattr(self, "_walks", None)
+        if walks is not None:
+            walks.close()
+
+    def _outputs(self, taken):
+        for key, item in taken:
+            reader, start = self._readers[key]
+            if item is records.ConcurrentWalks.END:
+                yield from self._shard_done(reader, start)
+                continue
+            index, record = item
             self.count.read.inc()
             try:
-                yield records.example_key(shard, index, record), record
+                yield records.example_key(reader.shard, index, record), record
             except example_proto.MalformedExampleError as e:
                 self.count.malformed.inc()
-                yield beam.pvalue.TaggedOutput(self.FAILURES, records.malformed(shard, index, e))
+                yield beam.pvalue.TaggedOutput(self.FAILURES,
+                                               records.malformed(reader.shard, index, e))
+
+    def _shard_done(self, reader: records.ShardReader, start: float):
         if reader.corrupt is not None:
             self.count.read.inc()
             self.count.corrupt.inc()
             self.count.incomplete.inc()
             yield beam.pvalue.TaggedOutput(self.FAILURES, reader.corrupt)
-        _LOG.info("read %s: %d records (%.1f s)", shard, reader.records, time.time() - start)
+        _LOG.info("read %s: %d records (%.1f s)", reader.shard, reader.records, time.time() - start)
 
 
 class RouteResultsFn(beam.DoFn):
@@ -84,15 +122,19 @@ class PredictShards(beam.PTransform):
 
     model_handler: object  # a ModelHandler for (key, serialized) elements
     progress_dir: Optional[str] = None  # where local runs report progress
+    prefetch: Optional[int] = None  # records read ahead (None: two more than a batch)
 
     STAGES = ("read",)
 
     def expand(self, shards):
         from apache_beam.ml.inference.base import RunInference
 
+        prefetch = self.prefetch
+        if prefetch is None:  # the reader keeps going while a whole batch is predicted
+            prefetch = self.model_handler.batch_elements_kwargs().get("max_batch_size", 8) + 2
         read = (shards
                 | "Spread shards" >> beam.Reshuffle()
-                | "Read examples" >> beam.ParDo(ReadExamplesFn(self.progress_dir)).with_outputs(
+                | "Read examples" >> beam.ParDo(ReadExamplesFn(self.progress_dir, prefetch)).with_outputs(
                     ReadExamplesFn.FAILURES, main="examples"))
         routed = (read.examples
                   | "Run model" >> RunInference(self.model_handler)
