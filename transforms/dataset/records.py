@@ -88,10 +88,33 @@ class ExampleKey(NamedTuple):
     gldas_sm: Optional[int]
     center_lat: Optional[float]
     center_long: Optional[float]
+    land_cover: Optional[int] = None
+    sentinel_1_age: Optional[float] = None
+    sentinel_2_age: Optional[float] = None
 
 
 _KEY_FIELDS = (schema.SENSOR_ID, schema.TIMESTAMP, *schema.LABEL_KEYS, schema.SMAP_SM,
-               schema.GLDAS_SM, schema.CENTER_LAT, schema.CENTER_LONG)
+               schema.GLDAS_SM, schema.CENTER_LAT, schema.CENTER_LONG, schema.SENTINEL_1_AGE,
+               schema.SENTINEL_2_AGE)
+
+
+def land_cover_of(record: bytes) -> Optional[int]:
+    """The land-cover class at the centre pixel, when the example has the
+    band as a packed int64 list (None otherwise; raises MalformedExampleError)."""
+    import numpy as np
+
+    from transforms.dataset import varints
+
+    span = example_proto.packed_int64_spans(record, (schema.LAND_COVER_BAND,)).get(
+        schema.LAND_COVER_BAND)
+    if span is None:
+        return None
+    value = varints.centre_value(np.frombuffer(record, np.uint8), *span)
+    return None if value < 0 else int(value)
+
+
+def _number(value) -> Optional[float]:
+    return value if isinstance(value, (int, float)) else None
 
 
 def example_key(shard: str, index: int, record: bytes) -> ExampleKey:
@@ -99,7 +122,9 @@ def example_key(shard: str, index: int, record: bytes) -> ExampleKey:
     found = first_values(record, _KEY_FIELDS)
     return ExampleKey(shard, index, sensor_id_of(found), found.get(schema.TIMESTAMP),
                       label_of(found), found.get(schema.SMAP_SM), found.get(schema.GLDAS_SM),
-                      found.get(schema.CENTER_LAT), found.get(schema.CENTER_LONG))
+                      found.get(schema.CENTER_LAT), found.get(schema.CENTER_LONG),
+                      land_cover_of(record), _number(found.get(schema.SENTINEL_1_AGE)),
+                      _number(found.get(schema.SENTINEL_2_AGE)))
 
 
 def row(key: ExampleKey, prediction: Optional[float]) -> Dict[str, object]:
@@ -109,7 +134,9 @@ def row(key: ExampleKey, prediction: Optional[float]) -> Dict[str, object]:
             schema.PREDICTION: prediction, schema.LABEL: key.label,
             schema.SMAP_SM: key.smap_sm, schema.GLDAS_SM: key.gldas_sm,
             schema.CENTER_LAT: key.center_lat, schema.CENTER_LONG: key.center_long,
-            schema.SHARD: posixpath.basename(key.shard), schema.INDEX: key.index}
+            schema.SHARD: posixpath.basename(key.shard), schema.INDEX: key.index,
+            schema.LAND_COVER: key.land_cover, schema.SENTINEL_1_AGE: key.sentinel_1_age,
+            schema.SENTINEL_2_AGE: key.sentinel_2_age}
 
 
 def failure(shard: str, index: int, kind: str, reason: str, sensor_id: Optional[str] = None,

@@ -81,9 +81,28 @@ PREDICTION = "prediction"
 LABEL = "label"  # sm_0_5, else sm_5_5
 SHARD = "shard"  # the input shard's file name
 INDEX = "index"  # the example's position in its shard
+#: What evaluation breaks skill down by, carried when the example has it:
+#: the land-cover class at the centre pixel (the sensor's), and the age of
+#: the Sentinel-1 and Sentinel-2 inputs (milliseconds from the label's time).
+LAND_COVER = "land_cover"
+LAND_COVER_BAND = "cgls_lc_discrete_classification"
+SENTINEL_1_AGE = "sentinel_1_time_millis_diff"
+SENTINEL_2_AGE = "sentinel_2_time_millis_diff"
 #: Columns of a prediction row, in output order.
 ROW_COLUMNS: Tuple[str, ...] = (SENSOR_ID, TIMESTAMP, PREDICTION, LABEL, SMAP_SM, GLDAS_SM,
-                                CENTER_LAT, CENTER_LONG, SHARD, INDEX)
+                                CENTER_LAT, CENTER_LONG, SHARD, INDEX, LAND_COVER,
+                                SENTINEL_1_AGE, SENTINEL_2_AGE)
+#: Copernicus Global Land Service LC100 discrete classes (the band's values).
+LAND_COVER_CLASSES: Dict[int, str] = {
+    0: "Unknown", 20: "Shrubs", 30: "Herbaceous vegetation", 40: "Cropland", 50: "Urban / built up",
+    60: "Bare / sparse vegetation", 70: "Snow and ice", 80: "Permanent water bodies",
+    90: "Herbaceous wetland", 100: "Moss and lichen",
+    111: "Closed forest, evergreen needle leaf", 112: "Closed forest, evergreen broad leaf",
+    113: "Closed forest, deciduous needle leaf", 114: "Closed forest, deciduous broad leaf",
+    115: "Closed forest, mixed", 116: "Closed forest, other",
+    121: "Open forest, evergreen needle leaf", 122: "Open forest, evergreen broad leaf",
+    123: "Open forest, deciduous needle leaf", 124: "Open forest, deciduous broad leaf",
+    125: "Open forest, mixed", 126: "Open forest, other", 200: "Oceans, seas"}
 
 
 def _img(name: str, group: str, description: str) -> Field:

@@ -5,14 +5,20 @@
 train if ``u < train_fraction``, validation if
 ``u < train_fraction + validation_fraction``, test otherwise. Every run and
 every tool (``evaluate``, ``train``) agree on it. ``--split_by file`` reads
-``sensor_id,split`` lines instead (``read_split_file``).
+``sensor_id,split`` lines instead (``read_split_file``). ``--split_by time``
+is a temporal hold-out: an example's split is fixed by the UTC year of its
+timestamp (``test_years``, ``validation_years``, train otherwise), because
+random or site-only splits overstate skill where the same season or the
+same year is seen in training.
 """
 
 import csv
 import dataclasses
+import datetime
 import hashlib
 import io
-from typing import Dict, Optional
+import math
+from typing import Dict, Optional, Tuple
 
 from transforms.dataset import schema
 from transforms.dataset.schema import SPLITS
@@ -51,10 +57,31 @@ class SplitConfig:
     validation_fraction: float = 0.15
     by_sensor_file: Optional[Dict[str, str]] = None  # sensor_id -> split
     single_split: Optional[str] = None  # every sensor in this split (--split_by none: "all")
+    test_years: Optional[Tuple[int, ...]] = None  # --split_by time: split by the year
+    validation_years: Tuple[int, ...] = ()
 
-    def split(self, sensor_id: str) -> Optional[str]:
+    def split(self, sensor_id: str, timestamp_ms: Optional[float] = None) -> Optional[str]:
+        """The split of an example of ``sensor_id`` (taken at ``timestamp_ms``,
+        which the temporal split needs: without it, None)."""
         if self.single_split is not None:
             return self.single_split
+        if self.test_years is not None:
+            year = year_of(timestamp_ms)
+            if year is None:
+                return None
+            if year in self.test_years:
+                return "test"
+            return "validation" if year in self.validation_years else "train"
         if self.by_sensor_file is not None:
             return self.by_sensor_file.get(sensor_id)
         return sensor_split(sensor_id, self.train_fraction, self.validation_fraction)
+
+
+def year_of(timestamp_ms: Optional[float]) -> Optional[int]:
+    """The UTC year of Unix milliseconds (None when absent or not a date)."""
+    if timestamp_ms is None or not math.isfinite(timestamp_ms):
+        return None
+    try:
+        return datetime.datetime.fromtimestamp(timestamp_ms / 1000, datetime.timezone.utc).year
+    except (OverflowError, OSError, ValueError):
+        return None

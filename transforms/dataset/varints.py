@@ -82,3 +82,39 @@ def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel:
     if i < 0:
         return -1
     return size * size if i == end else -2
+
+
+@numba.njit(nogil=True, cache=True)
+def centre_value(buf: np.ndarray, start: int, end: int) -> int:
+    """The value at the centre pixel ``(size // 2, size // 2)`` of the square
+    band packed in ``buf[start:end]`` (``size`` from its number of values);
+    -1 when the values are not a square or a varint is cut or over-long
+    (the bands hold classes and measurements, never negative values here)."""
+    n, run, i = 0, 0, start
+    while i < end:
+        if buf[i] < 0x80:
+            n += 1
+            run = 0
+        else:
+            run += 1
+            if run == 10:
+                return -1
+        i += 1
+    if run:
+        return -1
+    size = int(np.sqrt(n))
+    while size * size > n:
+        size -= 1
+    while (size + 1) * (size + 1) <= n:
+        size += 1
+    if size == 0 or size * size != n:
+        return -1
+    i = _skip(buf, start, end, (size // 2) * size + size // 2)
+    value, shift = np.int64(0), 0
+    while True:
+        byte = np.int64(buf[i])
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value
+        shift += 7

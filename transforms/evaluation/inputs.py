@@ -11,12 +11,12 @@ a row with a value that is not a number is set aside with its ``path:line``
 import csv
 import io
 import math
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
 from transforms.dataset import example_proto, records, schema, tfrecord_io
-from transforms.dataset.splits import SplitConfig
+from transforms.dataset.splits import SplitConfig, network_of, year_of
 
 NAMESPACE = "evaluate"
 COUNTERS = records.FlowCounters(NAMESPACE)
@@ -42,21 +42,95 @@ def predictor_values(row: Dict[str, object], extra: Sequence[str]) -> Dict[str, 
     return out
 
 
+def _number(row: Dict[str, object], column: str) -> Optional[float]:
+    value = row.get(column)
+    if value in (None, ""):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def labelled(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
+    """``(split, sensor_id, label, {predictor: value})`` of a row with a
+    finite label in a split, else None (predictors: finite values only)."""
+    label = _number(row, schema.LABEL)
+    if label is None:
+        return None
+    sensor_id = str(row[schema.SENSOR_ID])
+    split = splits.split(sensor_id, _number(row, schema.TIMESTAMP))
+    if split is None:
+        return None
+    values = {p: v for p, v in predictor_values(row, extra).items() if math.isfinite(v)}
+    return split, sensor_id, label, values
+
+
 def keyed_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
     """``((split, sensor_id, predictor), (prediction, label))`` for a labelled row."""
-    label = row.get(schema.LABEL)
-    if label in (None, ""):
+    found = labelled(row, splits, extra)
+    if found is None:
         return
-    label = float(label)
-    if not math.isfinite(label):
+    split, sensor_id, label, values = found
+    for predictor, value in values.items():
+        yield (split, sensor_id, predictor), (value, label)
+
+
+def keyed_points(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
+    """``((split, sensor_id), (timestamp, label, {predictor: value}))`` for a
+    labelled row with a timestamp: one point of its sensor's series."""
+    found = labelled(row, splits, extra)
+    timestamp = _number(row, schema.TIMESTAMP)
+    if found is None or timestamp is None or not found[3]:
         return
-    sensor_id = str(row[schema.SENSOR_ID])
-    split = splits.split(sensor_id)
-    if split is None:
+    split, sensor_id, label, values = found
+    yield (split, sensor_id), (timestamp, label, values)
+
+
+#: Seasons by month (meteorological: December-February is DJF on either hemisphere).
+SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM",
+           6: "JJA", 7: "JJA", 8: "JJA", 9: "SON", 10: "SON", 11: "SON"}
+#: Bins of the age of an input (days from the label's time, either way).
+AGE_BINS = ((1.0, "<= 1 day"), (3.0, "1-3 days"), (7.0, "3-7 days"))
+AGE_OVER = "> 7 days"
+BREAKDOWNS = ("network", "land_cover", "sentinel_1_age", "sentinel_2_age", "month", "season")
+
+
+def age_bin(millis: float) -> str:
+    days = abs(millis) / 86400e3
+    for limit, name in AGE_BINS:
+        if days <= limit:
+            return name
+    return AGE_OVER
+
+
+def breakdown_groups(row: Dict[str, object]) -> List[Tuple[str, str]]:
+    """``(breakdown, group)`` of a row for each of ``BREAKDOWNS`` it has the column for."""
+    import datetime
+
+    groups = [("network", network_of(str(row[schema.SENSOR_ID])))]
+    cover = _number(row, schema.LAND_COVER)
+    if cover is not None:
+        groups.append(("land_cover", schema.LAND_COVER_CLASSES.get(int(cover), f"class {int(cover)}")))
+    for breakdown, column in (("sentinel_1_age", schema.SENTINEL_1_AGE),
+                              ("sentinel_2_age", schema.SENTINEL_2_AGE)):
+        age = _number(row, column)
+        if age is not None:
+            groups.append((breakdown, age_bin(age)))
+    timestamp = _number(row, schema.TIMESTAMP)
+    if timestamp is not None and year_of(timestamp) is not None:
+        month = datetime.datetime.fromtimestamp(timestamp / 1000, datetime.timezone.utc).month
+        groups += [("month", f"{month:02d}"), ("season", SEASONS[month])]
+    return groups
+
+
+def keyed_group_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
+    """``((split, breakdown, group, predictor), (prediction, label))`` for a labelled row."""
+    found = labelled(row, splits, extra)
+    if found is None:
         return
-    for predictor, value in predictor_values(row, extra).items():
-        if math.isfinite(value):
-            yield (split, sensor_id, predictor), (value, label)
+    split, _, label, values = found
+    for breakdown, group in breakdown_groups(row):
+        for predictor, value in values.items():
+            yield (split, breakdown, group, predictor), (value, label)
 
 
 REQUIRED_COLUMNS = (schema.SENSOR_ID, schema.TIMESTAMP, schema.LABEL)
@@ -99,7 +173,8 @@ def header_problem(first_lines: List[str], extra: Sequence[str]) -> Optional[str
 
 def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
     """Why a row cannot be evaluated (a value that is not a number), or None."""
-    for column in (schema.TIMESTAMP, schema.LABEL, MODEL_COLUMN, *BASELINES.values(), *extra):
+    for column in (schema.TIMESTAMP, schema.LABEL, MODEL_COLUMN, *BASELINES.values(), *extra,
+                   schema.LAND_COVER, schema.SENTINEL_1_AGE, schema.SENTINEL_2_AGE):
         value = row.get(column)
         if value in (None, ""):
             continue

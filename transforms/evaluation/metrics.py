@@ -10,14 +10,27 @@ raw sums:
 * ``ubrmse`` = sqrt(rmse^2 - bias^2)  (RMSE with the mean bias removed)
 * ``r``      = Pearson correlation; ``None`` when either side is constant or
   n < 2 (never NaN in the outputs).
+
+``PairStats.metrics(ci_level)`` adds analytical confidence intervals from the
+same statistics, with the formulas of pytesmo's ``with_analytical_ci``
+(``pytesmo.metrics.pairwise.*_ci``), for x = prediction, y = label:
+
+* bias: ``bias -+ t(1 - a/2, n-1) * std(p - y, ddof=1) / sqrt(n)`` (Student's t);
+* ubRMSE: ``sqrt(n ubrmse^2 / chi2(1 - a/2, n-1))`` to
+  ``sqrt(n ubrmse^2 / chi2(a/2, n-1))`` (chi-squared, n - 1 degrees of freedom);
+* r: ``tanh(atanh(r) -+ z(1 - a/2) / sqrt(n - 3))`` (Fisher's z), which is
+  [-1, 1] at n = 3 as pytesmo's is;
+
+with ``a = 1 - ci_level``. All are ``None`` for n < 3, and r's also when r is.
 """
 
 import dataclasses
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
+from scipy import stats as distributions
 
 
 @dataclasses.dataclass
@@ -56,7 +69,15 @@ class PairStats:
                          self.m2_y + other.m2_y + dy * dy * f,
                          self.c_py + other.c_py + dp * dy * f)
 
-    def metrics(self) -> Dict[str, Optional[float]]:
+    def metrics(self, ci_level: Optional[float] = None) -> Dict[str, Optional[float]]:
+        """n, bias, rmse, ubrmse, r; with ``ci_level`` (e.g. 0.95) also the
+        ``CI_KEYS`` (see the module docstring)."""
+        out = self._point_metrics()
+        if ci_level is not None:
+            out.update(analytical_cis(self, out, ci_level))
+        return out
+
+    def _point_metrics(self) -> Dict[str, Optional[float]]:
         if self.n == 0:
             return {"n": 0, "bias": None, "rmse": None, "ubrmse": None, "r": None}
         bias = self.mean_p - self.mean_y
@@ -68,6 +89,38 @@ class PairStats:
             r = max(-1.0, min(1.0, self.c_py / denom))
         return {"n": self.n, "bias": bias, "rmse": math.sqrt(var_diff + bias * bias),
                 "ubrmse": math.sqrt(var_diff), "r": r}
+
+
+CI_METRICS = ("bias", "ubrmse", "r")
+CI_KEYS = tuple(f"{m}_ci_{end}" for m in CI_METRICS for end in ("lower", "upper"))
+
+
+def analytical_cis(stats: PairStats, point: Dict[str, Optional[float]],
+                   ci_level: float) -> Dict[str, Optional[float]]:
+    """The ``CI_KEYS`` of ``stats`` (``point``: its ``metrics()``) at ``ci_level``."""
+    if not 0 < ci_level < 1:
+        raise ValueError(f"ci_level must lie between 0 and 1, not {ci_level}")
+    out: Dict[str, Optional[float]] = dict.fromkeys(CI_KEYS)
+    n = stats.n
+    if n < 3:
+        return out
+    alpha = 1 - ci_level
+    var_diff = max(stats.m2_p + stats.m2_y - 2 * stats.c_py, 0.0) / (n - 1)
+    half = math.sqrt(var_diff / n) * float(distributions.t.ppf(1 - alpha / 2, n - 1))
+    out["bias_ci_lower"], out["bias_ci_upper"] = point["bias"] - half, point["bias"] + half
+    ubmsd = point["ubrmse"] ** 2
+    out["ubrmse_ci_lower"] = math.sqrt(n * ubmsd / float(distributions.chi2.ppf(1 - alpha / 2, n - 1)))
+    out["ubrmse_ci_upper"] = math.sqrt(n * ubmsd / float(distributions.chi2.ppf(alpha / 2, n - 1)))
+    r = point["r"]
+    if r is not None:
+        if n == 3:  # z / sqrt(0): the interval is all of [-1, 1]
+            out["r_ci_lower"], out["r_ci_upper"] = (-1.0, 1.0) if abs(r) < 1 else (None, None)
+        elif abs(r) >= 1:
+            out["r_ci_lower"] = out["r_ci_upper"] = r
+        else:
+            z = float(distributions.norm.ppf(1 - alpha / 2)) / math.sqrt(n - 3)
+            out["r_ci_lower"], out["r_ci_upper"] = math.tanh(math.atanh(r) - z), math.tanh(math.atanh(r) + z)
+    return out
 
 
 class PairStatsFn(beam.CombineFn):
@@ -112,16 +165,48 @@ class Hist2dFn(beam.CombineFn):
         return acc
 
 
-def summarise_sensors(per_sensor: List[Dict[str, object]], min_samples: int) -> Dict[str, object]:
-    """Mean and median of per-sensor r and ubRMSE, over sensors with enough pairs."""
-    used = [m for m in per_sensor if m["n"] >= min_samples]
+def bootstrap_interval(values: Sequence[float], statistic, samples: int, ci_level: float,
+                       seed: int) -> Tuple[Optional[float], Optional[float]]:
+    """Percentile bootstrap interval of ``statistic`` (``np.mean``, ``np.median``)
+    over ``values``, resampled with replacement ``samples`` times from
+    ``np.random.default_rng(seed)``; ``(None, None)`` for fewer than 2 values
+    or no samples."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2 or samples < 1:
+        return None, None
+    rng = np.random.default_rng(seed)
+    drawn = statistic(x[rng.integers(0, len(x), (samples, len(x)))], axis=1)
+    tail = (1 - ci_level) / 2
+    return float(np.quantile(drawn, tail)), float(np.quantile(drawn, 1 - tail))
+
+
+#: per-sensor figures averaged over sensors; the first four get bootstrap intervals
+SENSOR_METRICS = ("r", "ubrmse", "r_anom", "ubrmse_anom", "rmse", "bias")
+BOOTSTRAPPED = SENSOR_METRICS[:4]
+
+
+def summarise_sensors(per_sensor: List[Dict[str, object]], min_samples: int,
+                      ci_level: float = 0.95, bootstrap_samples: int = 0,
+                      seed: int = 0) -> Dict[str, object]:
+    """Mean and median of per-sensor figures over sensors with enough pairs;
+    with ``bootstrap_samples`` a bootstrap interval of each mean and median
+    of ``BOOTSTRAPPED`` (resampling sensors, in sensor order, so the same
+    rows give the same intervals whatever order they come in)."""
+    used = sorted((m for m in per_sensor if m["n"] >= min_samples),
+                  key=lambda m: str(m.get("sensor_id", "")))
     out: Dict[str, object] = {"sensors": len(per_sensor), "sensors_used": len(used),
                               "sensors_excluded_min_samples": len(per_sensor) - len(used)}
-    for metric in ("r", "ubrmse", "rmse", "bias"):
-        values = [m[metric] for m in used if m[metric] is not None]
+    for metric in SENSOR_METRICS:
+        values = [m[metric] for m in used if m.get(metric) is not None]
         out[f"{metric}_mean"] = float(np.mean(values)) if values else None
         out[f"{metric}_median"] = float(np.median(values)) if values else None
         out[f"{metric}_sensors"] = len(values)
+        if metric in BOOTSTRAPPED and bootstrap_samples:
+            for name, statistic in (("mean", np.mean), ("median", np.median)):
+                lower, upper = bootstrap_interval(values, statistic, bootstrap_samples,
+                                                  ci_level, seed)
+                out[f"{metric}_{name}_ci_lower"], out[f"{metric}_{name}_ci_upper"] = lower, upper
+    out["sensors_without_anomaly"] = len(used) - out["r_anom_sensors"]
     return out
 
 

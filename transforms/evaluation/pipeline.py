@@ -1,10 +1,12 @@
 """Evaluation as one PTransform (``pipelines.evaluate``).
 
 ``Evaluate``: rows -> ``(split, sensor, predictor)`` pairs (``inputs``) ->
-streaming statistics per sensor, pooled per split and per network, density
-grids (``metrics``) -> one ``Report`` (``report``) -> the report files
-(``report_files``). Only aggregates cross the final step; rows are never
-collected.
+streaming statistics per sensor, pooled per split, per network and per
+breakdown group, density grids (``metrics``); each sensor's series, grouped
+on its own, -> anomaly skill and paired statistics (``series``) -> one
+``Report`` (``report``) -> the report files (``report_files``). Only
+aggregates cross the final step; rows are never collected (a sensor's
+series is the largest group).
 """
 
 import dataclasses
@@ -12,7 +14,7 @@ from typing import Tuple
 
 import apache_beam as beam
 
-from transforms.evaluation import inputs, metrics, report, report_files
+from transforms.evaluation import inputs, metrics, report, report_files, series
 from transforms.dataset.splits import SplitConfig, network_of
 
 
@@ -32,11 +34,25 @@ class Evaluate(beam.PTransform):
     min_samples_per_sensor: int = 10
     table_splits: Tuple[str, ...] = ("validation", "test")
     series_sensors: int = 4
+    uncertainty: report.Uncertainty = report.Uncertainty()  # --ci_level, --bootstrap_samples
+    reference_predictor: str = "model"  # compared with every other on the same pairs
+    anomaly_window_days: float = series.ANOMALY_WINDOW_DAYS
 
     def expand(self, rows):
         extra = self.extra_columns
+        ci_level = self.uncertainty.ci_level
         pairs = rows | "Key pairs" >> beam.FlatMap(inputs.keyed_pairs, self.splits, extra)
         per_sensor = pairs | "Per-sensor stats" >> beam.CombinePerKey(metrics.PairStatsFn())
+        skills = (rows
+                  | "Key series points" >> beam.FlatMap(inputs.keyed_points, self.splits, extra)
+                  | "Series per sensor" >> beam.GroupByKey()
+                  | "Series skill" >> beam.MapTuple(
+                      series.sensor_skill, window_days=self.anomaly_window_days,
+                      reference=self.reference_predictor))
+        groups = (rows
+                  | "Key breakdown pairs" >> beam.FlatMap(inputs.keyed_group_pairs, self.splits, extra)
+                  | "Breakdown stats" >> beam.CombinePerKey(metrics.PairStatsFn())
+                  | "Breakdown metrics" >> beam.Map(report.group_row, ci_level))
         pooled = (per_sensor
                   | "By split" >> beam.Map(lambda kv: ((kv[0][0], kv[0][2]), kv[1]))
                   | "Pooled stats" >> beam.CombinePerKey(metrics.MergeStatsFn()))
@@ -44,7 +60,7 @@ class Evaluate(beam.PTransform):
                     | "By network" >> beam.Map(
                         lambda kv: ((kv[0][0], network_of(kv[0][1]), kv[0][2]), kv[1]))
                     | "Network stats" >> beam.CombinePerKey(metrics.MergeStatsFn()))
-        sensor_rows = per_sensor | "Per-sensor metrics" >> beam.Map(report.metrics_row)
+        sensor_rows = per_sensor | "Per-sensor metrics" >> beam.Map(report.metrics_row, ci_level)
         hists = (pairs
                  | "Pairs by split" >> beam.Map(lambda kv: ((kv[0][0], kv[0][2]), kv[1]))
                  | "Density grids" >> beam.CombinePerKey(metrics.Hist2dFn()))
@@ -54,7 +70,7 @@ class Evaluate(beam.PTransform):
                | "Size first" >> beam.Map(lambda kv: (kv[1], kv[0]))
                | "Largest sensors" >> beam.combiners.Top.Of(self.series_sensors)
                | "Sensor ids" >> beam.Map(lambda top: [sensor for _, sensor in top]))
-        series = (rows
+        series_points = (rows
                   | "Rows of largest sensors" >> beam.Filter(
                       lambda r, chosen: r.get("label") not in (None, "")
                       and r.get("sensor_id") in chosen, beam.pvalue.AsSingleton(top))
@@ -64,6 +80,8 @@ class Evaluate(beam.PTransform):
                 | "Report trigger" >> beam.Create([None])
                 | "Assemble report" >> beam.Map(
                     report.build_report, side(pooled), side(networks), side(sensor_rows),
-                    side(hists), side(series), min_samples=self.min_samples_per_sensor,
-                    table_splits=list(self.table_splits))
+                    side(hists), side(series_points), side(skills), side(groups),
+                    min_samples=self.min_samples_per_sensor, table_splits=list(self.table_splits),
+                    uncertainty=self.uncertainty, reference=self.reference_predictor,
+                    anomaly_window_days=self.anomaly_window_days)
                 | "Write report" >> beam.FlatMap(report_files.write_report, self.output_dir))

@@ -7,13 +7,22 @@ Nothing here sees individual rows.
 """
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from transforms.dataset import schema
-from transforms.evaluation.metrics import summarise_sensors
+from transforms.evaluation.metrics import bootstrap_interval, summarise_sensors
 from transforms.dataset.splits import network_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Uncertainty:
+    """How sure the figures are: the interval level, and the bootstrap over sensors."""
+
+    ci_level: float = 0.95
+    bootstrap_samples: int = 1000
+    seed: int = 0
 
 
 @dataclasses.dataclass
@@ -24,12 +33,68 @@ class Report:
     hists: Dict[str, Dict[str, np.ndarray]]  # split -> predictor -> HIST_BINS^2 counts
     per_sensor_rows: List[Dict[str, object]]
     series: Dict[str, List[Dict[str, object]]]  # sensor_id -> points
+    group_rows: List[Dict[str, object]] = dataclasses.field(default_factory=list)
 
 
-def metrics_row(element) -> Dict[str, object]:
+def metrics_row(element, ci_level: float = 0.95) -> Dict[str, object]:
     (split, sensor_id, predictor), stats = element
     return {"split": split, "sensor_id": sensor_id, "network": network_of(sensor_id),
-            "predictor": predictor, **stats.metrics()}
+            "predictor": predictor, **stats.metrics(ci_level)}
+
+
+def group_row(element, ci_level: float = 0.95) -> Dict[str, object]:
+    (split, breakdown, group, predictor), stats = element
+    return {"split": split, "breakdown": breakdown, "group": group, "predictor": predictor,
+            **stats.metrics(ci_level)}
+
+
+ANOMALY_KEYS = ("n_anom", "r_anom", "ubrmse_anom")
+
+
+def _with_anomalies(sensor_rows, skills) -> List[Dict[str, object]]:
+    by_sensor = {(s["split"], s["sensor_id"]): s["anomaly"] for s in skills}
+    out = []
+    for r in sensor_rows:
+        anomaly = by_sensor.get((r["split"], r["sensor_id"]), {}).get(r["predictor"], {})
+        out.append({**r, **{k: anomaly.get(k) for k in ANOMALY_KEYS}})
+    return out
+
+
+def paired_comparison(skills, min_samples: int, uncertainty: Uncertainty,
+                      reference: str) -> Dict[str, Dict[str, object]]:
+    """``reference`` against each other predictor on the same pairs, per split:
+    the mean over sensors (with at least ``min_samples`` common pairs) of the
+    difference in r (reference minus baseline: > 0 is better) and in ubRMSE
+    (< 0 is better), each with a bootstrap interval over sensors, the share of
+    sensors where the reference is better, and whether the interval excludes
+    no improvement."""
+    diffs: Dict[Tuple[str, str], Dict[str, list]] = {}
+    for skill in sorted(skills, key=lambda s: (s["split"], s["sensor_id"])):
+        for baseline, p in skill["paired"].items():
+            if p["n"] < min_samples:
+                continue
+            d = diffs.setdefault((skill["split"], baseline), {"r": [], "ubrmse": []})
+            for metric in ("r", "ubrmse"):
+                ref, base = p[f"{metric}_reference"], p[f"{metric}_baseline"]
+                if ref is not None and base is not None:
+                    d[metric].append(ref - base)
+    out: Dict[str, Dict[str, object]] = {}
+    u = uncertainty
+    for (split, baseline), d in sorted(diffs.items()):
+        entry: Dict[str, object] = {"reference": reference}
+        for metric, better in (("r", 1.0), ("ubrmse", -1.0)):
+            values = np.asarray(d[metric], dtype=np.float64)
+            lower, upper = bootstrap_interval(values, np.mean, u.bootstrap_samples, u.ci_level,
+                                              u.seed)
+            entry.update({
+                f"{metric}_sensors": len(values),
+                f"{metric}_diff_mean": float(values.mean()) if len(values) else None,
+                f"{metric}_diff_ci_lower": lower, f"{metric}_diff_ci_upper": upper,
+                f"share_{metric}_better": float(np.mean(values * better > 0)) if len(values) else None,
+                f"{metric}_better_significant": bool(lower is not None and (
+                    lower > 0 if better > 0 else upper < 0))})
+        out.setdefault(split, {})[baseline] = entry
+    return out
 
 
 def _nest(items, depth: int) -> Dict:
@@ -43,16 +108,21 @@ def _nest(items, depth: int) -> Dict:
     return out
 
 
-def build_report(_, pooled, networks, sensor_rows, hists, series_points, *, min_samples: int,
-                 table_splits: List[str]) -> Report:
+def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=(), groups=(), *,
+                 min_samples: int, table_splits: List[str],
+                 uncertainty: Uncertainty = Uncertainty(), reference: str = "model",
+                 anomaly_window_days: Optional[float] = None) -> Report:
     """The side inputs of ``Evaluate`` -> the ``Report``."""
+    u = uncertainty
+    sensor_rows = _with_anomalies(sensor_rows, skills)
     per_sensor_summary: Dict[str, Dict[str, object]] = {}
     by_split_pred: Dict[Tuple[str, str], list] = {}
     for r in sensor_rows:
         by_split_pred.setdefault((r["split"], r["predictor"]), []).append(r)
     for (split, predictor), rows in by_split_pred.items():
-        per_sensor_summary.setdefault(split, {})[predictor] = summarise_sensors(rows, min_samples)
-    pooled_metrics = _nest([(k, s.metrics()) for k, s in pooled], 2)
+        per_sensor_summary.setdefault(split, {})[predictor] = summarise_sensors(
+            rows, min_samples, u.ci_level, u.bootstrap_samples, u.seed)
+    pooled_metrics = _nest([(k, s.metrics(u.ci_level)) for k, s in pooled], 2)
     all_splits = [s for s in (*schema.SPLITS, "all") if s in pooled_metrics]
     pairs_by_split = {s: max((m["n"] for m in pooled_metrics[s].values()), default=0)
                       for s in all_splits}
@@ -64,11 +134,14 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, *, min_
     report = {
         "pooled": pooled_metrics,
         "per_sensor_summary": per_sensor_summary,
-        "per_network": _nest([(k, s.metrics()) for k, s in networks], 3),
+        "per_network": _nest([(k, s.metrics(u.ci_level)) for k, s in networks], 3),
+        "paired": paired_comparison(skills, min_samples, u, reference),
+        "ci_level": u.ci_level, "bootstrap_samples": u.bootstrap_samples,
+        "bootstrap_seed": u.seed, "anomaly_window_days": anomaly_window_days,
         "min_samples_per_sensor": min_samples,
         "table_splits": [s for s in table_splits if s in pooled_metrics] or all_splits,
         "all_splits": all_splits,
         "pairs_by_split": pairs_by_split,
         "sensors_by_split": sensors_by_split,
     }
-    return Report(report, _nest(list(hists), 2), list(sensor_rows), series)
+    return Report(report, _nest(list(hists), 2), list(sensor_rows), series, list(groups))

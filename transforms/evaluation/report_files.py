@@ -19,8 +19,12 @@ from transforms.evaluation.metrics import HIST_BINS
 from transforms.evaluation.report import Report
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
+_CI_COLUMNS = ("bias_ci_lower", "bias_ci_upper", "ubrmse_ci_lower", "ubrmse_ci_upper",
+               "r_ci_lower", "r_ci_upper")
 PER_SENSOR_COLUMNS = ("split", "sensor_id", "network", "predictor", "n", "bias", "rmse",
-                      "ubrmse", "r")
+                      "ubrmse", "r", *_CI_COLUMNS, "n_anom", "r_anom", "ubrmse_anom")
+PER_GROUP_COLUMNS = ("split", "breakdown", "group", "predictor", "n", "bias", "rmse", "ubrmse",
+                     "r", *_CI_COLUMNS)
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -51,13 +55,68 @@ def markdown_table(metrics: Dict[str, Dict[str, Dict[str, object]]], splits: Lis
     return "\n".join(lines)
 
 
+def _with_ci(m: Dict[str, object], key: str, lower: str, upper: str) -> str:
+    if m.get(key) is None:
+        return "–"
+    if m.get(lower) is None or m.get(upper) is None:
+        return f"{m[key]:.3f}"
+    return f"{m[key]:.3f} [{m[lower]:.3f}, {m[upper]:.3f}]"
+
+
+def interval_table(metrics: Dict[str, Dict[str, Dict[str, object]]], splits: List[str],
+                   keys: List[tuple], names: List[str]) -> str:
+    """One row per predictor, ``figure [lower, upper]`` for each of ``keys``
+    (``(key, lower, upper)``) and each split."""
+    predictors = predictor_order({p for s in splits for p in metrics.get(s, {})})
+    head = "| Experiment | " + " | ".join(f"{s.capitalize()} {n}" for s in splits for n in names) + " |"
+    lines = [head, "| --- |" + " ---: |" * (len(keys) * len(splits))]
+    for p in predictors:
+        cells = [_with_ci(metrics.get(s, {}).get(p, {}), *k) for s in splits for k in keys]
+        lines.append(f"| {DISPLAY.get(p, p)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ci(metric: str):
+    return (metric, f"{metric}_ci_lower", f"{metric}_ci_upper")
+
+
+def _boot(metric: str, statistic: str):
+    key = f"{metric}_{statistic}"
+    return (key, f"{key}_ci_lower", f"{key}_ci_upper")
+
+
+def paired_lines(report: Dict[str, object]) -> List[str]:
+    level = f"{report['ci_level']:.0%}"
+    lines = []
+    for split in report["table_splits"]:
+        for baseline, p in sorted(report.get("paired", {}).get(split, {}).items()):
+            name, ref = DISPLAY.get(baseline, baseline), DISPLAY.get(p["reference"], p["reference"])
+            if not p["r_sensors"]:
+                continue
+            verdict = ("significant" if p["r_better_significant"] and p["ubrmse_better_significant"]
+                       else "not significant")
+            lines.append(
+                f"- {split}, {ref} vs {name} ({p['r_sensors']} sensors, same pairs): "
+                f"r {p['r_diff_mean']:+.3f} {_pair(p, 'r')}, better on "
+                f"{p['share_r_better']:.0%} of sensors; ubRMSE {p['ubrmse_diff_mean']:+.3f} "
+                f"{_pair(p, 'ubrmse')}, better on {p['share_ubrmse_better']:.0%}. "
+                f"The improvement is **{verdict}** at the {level} level.")
+    return lines or ["- no sensor has both predictions with enough pairs."]
+
+
+def _pair(p, metric):
+    lower, upper = p[f"{metric}_diff_ci_lower"], p[f"{metric}_diff_ci_upper"]
+    return "" if lower is None else f"[{lower:+.3f}, {upper:+.3f}]"
+
+
 def render_markdown(report: Dict[str, object]) -> str:
     splits = report["table_splits"]
     pooled = report["pooled"]
     per_sensor = report["per_sensor_summary"]
+    level = f"{report.get('ci_level', 0.95):.0%}"
     counts = ", ".join(f"{s}: {report['pairs_by_split'].get(s, 0)} labelled examples, "
                        f"{report['sensors_by_split'].get(s, 0)} sensors" for s in splits)
-    return "\n\n".join([
+    sections = [
         "# Soil-moisture evaluation",
         f"Predictions against the in-situ label ({counts}).",
         "## Pooled over all examples",
@@ -67,17 +126,85 @@ def render_markdown(report: Dict[str, object]) -> str:
         markdown_table(per_sensor, splits, "ubrmse_mean", "rmse_mean", "r_mean"),
         "## Per-sensor medians",
         markdown_table(per_sensor, splits, "ubrmse_median", "rmse_median", "r_median"),
-    ]) + "\n"
+        f"## Intervals ({level})",
+        "Pooled, analytical (bias: Student's t; ubRMSE: chi-squared, n - 1 degrees of "
+        "freedom; r: Fisher's z), as pytesmo's `with_analytical_ci`:",
+        interval_table(pooled, splits, [_ci("bias"), _ci("ubrmse"), _ci("r")],
+                       ["bias", "ubRMSE", "r"]),
+        f"Per-sensor mean and median, bootstrap over sensors "
+        f"({report.get('bootstrap_samples', 0)} resamples, seed {report.get('bootstrap_seed', 0)}):",
+        interval_table(per_sensor, splits, [_boot("ubrmse", "mean"), _boot("r", "mean"),
+                                            _boot("ubrmse", "median"), _boot("r", "median")],
+                       ["mean ubRMSE", "mean r", "median ubRMSE", "median r"]),
+        f"## Anomaly skill (anomalies from a {report.get('anomaly_window_days') or 35:g}-day "
+        "centred moving average of each series, per sensor)",
+        interval_table(per_sensor, splits, [_boot("ubrmse_anom", "mean"), _boot("r_anom", "mean")],
+                       ["mean anomaly ubRMSE", "mean anomaly r"]),
+        "Sensors left out for a series too short to have anomalies: " + ", ".join(
+            f"{s}: {max((m.get('sensors_without_anomaly', 0) for m in per_sensor.get(s, {}).values()), default=0)}"
+            for s in splits) + ".",
+        "## Paired comparison (per-sensor r and ubRMSE on exactly the same pairs)",
+        "\n".join(paired_lines(report)),
+        "## Breakdowns",
+        "Pooled figures per network, land-cover class at the sensor, age of the Sentinel-1 and "
+        "Sentinel-2 inputs, month and season: `per_group.csv`, plotted in `breakdown_*.png`.",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _csv(rows: List[Dict[str, object]], columns, order) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in sorted(rows, key=order):
+        w.writerow(["" if r.get(c) is None else (repr(r[c]) if isinstance(r[c], float) else r[c])
+                    for c in columns])
+    return buf.getvalue()
 
 
 def per_sensor_csv(rows: List[Dict[str, object]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(PER_SENSOR_COLUMNS)
-    for r in sorted(rows, key=lambda r: (r["split"], r["sensor_id"], r["predictor"])):
-        w.writerow(["" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c])
-                    for c in PER_SENSOR_COLUMNS])
-    return buf.getvalue()
+    return _csv(rows, PER_SENSOR_COLUMNS, lambda r: (r["split"], r["sensor_id"], r["predictor"]))
+
+
+def per_group_csv(rows: List[Dict[str, object]]) -> str:
+    return _csv(rows, PER_GROUP_COLUMNS,
+                lambda r: (r["split"], r["breakdown"], r["group"], r["predictor"]))
+
+
+def plot_breakdown(rows: List[Dict[str, object]], breakdown: str, splits: List[str]) -> bytes:
+    """ubRMSE and r per group of one breakdown, with their intervals, for each predictor."""
+    matplotlib, plt = _matplotlib()
+
+    shown = [r for r in rows if r["breakdown"] == breakdown and r["split"] in splits]
+    groups = sorted({r["group"] for r in shown})
+    predictors = predictor_order({r["predictor"] for r in shown})
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(groups) * len(predictors)), 4),
+                             squeeze=False)
+    width = 0.8 / max(1, len(predictors) * len(splits))
+    for ax, metric in zip(axes[0], ("ubrmse", "r")):
+        k = 0
+        for split in splits:
+            for p in predictors:
+                by_group = {r["group"]: r for r in shown if r["split"] == split and r["predictor"] == p}
+                xs, ys, errs = [], [], [[], []]
+                for i, g in enumerate(groups):
+                    r = by_group.get(g)
+                    if r is None or r.get(metric) is None:
+                        continue
+                    lo, hi = r.get(f"{metric}_ci_lower"), r.get(f"{metric}_ci_upper")
+                    xs.append(i + (k - (len(predictors) * len(splits) - 1) / 2) * width)
+                    ys.append(r[metric])
+                    errs[0].append(r[metric] - lo if lo is not None else 0)
+                    errs[1].append(hi - r[metric] if hi is not None else 0)
+                if xs:
+                    ax.errorbar(xs, ys, yerr=errs, fmt="o", ms=4, capsize=2,
+                                label=f"{DISPLAY.get(p, p)} ({split})")
+                k += 1
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
+        ax.set(title=f"{'ubRMSE (m³/m³)' if metric == 'ubrmse' else 'r'} by {breakdown}")
+    axes[0][0].legend(fontsize=7)
+    return _png(fig)
 
 
 def _png(fig) -> bytes:
@@ -160,6 +287,10 @@ def write_report(assembled: Report, output_dir: str) -> List[str]:
     written[join("metrics.md")] = render_markdown(report).encode()
     written[join("metrics.json")] = json.dumps(report, indent=2, sort_keys=True).encode()
     written[join("per_sensor.csv")] = per_sensor_csv(per_sensor_rows).encode()
+    written[join("per_group.csv")] = per_group_csv(assembled.group_rows).encode()
+    for breakdown in sorted({r["breakdown"] for r in assembled.group_rows}):
+        written[join(f"breakdown_{breakdown}.png")] = plot_breakdown(
+            assembled.group_rows, breakdown, report["table_splits"])
     for predictor in predictor_order({p for s in hists for p in hists[s]}):
         written[join(f"scatter_{predictor}.png")] = plot_density(hists, predictor, report["all_splits"])
     for metric in ("r", "ubrmse"):

@@ -16,8 +16,9 @@ from transforms.dataset import example_proto, schema
 COLUMNS = schema.ROW_COLUMNS
 CSV_HEADER = ",".join(COLUMNS)
 _FLOAT32_COLUMNS = {schema.PREDICTION, schema.LABEL, schema.CENTER_LAT, schema.CENTER_LONG}
-_INT64_COLUMNS = {schema.SMAP_SM, schema.GLDAS_SM, schema.INDEX}
+_INT64_COLUMNS = {schema.SMAP_SM, schema.GLDAS_SM, schema.INDEX, schema.LAND_COVER}
 _TEXT_COLUMNS = {schema.SENSOR_ID, schema.SHARD}
+_MILLISECONDS = {schema.TIMESTAMP, schema.SENTINEL_1_AGE, schema.SENTINEL_2_AGE}
 
 
 def _cell(column: str, value) -> str:
@@ -25,7 +26,7 @@ def _cell(column: str, value) -> str:
         return ""
     if column in _FLOAT32_COLUMNS:
         return str(np.float32(value))  # shortest text that reads back as the same float32
-    if column == schema.TIMESTAMP:
+    if column in (schema.TIMESTAMP, schema.SENTINEL_1_AGE, schema.SENTINEL_2_AGE):
         return repr(float(value))  # the stored float32 milliseconds, exactly
     return str(value)
 
@@ -44,7 +45,7 @@ def parquet_schema():
             return pa.string()
         if column in _INT64_COLUMNS:
             return pa.int64()
-        return pa.float64() if column == schema.TIMESTAMP else pa.float32()
+        return pa.float64() if column in _MILLISECONDS else pa.float32()
 
     return pa.schema([(c, kind(c)) for c in COLUMNS])
 
