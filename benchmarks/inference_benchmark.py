@@ -48,8 +48,10 @@ BANDS = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS, "sentinel_2_B5", "sentinel_
          "sentinel_2_B7")
 
 
-def make_data(folder: str, n: int, size: int, seed: int = 0) -> str:
-    """``n`` examples in ``SHARDS`` shards (one shard written, then copied)."""
+def make_data(folder: str, n: int, size: int, seed: int = 0, full: bool = False) -> str:
+    """``n`` examples in ``SHARDS`` shards (one shard written, then copied);
+    ``full``: every field of the dataset schema (~25 MB an example at 512x512,
+    as the real data's 10-30 MB), else the 17 bands the released script parses."""
     pattern = os.path.join(folder, f"data-*-of-{SHARDS:05d}.tfrecord.gz")
     if len(glob.glob(pattern)) == SHARDS:
         return pattern
@@ -59,6 +61,10 @@ def make_data(folder: str, n: int, size: int, seed: int = 0) -> str:
 
     def example(i):
         x = synthetic_examples.draw_inputs(rng)
+        if full:
+            return synthetic_examples.make_example(
+                rng, size, f"SCAN__Station_{i % 40}__X", np.float32(1.5e12 + 3.6e6 * i), 40.0,
+                -100.0, float(rng.uniform(0, 3000)), x, (schema.SM_0_5, 0.25))
         images = synthetic_examples.make_images(rng, size, x, float(rng.uniform(0, 3000)))
         features = {name: ("int64", images[name].ravel()) for name in BANDS}
         features.update({
@@ -167,9 +173,13 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=720)
     parser.add_argument("--image_size", type=int, default=512)
     parser.add_argument("--models", default="light,heavy")
+    parser.add_argument("--full_examples", action="store_true",
+                        help="examples with every field of the schema (~25 MB each at 512x512) "
+                             "instead of the 17 bands the released script parses")
     args = parser.parse_args(argv)
-    pattern = make_data(os.path.join(args.work_dir, f"shards-17-bands-{args.image_size}"), args.examples,
-                        args.image_size)
+    kind = "full" if args.full_examples else "17-bands"
+    pattern = make_data(os.path.join(args.work_dir, f"shards-{kind}-{args.image_size}"),
+                        args.examples, args.image_size, full=args.full_examples)
     n = SHARDS * (args.examples // SHARDS)
     models = {}
     if "light" in args.models:

@@ -26,7 +26,8 @@ def _pytesmo_cis(p, y, ci_level=0.95):
     p, y = np.asarray(p, float), np.asarray(y, float)
     out = {}
     for name, fn in (("bias", bias), ("ubrmse", ubrmsd), ("r", pearson_r)):
-        _, lower, upper = with_analytical_ci(fn, p, y, alpha=1 - ci_level)
+        with np.errstate(divide="ignore"):  # r at n = 3: z / sqrt(0), an interval of [-1, 1]
+            _, lower, upper = with_analytical_ci(fn, p, y, alpha=1 - ci_level)
         out[f"{name}_ci_lower"], out[f"{name}_ci_upper"] = float(lower), float(upper)
     return out
 

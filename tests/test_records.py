@@ -335,3 +335,25 @@ def test_concurrent_walks_stay_within_depth_and_close_stops_them():
     assert len(produced) <= 5 + 4 + 2  # taken + queued + one blocked put each
     walks.close()
     assert walks.running == 0
+
+
+def test_example_key_carries_land_cover_at_the_centre_and_the_input_ages():
+    size = 5
+    classes = np.arange(size * size) * 10  # the centre pixel (2, 2) is value 12 * 10
+    record = example(sensor_id=("bytes", [b"A__B__C"]),
+                     cgls_lc_discrete_classification=("int64", classes),
+                     sentinel_1_time_millis_diff=("float", [-3.6e6]),
+                     sentinel_2_time_millis_diff=("float", [8.64e7]))
+    key = records.example_key("s", 0, record)
+    assert (key.land_cover, key.sentinel_1_age, key.sentinel_2_age) == (120, -3.6e6, 8.64e7)
+    row = records.row(key, None)
+    assert (row["land_cover"], row["sentinel_1_time_millis_diff"]) == (120, -3.6e6)
+    even = example(cgls_lc_discrete_classification=("int64", np.arange(16) + 300))
+    assert records.land_cover_of(even) == 300 + 2 * 4 + 2  # (size // 2, size // 2) of 4x4
+    assert records.land_cover_of(example(cgls_lc_discrete_classification=("int64", [7]))) == 7
+    # absent, not a square, or stored as floats: no class
+    assert records.land_cover_of(example()) is None
+    assert records.land_cover_of(example(cgls_lc_discrete_classification=("int64", [1] * 24))) is None
+    assert records.land_cover_of(example(cgls_lc_discrete_classification=("float", [1.0] * 25))) is None
+    assert records.example_key("s", 0, example(sentinel_1_time_millis_diff=("bytes", [b"x"]))
+                               ).sentinel_1_age is None
