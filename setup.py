@@ -13,6 +13,7 @@ REQUIRED = [
     "numpy>=1.26,<3",
     "google-crc32c>=1.5",  # fast CRC32C for TFRecord framing
     "zlib-ng>=1.0",  # gzip 2-3x faster than the standard zlib, same format
+    "isal==1.9.1",  # ISA-L inflate, 15-20 % faster than zlib-ng (tfrecord_io.inflate)
     "numba==0.68.1",  # the compiled varint loop of inference (transforms/dataset/varints.py)
     "matplotlib>=3.8",  # evaluation plots
     "tensorflow-transform==1.21.0",  # training preprocessing (pipelines.train)

@@ -254,11 +254,11 @@ def sees_only_window(session, feeds: Dict[str, Any], output, size: int, seed: in
     images (``model_interface.window``), as the released model's does (it
     crops them to 256x256 itself) — checked, not assumed.
 
-    Two random batches that differ only outside the window must give equal
+    Two random examples that differ only outside the window must give equal
     outputs, and feeding the window alone must give the same (within 1e-6).
     The value before the final clip is compared where the graph has one, so a
     saturated output cannot hide a difference. Costs three ``session.run``
-    of two examples at load time.
+    of one example at load time.
     """
     offset, side = model_window(size)
     if side == size:
@@ -267,13 +267,13 @@ def sees_only_window(session, feeds: Dict[str, Any], output, size: int, seed: in
     probe = _pre_clip(output)
     shapes = {key: feed.shape.as_list() for key, feed in feeds.items()}
     channels = {key: shapes[key][-1] for key in ("image", "low_res")}
-    first = {key: rng.uniform(0, 255, (2, size, size, c)).astype(np.float32)
+    first = {key: rng.uniform(0, 255, (1, size, size, c)).astype(np.float32)
              for key, c in channels.items()}
     other = {key: rng.uniform(0, 255, a.shape).astype(np.float32) for key, a in first.items()}
     inside = (slice(None), slice(offset, offset + side), slice(offset, offset + side))
     for key in other:
         other[key][inside] = first[key][inside]
-    aux = rng.uniform(0, 1, (2, shapes["aux"][-1])).astype(np.float32)
+    aux = rng.uniform(0, 1, (1, shapes["aux"][-1])).astype(np.float32)
 
     def run(images):
         values = {**images, "aux": aux}

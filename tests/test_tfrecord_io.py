@@ -356,3 +356,38 @@ def test_abort_that_cannot_delete_warns_naming_the_file(tmp_path, monkeypatch, c
     monkeypatch.setattr(FileSystems, "delete", refuse)
     w.abort()
     assert f"could not remove {w.temp_path}: read-only file system" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["gzip_trailer_crc", "deflate_bit_flip"])
+def test_damage_found_by_isal_is_salvaged_by_zlib_ng_without_repeating_bytes(tmp_path, how):
+    import io
+
+    records = _incompressible_records(60, seed=3)
+    good = str(tmp_path / "good.tfrecord.gz")
+    tfrecord_io.write_shard(good, records)
+    damaged = _damage(open(good, "rb").read(), how)
+    # the oracle: zlib-ng alone, with its salvage, from the start
+    expected, expected_error = b"", None
+    try:
+        for chunk in tfrecord_io._inflate(io.BytesIO(damaged), None, fast=False):
+            expected += chunk
+    except tfrecord_io.GzipStreamError as e:
+        expected_error = str(e)
+    with pytest.raises(tfrecord_io._FastPathFailed):  # ISA-L itself stops at the damage
+        for _ in tfrecord_io._inflate(io.BytesIO(damaged), None, fast=True):
+            pass
+    got = b""
+    with pytest.raises(tfrecord_io.GzipStreamError) as e:
+        for chunk in tfrecord_io.inflate(io.BytesIO(damaged)):
+            got += chunk
+    assert got == expected and str(e.value) == expected_error and len(got) > 0
+
+    class Unseekable(io.BytesIO):
+        def seek(self, *args):
+            raise io.UnsupportedOperation("not seekable")
+
+    got = b""
+    with pytest.raises(tfrecord_io.GzipStreamError):
+        for chunk in tfrecord_io.inflate(Unseekable(damaged)):
+            got += chunk
+    assert expected.startswith(got)

@@ -5,7 +5,7 @@ pipeline shares, the network-free local runner, dry runs, counters, the
 progress lines of local runs.
 """
 
-from transforms.runtime.cli import InputError, UsageError, cli_main, pipeline_help
+from transforms.runtime.cli import InputError, UsageError, cli_main, exit_process, pipeline_help
 from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressOptions,
                                        ShardInputOptions, Stopwatch, add_shared_argument,
                                        apply_local_defaults, check_writable, counters, input_shards,
@@ -14,6 +14,7 @@ from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressO
 
 __all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "ProgressOptions",
            "ShardInputOptions", "Stopwatch", "UsageError", "add_shared_argument",
-           "apply_local_defaults", "check_writable", "cli_main", "counters", "input_shards",
+           "apply_local_defaults", "check_writable", "cli_main", "counters", "exit_process",
+           "input_shards",
            "is_dry_run", "is_local", "local_progress", "output_dir_of", "pipeline_help",
            "project_version", "run_pipeline", "threads_per_local_worker"]
