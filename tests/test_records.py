@@ -357,3 +357,28 @@ def test_example_key_carries_land_cover_at_the_centre_and_the_input_ages():
     assert records.land_cover_of(example(cgls_lc_discrete_classification=("float", [1.0] * 25))) is None
     assert records.example_key("s", 0, example(sentinel_1_time_millis_diff=("bytes", [b"x"]))
                                ).sentinel_1_age is None
+
+
+def test_scan_shards_in_a_pipeline_and_its_log_line(tmp_path, caplog):
+    import logging
+
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms import runtime
+
+    head = [example(sm_0_5=("float", [0.2])), b"\xff\xff", ismn_example(), ismn_example("A__B")]
+    path = write(tmp_path / "s.gz", head)
+    with caplog.at_level(logging.INFO, logger="transforms.merge.scan"):
+        with beam.Pipeline(runtime.LOCAL_RUNNER) as p:
+            out = p | beam.Create([path]) | scan.ScanShards()
+            stored = float(np.float32(1.5e12))  # the timestamp as a float32 holds it
+            assert_that(out.refs, equal_to([scan.ExampleRef(path, 2, "SCAN__AdamsRanch_1__X", stored)]),
+                        label="refs")
+            assert_that(out.failures | beam.Map(lambda f: (f["index"], f["kind"])),
+                        equal_to([(1, "malformed"), (3, "malformed")]), label="failures")
+            assert_that(out.reports | beam.Map(lambda r: (r["shard"], r["records"], r["complete"],
+                                                           r["already_labelled"], r["ismn_examples"])),
+                        equal_to([("s.gz", 4, True, 1, 1)]), label="reports")
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scanned")]
+    assert line.startswith(f"scanned {path}: 4 records, 1 already labelled, 1 to merge (")
