@@ -45,7 +45,9 @@ MODULES: Dict[str, List[str]] = {
     "transforms/merge/scan.py": ["tests/test_records.py", "tests/test_pipeline_rules.py"],
     "transforms/merge/accounting.py": ["tests/test_records.py"],
     # metric formulas and the sensor split
-    "transforms/evaluation/metrics.py": ["tests/test_metrics.py"],
+    "transforms/evaluation/metrics.py": ["tests/test_metrics.py", "tests/test_intervals.py"],
+    # anomalies (pytesmo's moving average, Julian dates) and paired statistics
+    "transforms/evaluation/series.py": ["tests/test_intervals.py"],
     "transforms/dataset/splits.py": ["tests/test_metrics.py"],
 }
 

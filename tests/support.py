@@ -48,3 +48,32 @@ def assert_metrics_equal(got, expected):
             assert got[k] is None, k
         else:
             assert got[k] == pytest.approx(expected[k], abs=1e-9), k
+
+
+DAY = 86400e3
+
+
+def pytesmo_cis(p, y, ci_level=0.95):
+    """pytesmo's analytical intervals of bias, ubRMSD and Pearson r (x = prediction)."""
+    import numpy as np
+    from pytesmo.metrics import bias, pearson_r, ubrmsd, with_analytical_ci
+
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    out = {}
+    for name, fn in (("bias", bias), ("ubrmse", ubrmsd), ("r", pearson_r)):
+        with np.errstate(divide="ignore"):  # r at n = 3: z / sqrt(0), an interval of [-1, 1]
+            _, lower, upper = with_analytical_ci(fn, p, y, alpha=1 - ci_level)
+        out[f"{name}_ci_lower"], out[f"{name}_ci_upper"] = float(lower), float(upper)
+    return out
+
+
+def irregular_times(rng, n, start=1.5e12):
+    """Sorted Unix-millisecond times with sub-second parts, gaps of hours to
+    weeks, and points exactly 17.5 days (half a 35-day window) apart."""
+    import numpy as np
+
+    t = start + np.cumsum(rng.choice([3.6e6, 86400e3, 5 * 86400e3, 12.5 * 86400e3], n))
+    t = t + rng.integers(0, 999, n)  # milliseconds pytesmo's Julian dates drop
+    t[5] = t[3] + 17.5 * DAY
+    t[6] = t[5] + 17.5 * DAY + 1000.0  # one second past the half window
+    return np.sort(t)

@@ -1,7 +1,8 @@
-"""evaluate as a validation report: every interval and anomaly figure against pytesmo,
-the bootstrap, the paired comparison and the breakdowns against in-memory numpy,
-the temporal hold-out. The oracles here never import the code they check:
-pytesmo (the field's reference) and numpy on the rows as written."""
+"""evaluate as a validation report, end to end: every interval and anomaly figure
+of its outputs against pytesmo, the bootstrap, the paired comparison and the
+breakdowns against in-memory numpy, the temporal hold-out. The oracles never
+import the code they check: pytesmo (the field's reference) and numpy on the
+rows as written. The formulas alone: ``tests/test_intervals.py``."""
 
 import csv
 import datetime
@@ -11,89 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
-from pytesmo.metrics import bias, pearson_r, ubrmsd, with_analytical_ci
+from pytesmo.metrics import pearson_r, ubrmsd
 from pytesmo.time_series.anomaly import calc_anomaly
 
 from pipelines import evaluate
+from support import DAY, irregular_times as _irregular_times, pytesmo_cis as _pytesmo_cis
 from transforms import runtime
-from transforms.evaluation import metrics, series
-
-DAY = 86400e3
-
-
-def _pytesmo_cis(p, y, ci_level=0.95):
-    """pytesmo's analytical intervals of bias, ubRMSD and Pearson r (x = prediction)."""
-    p, y = np.asarray(p, float), np.asarray(y, float)
-    out = {}
-    for name, fn in (("bias", bias), ("ubrmse", ubrmsd), ("r", pearson_r)):
-        with np.errstate(divide="ignore"):  # r at n = 3: z / sqrt(0), an interval of [-1, 1]
-            _, lower, upper = with_analytical_ci(fn, p, y, alpha=1 - ci_level)
-        out[f"{name}_ci_lower"], out[f"{name}_ci_upper"] = float(lower), float(upper)
-    return out
-
-
-def _stats(p, y):
-    s = metrics.PairStats()
-    for a, b in zip(p, y):
-        s = s.add(float(a), float(b))
-    return s
-
-
-@pytest.mark.parametrize("n,level", [(3, 0.95), (4, 0.95), (7, 0.9), (60, 0.95), (500, 0.99)])
-def test_analytical_intervals_equal_pytesmo(n, level):
-    rng = np.random.default_rng(n)
-    y = rng.uniform(0.05, 0.5, n)
-    p = y + rng.normal(0.02, 0.05, n)
-    got = _stats(p, y).metrics(level)
-    for key, expected in _pytesmo_cis(p, y, level).items():
-        if np.isfinite(expected):
-            assert got[key] == pytest.approx(expected, rel=1e-9, abs=1e-12), key
-        else:
-            assert got[key] is None, key
-
-
-def test_intervals_are_none_where_undefined():
-    assert all(_stats([0.1, 0.2], [0.1, 0.3]).metrics(0.95)[k] is None for k in metrics.CI_KEYS)
-    flat = _stats([0.2] * 5, [0.1, 0.2, 0.3, 0.2, 0.25]).metrics(0.95)
-    assert flat["r"] is None and flat["r_ci_lower"] is None and flat["r_ci_upper"] is None
-    assert flat["bias_ci_lower"] is not None and flat["ubrmse_ci_upper"] is not None
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        _stats([0.1, 0.2, 0.3], [0.1, 0.2, 0.4]).metrics(1.0)
-
-
-def _irregular_times(rng, n, start=1.5e12):
-    """Sorted times with sub-second parts, gaps of hours to weeks, and points
-    exactly 17.5 days (half the window) apart."""
-    t = start + np.cumsum(rng.choice([3.6e6, 86400e3, 5 * 86400e3, 12.5 * 86400e3], n))
-    t = t + rng.integers(0, 999, n)  # milliseconds pytesmo's Julian dates drop
-    t[5] = t[3] + 17.5 * DAY
-    t[6] = t[5] + 17.5 * DAY + 1000.0  # one second past the half window
-    return np.sort(t)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_anomalies_equal_pytesmo_calc_anomaly(seed):
-    rng = np.random.default_rng(seed)
-    t = _irregular_times(rng, 80)
-    x = rng.uniform(0.05, 0.5, len(t))
-    index = pd.to_datetime(t, unit="ms")
-    expected = calc_anomaly(pd.Series(x, index=index), window_size=35).to_numpy()
-    got = series.anomalies(x, series.julian_dates(t), 35)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-    expected_5 = calc_anomaly(pd.Series(x, index=index), window_size=5).to_numpy()
-    np.testing.assert_allclose(series.anomalies(x, series.julian_dates(t), 5), expected_5,
-                               rtol=0, atol=1e-12)
-
-
-def test_julian_dates_equal_pytesmo_for_leap_days_and_year_ends():
-    from cadati.jd_date import julday
-
-    when = pd.to_datetime(["2016-02-29 23:59:59.900", "2016-03-01", "2019-12-31 12:00",
-                           "2020-01-01 00:00:01", "2000-02-29 06:30:15"], format="ISO8601")
-    ms = when.as_unit("ms").asi8.astype(float)
-    expected = julday(when.month.to_numpy(), when.day.to_numpy(), when.year.to_numpy(),
-                      when.hour.to_numpy(), when.minute.to_numpy(), when.second.to_numpy())
-    np.testing.assert_array_equal(series.julian_dates(ms), expected)
+from transforms.evaluation import metrics
 
 
 def _write(path, rows):

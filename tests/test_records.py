@@ -174,39 +174,12 @@ def test_gzip_of_the_written_shard_is_standard(tmp_path):
     assert os.path.getsize(path) > 0
 
 
-def test_prefetched_keeps_order_and_raises_after_what_came_before():
-    assert list(records.prefetched(iter(range(50)), depth=3)) == list(range(50))
-    assert list(records.prefetched([1, 2], depth=0)) == [1, 2]
-
-    def failing():
-        yield 1
-        yield 2
-        raise tfrecord_io.CorruptShardError("s", 2, "cut")
-
-    got = []
-    with pytest.raises(tfrecord_io.CorruptShardError, match="record 2: cut"):
-        for item in records.prefetched(failing(), depth=1):
-            got.append(item)
-    assert got == [1, 2]
-    produced = []
-
-    def endless():
-        i = 0
-        while True:
-            produced.append(i)
-            yield i
-            i += 1
-
-    stream = records.prefetched(endless(), depth=2)
-    assert [next(stream) for _ in range(3)] == [0, 1, 2]
-    stream.close()  # leaving early stops the producer
-    assert len(produced) <= 3 + 2 + 1
-
-
-def test_shard_reader_through_prefetch_keeps_the_corrupt_tail(tmp_path):
+def test_shard_reader_in_a_background_walk_keeps_the_corrupt_tail(tmp_path):
     payloads = noisy(np.random.default_rng(3), 40)
     reader = records.ShardReader(write(tmp_path / "cut.gz", payloads, cut_at=0.5))
-    head = list(records.prefetched(reader, depth=2))
+    walks = records.ConcurrentWalks(depth=2)
+    walks.start("cut", reader)
+    head = [item for _, item in walks.take() if item is not records.ConcurrentWalks.END]
     assert [r for _, r in head] == payloads[:len(head)]
     assert reader.corrupt["index"] == len(head) and reader.examples_read == len(head) + 1
 
@@ -228,23 +201,6 @@ def test_shard_reader_reports_its_progress(tmp_path):
     board = progress.read_board(str(board_dir))
     assert board["read"]["shards_done"] == 1 and board["read"]["examples"] == len(head)
     assert records.ShardReader(path).progress.folder is None
-
-
-def test_prefetch_stays_at_most_depth_ahead():
-    produced, consumed = [], []
-
-    def items():
-        for i in range(20):
-            produced.append(i)
-            yield i
-
-    for item in records.prefetched(items(), depth=3):
-        consumed.append(item)
-        import time
-
-        time.sleep(0.01)  # let the producer run ahead as far as it may
-        assert len(produced) - len(consumed) <= 3 + 1
-    assert consumed == list(range(20))
 
 
 class FakeMetrics:

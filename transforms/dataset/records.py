@@ -10,11 +10,10 @@ identifies it, how a failed one is reported, and how a shard is walked.
   unreadable tail ends the walk and becomes ``corrupt_failure``. The read
   count (``examples_read``) includes that unreadable record, so counters of a
   flow add up to it.
-* ``prefetched``: any of these walks run ahead in a background thread, so
-  reading and inflating the next records overlaps the work on this one;
-  ``ConcurrentWalks``: several walks (shards) at once, each in its thread,
-  their items merged into one bounded queue (one core inflates one gzip
-  stream at ~400 MB/s, so one shard at a time cannot keep a model fed).
+* ``ConcurrentWalks``: several of these walks (shards) at once, each in a
+  background thread, their items merged into one bounded queue, so reading
+  and inflating overlaps the work on what was read (one core inflates one
+  gzip stream at ~400 MB/s, so one shard at a time cannot keep a model fed).
 * ``FlowCounters``: one flow's Beam counters, its namespace given once.
 """
 
@@ -187,56 +186,6 @@ class ShardReader:
 
 T = TypeVar("T")
 _END = object()
-
-
-def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """``items``, produced in a background thread at most ``depth`` ahead.
-
-    The producer's exceptions are raised here, in order, after the items it
-    produced before them. Leaving the loop early stops the producer. With
-    ``depth`` 0 the items are produced in this thread.
-
-    Reading a shard spends its time in zlib-ng's inflate and the CRC, which
-    release the GIL, so the next records are read while this thread decodes
-    and predicts.
-    """
-    if depth <= 0:
-        yield from items
-        return
-    buffer: "queue.Queue" = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((_END, None))
-        except BaseException as e:  # handed to the consumer
-            put((_END, e))
-
-    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if item is _END:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 class ConcurrentWalks:
