@@ -111,6 +111,11 @@ def test_every_interval_and_anomaly_figure_equals_pytesmo(tmp_path):
             expected = _pytesmo_cis([_values(r)[predictor] for r in mine], [r["label"] for r in mine])
             assert stats[predictor]["r_ci_lower"] == pytest.approx(expected["r_ci_lower"], rel=1e-9)
     assert summary["ci_level"] == 0.95
+    # every row is counted once: evaluated, or why not
+    assert summary["rows"] == {"evaluated": len(labelled), "no_label": len(rows) - len(labelled),
+                               "no_prediction": 0, "no_split": 0}
+    assert f"Rows read: {len(labelled)} evaluated, {len(rows) - len(labelled)} no label" in (
+        out / "metrics.md").read_text()
 
 
 def _per_sensor_oracle(rows, predictor, metric, min_samples=5):

@@ -64,6 +64,18 @@ def labelled(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
     return split, sensor_id, label, values
 
 
+def row_status(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]) -> str:
+    """``evaluated``, or why a row gives no pair: ``no_label``, ``no_split``
+    (a sensor the split file does not list, a time split without a
+    timestamp) or ``no_prediction`` (no predictor value)."""
+    if _number(row, schema.LABEL) is None:
+        return "no_label"
+    found = labelled(row, splits, extra)
+    if found is None:
+        return "no_split"
+    return "evaluated" if found[3] else "no_prediction"
+
+
 def keyed_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
     """``((split, sensor_id, predictor), (prediction, label))`` for a labelled row."""
     found = labelled(row, splits, extra)

@@ -60,6 +60,9 @@ class Evaluate(beam.PTransform):
                     | "By network" >> beam.Map(
                         lambda kv: ((kv[0][0], network_of(kv[0][1]), kv[0][2]), kv[1]))
                     | "Network stats" >> beam.CombinePerKey(metrics.MergeStatsFn()))
+        statuses = (rows
+                    | "Row status" >> beam.Map(inputs.row_status, self.splits, extra)
+                    | "Count statuses" >> beam.combiners.Count.PerElement())
         sensor_rows = per_sensor | "Per-sensor metrics" >> beam.Map(report.metrics_row, ci_level)
         hists = (pairs
                  | "Pairs by split" >> beam.Map(lambda kv: ((kv[0][0], kv[0][2]), kv[1]))
@@ -80,7 +83,7 @@ class Evaluate(beam.PTransform):
                 | "Report trigger" >> beam.Create([None])
                 | "Assemble report" >> beam.Map(
                     report.build_report, side(pooled), side(networks), side(sensor_rows),
-                    side(hists), side(series_points), side(skills), side(groups),
+                    side(hists), side(series_points), side(skills), side(groups), side(statuses),
                     min_samples=self.min_samples_per_sensor, table_splits=list(self.table_splits),
                     uncertainty=self.uncertainty, reference=self.reference_predictor,
                     anomaly_window_days=self.anomaly_window_days)

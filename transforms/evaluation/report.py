@@ -108,7 +108,11 @@ def _nest(items, depth: int) -> Dict:
     return out
 
 
-def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=(), groups=(), *,
+ROW_STATUSES = ("evaluated", "no_label", "no_prediction", "no_split")
+
+
+def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=(), groups=(),
+                 statuses=(), *,
                  min_samples: int, table_splits: List[str],
                  uncertainty: Uncertainty = Uncertainty(), reference: str = "model",
                  anomaly_window_days: Optional[float] = None) -> Report:
@@ -136,6 +140,7 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=
         "per_sensor_summary": per_sensor_summary,
         "per_network": _nest([(k, s.metrics(u.ci_level)) for k, s in networks], 3),
         "paired": paired_comparison(skills, min_samples, u, reference),
+        "rows": {status: dict(statuses).get(status, 0) for status in ROW_STATUSES},
         "ci_level": u.ci_level, "bootstrap_samples": u.bootstrap_samples,
         "bootstrap_seed": u.seed, "anomaly_window_days": anomaly_window_days,
         "min_samples_per_sensor": min_samples,

@@ -119,6 +119,8 @@ def render_markdown(report: Dict[str, object]) -> str:
     sections = [
         "# Soil-moisture evaluation",
         f"Predictions against the in-situ label ({counts}).",
+        "Rows read: " + ", ".join(f"{n} {status.replace('_', ' ')}"
+                                  for status, n in report.get("rows", {}).items()) + ".",
         "## Pooled over all examples",
         markdown_table(pooled, splits, "ubrmse", "rmse", "r"),
         f"## Per-sensor averages (mean over sensors with at least "
