@@ -121,3 +121,17 @@ def test_sensor_skill_pairs_only_points_with_both_predictors():
     one = series.sensor_skill(("test", "x"), [(t[0], y[0], {"model": 0.2})])
     assert one["anomaly"]["model"] == {"n_anom": 1, "r_anom": None, "ubrmse_anom": None}
     assert series.sensor_skill(("test", "x"), [(t[0], y[0], {"smap": 0.2})])["paired"] == {}
+
+
+def test_moving_average_window_test_is_the_difference_as_pytesmo_computes_it():
+    """The window is what pytesmo's ``fabs(jd[j] - jd[i]) <= limit`` says,
+    checked against that rule applied to every pair, on dates with steps of
+    exactly and nearly half the window."""
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        base = 2457000 + rng.uniform(0, 1)
+        steps = rng.choice([17.5, 17.5, 0.25, 3.0, 17.5 + 1e-9, 17.5 - 1e-9], 40)
+        jd = np.sort(base + np.concatenate([[0.0], np.cumsum(steps)]))
+        x = rng.uniform(0, 1, len(jd))
+        expected = [x[np.abs(jd - jd[i]) <= 17.5].mean() for i in range(len(jd))]
+        np.testing.assert_allclose(series.moving_average(x, jd, 35), expected, rtol=0, atol=1e-12)
