@@ -146,19 +146,23 @@ class GzipStreamError(Exception):
 _ZLIB_ERRORS = (zlib.error, zlib_ng.error)
 
 
-def _feed(d, data: bytes, out: List[bytes]):
+def _feed(d, data: bytes, out: List[bytes], salvage: bool = True):
     """Inflate ``data`` with decompressor ``d`` into ``out`` (at most 16 MB a call).
 
     Returns ``(d, rest, error)``: the decompressor to continue with, the input
     after the end of the gzip member (when it ended) and the zlib error, if
     any. On an error, everything that inflated before the damage is in ``out``.
+    Without ``salvage`` (ISA-L's decompressor, which cannot copy its state) an
+    error raises _FastPathFailed instead.
     """
     while True:
-        saved = d.copy()
+        saved = d.copy() if salvage else None
         try:
             chunk = d.decompress(data, _MAX_OUTPUT)
         except _ZLIB_ERRORS:
             return saved, b"", _salvage(saved, data, out)
+        except isal_zlib.error as e:
+            raise _FastPathFailed(str(e)) from e
         out.append(chunk)
         if d.eof:
             return d, d.unused_data, None
@@ -192,21 +196,6 @@ def _salvage(d, data: bytes, out: List[bytes]) -> Exception:
 
 class _FastPathFailed(Exception):
     """ISA-L met damaged data: the stream is inflated again by zlib-ng, which salvages."""
-
-
-def _feed_fast(d, data: bytes, out: List[bytes]):
-    """``_feed`` with ISA-L's decompressor, which cannot copy its state to salvage."""
-    while True:
-        try:
-            chunk = d.decompress(data, _MAX_OUTPUT)
-        except isal_zlib.error as e:
-            raise _FastPathFailed(str(e)) from e
-        out.append(chunk)
-        if d.eof:
-            return d, d.unused_data, None
-        data = d.unconsumed_tail
-        if not data and len(chunk) < _MAX_OUTPUT:
-            return d, b"", None
 
 
 def inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
@@ -247,7 +236,7 @@ def inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]] = None) -> I
 def _inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]], fast: bool) -> Iterator[bytes]:
     """``inflate`` with ISA-L (``fast``: raises _FastPathFailed on damaged
     data) or with zlib-ng and its salvage."""
-    module, feed = (isal_zlib, _feed_fast) if fast else (zlib_ng, _feed)
+    module = isal_zlib if fast else zlib_ng
     d, in_member, consumed = module.decompressobj(31), False, 0
     while True:
         pending = raw.read(_COMPRESSED_CHUNK)
@@ -262,7 +251,7 @@ def _inflate(raw: BinaryIO, on_read: Optional[Callable[[int], None]], fast: bool
                 if not pending:
                     break
             in_member, out = True, []
-            d, rest, error = feed(d, pending, out)
+            d, rest, error = _feed(d, pending, out, salvage=not fast)
             for chunk in out:
                 if chunk:
                     yield chunk
