@@ -187,3 +187,20 @@ def test_pair_stats_combiner_from_pairs():
     assert_metrics_equal(fn.extract_output(fn.merge_accumulators(parts)).metrics(),
                          numpy_metrics(p, y))
     assert fn.extract_output(fn.create_accumulator()).metrics()["n"] == 0
+
+
+def test_time_split_by_the_utc_year_of_the_timestamp():
+    from transforms.dataset.splits import SplitConfig, year_of
+
+    config = SplitConfig(test_years=(2021,), validation_years=(2019, 2020))
+    new_year = 1609459200000.0  # 2021-01-01T00:00:00Z
+    assert config.split("A__B__C", new_year) == "test"
+    assert config.split("A__B__C", new_year - 1) == "validation"  # 2020-12-31T23:59:59.999Z
+    assert config.split("A__B__C", 1.5e12) == "train"  # 2017
+    assert config.split("A__B__C", 1.55e12) == "validation"  # 2019
+    assert config.split("A__B__C") is None and config.split("A__B__C", float("nan")) is None
+    assert SplitConfig(test_years=(2017,)).split("x", 1.5e12) == "test"
+    assert SplitConfig(test_years=()).split("x", 1.5e12) == "train"  # no test year: all train
+    assert SplitConfig(single_split="all", test_years=(2017,)).split("x", 1.5e12) == "all"
+    assert [year_of(t) for t in (0.0, new_year, -1.0, None, float("inf"), 1e20)] == [
+        1970, 2021, 1969, None, None, None]
