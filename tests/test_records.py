@@ -315,6 +315,18 @@ def test_example_key_carries_land_cover_at_the_centre_and_the_input_ages():
                                ).sentinel_1_age is None
 
 
+def _applied_labels(pipeline):
+    found = set()
+
+    def walk(node):
+        found.add(node.full_label)
+        for part in node.parts:
+            walk(part)
+
+    walk(pipeline._root_transform())
+    return found
+
+
 def test_scan_shards_in_a_pipeline_and_its_log_line(tmp_path, caplog):
     import logging
 
@@ -338,3 +350,43 @@ def test_scan_shards_in_a_pipeline_and_its_log_line(tmp_path, caplog):
                         equal_to([("s.gz", 4, True, 1, 1)]), label="reports")
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scanned")]
     assert line.startswith(f"scanned {path}: 4 records, 1 already labelled, 1 to merge (")
+    assert 0 <= float(line.rsplit("(", 1)[1].split(" s)")[0]) < 60  # its seconds
+    # the steps keep their readable labels (what a runner's monitoring shows)
+    with beam.Pipeline(runtime.LOCAL_RUNNER) as q:
+        _ = q | beam.Create([path]) | "Scan" >> scan.ScanShards(str(tmp_path))
+        names = _applied_labels(q)
+    assert {"Scan/Spread shards", "Scan/Walk records"} <= names
+
+
+def test_malformed_records_are_reported_whole():
+    """The failure record names what was found: the reason in full, and the
+    sensor id and timestamp when they could be read."""
+    stored = float(np.float32(1.5e12))
+    cases = [
+        (example(timestamp=("float", [1.0])),
+         ("missing or non-bytes sensor_id", None, 1.0)),
+        (example(sensor_id=("bytes", [b"A__B__C"])),
+         ("missing or non-float timestamp", "A__B__C", None)),
+        (ismn_example("A__B"), ("sensor_id 'A__B' is not <NETWORK>__<STATION>__<SENSOR_TYPE>",
+                                "A__B", stored)),
+    ]
+    for record, (reason, sensor_id, timestamp) in cases:
+        _, fail = scan.classify_record("in/s.gz", 7, record)
+        assert (fail["shard"], fail["path"], fail["index"], fail["kind"]) == ("s.gz", "in/s.gz", 7,
+                                                                              "malformed")
+        assert (fail["sensor_id"], fail["timestamp"], fail["reason"]) == (sensor_id, timestamp, reason)
+    _, fail = scan.classify_record("s", 0, b"\xff\xff")
+    assert fail["reason"].startswith("not a tf.train.Example: ") and len(fail["reason"]) > 26
+
+
+def test_scan_counts_every_labelled_example_and_reports_progress(tmp_path):
+    from transforms.dataset import progress
+
+    board = tmp_path / "board"
+    board.mkdir()
+    head = [example(sm_0_5=("float", [0.2])), example(sm_5_5=("float", [0.3])), ismn_example()]
+    out = list(scan.ScanShardFn(str(board)).process(write(tmp_path / "s.gz", head)))
+    (report,) = [o.value for o in out if getattr(o, "tag", None) == "reports"]
+    assert (report["already_labelled"], report["ismn_examples"], report["records"]) == (2, 1, 3)
+    assert isinstance(report["seconds"], float) and 0 <= report["seconds"] < 60
+    assert progress.read_board(str(board))["read"]["shards_done"] == 1
