@@ -71,9 +71,10 @@ def test_julian_dates_equal_pytesmo_for_leap_days_and_year_ends():
 
     when = pd.to_datetime(["2016-02-29 23:59:59.900", "2016-03-01", "2019-12-31 12:00",
                            "2020-01-01 00:00:01", "2000-02-29 06:30:15", "1999-01-01 23:00",
-                           "2018-07-04 13:47:59.999", "2021-11-30 00:00:59"], format="ISO8601")
+                           "2018-07-04 13:47:59.999", "2021-11-30 00:00:59",
+                           "1969-12-31 23:00:00", "1965-03-01 00:00:01"], format="ISO8601")
     ms = when.as_unit("ms").asi8.astype(float)
-    ms[-2] += 0.5  # 13:47:59.9995 is still second 59 (times are cut, not rounded)
+    ms[6] += 0.5  # 13:47:59.9995 is still second 59 (times are cut, not rounded)
     expected = julday(when.month.to_numpy(), when.day.to_numpy(), when.year.to_numpy(),
                       when.hour.to_numpy(), when.minute.to_numpy(), when.second.to_numpy())
     np.testing.assert_array_equal(series.julian_dates(ms), expected)
@@ -137,3 +138,24 @@ def test_moving_average_window_test_is_the_difference_as_pytesmo_computes_it():
         x = rng.uniform(0, 1, len(jd))
         expected = [x[np.abs(jd - jd[i]) <= 17.5].mean() for i in range(len(jd))]
         np.testing.assert_allclose(series.moving_average(x, jd, 35), expected, rtol=0, atol=1e-12)
+
+
+def test_sensor_skill_with_its_window_two_points_and_equal_times():
+    rng = np.random.default_rng(9)
+    t = irregular_times(rng, 40)
+    y = rng.uniform(0.1, 0.4, 40)
+    p = y + rng.normal(0, 0.03, 40)
+    index = pd.to_datetime(t, unit="ms")
+    skill = series.sensor_skill(("test", "s"), [(t[i], y[i], {"model": p[i]}) for i in range(40)],
+                                window_days=5)
+    ap = calc_anomaly(pd.Series(p, index=index), window_size=5).to_numpy()
+    ay = calc_anomaly(pd.Series(y, index=index), window_size=5).to_numpy()
+    assert skill["anomaly"]["model"]["r_anom"] == pytest.approx(np.corrcoef(ap, ay)[0, 1], abs=1e-12)
+    assert skill["anomaly"]["model"]["ubrmse_anom"] == pytest.approx(np.std(ap - ay), abs=1e-12)
+    # two points within the window: anomalies +-half their difference, r = 1
+    two = series.sensor_skill(("test", "s"), [(t[0], 0.2, {"model": 0.25}), (t[1], 0.3, {"model": 0.4})])
+    assert two["anomaly"]["model"] == {"n_anom": 2, "r_anom": pytest.approx(1.0),
+                                       "ubrmse_anom": pytest.approx(0.025)}
+    # points at the same time (and label) are ordered by time alone
+    same = [(t[0], 0.2, {"model": 0.1}), (t[0], 0.2, {"model": 0.3}), (t[2], 0.25, {"model": 0.2})]
+    assert series.sensor_skill(("test", "s"), same)["anomaly"]["model"]["n_anom"] == 3

@@ -52,21 +52,21 @@ def julian_dates(timestamps_ms: Sequence[float]) -> np.ndarray:
 
 def moving_average(values: Sequence[float], jd: np.ndarray, window_days: float) -> np.ndarray:
     """The mean of the values whose date lies within ``window_days / 2`` of
-    each point's (both ends included); ``jd`` sorted ascending."""
+    each point's (both ends included); ``jd`` sorted ascending.
+
+    The window's ends are found by a search on ``jd +- limit`` and then held
+    to pytesmo's own test, ``|jd_j - jd_i| <= limit`` on the difference, at
+    the one candidate either side (the sum and the difference can round
+    differently in the last bit)."""
     x = np.asarray(values, dtype=np.float64)
     limit = float(np.float32(window_days)) / 2.0  # pytesmo takes the window as a C float
-    n = len(x)
+    n, at = len(x), np.arange(len(x))
     lo = np.searchsorted(jd, jd - limit, side="left")
     hi = np.searchsorted(jd, jd + limit, side="right")
-    for i in range(n):  # the window test exactly as written, |jd_j - jd_i| <= limit
-        while lo[i] > 0 and abs(jd[lo[i] - 1] - jd[i]) <= limit:
-            lo[i] -= 1
-        while lo[i] < i and abs(jd[lo[i]] - jd[i]) > limit:
-            lo[i] += 1
-        while hi[i] < n and abs(jd[hi[i]] - jd[i]) <= limit:
-            hi[i] += 1
-        while hi[i] > i + 1 and abs(jd[hi[i] - 1] - jd[i]) > limit:
-            hi[i] -= 1
+    lo -= (lo > 0) & (np.abs(jd[np.maximum(lo - 1, 0)] - jd) <= limit)
+    lo += (lo < at) & (np.abs(jd[np.minimum(lo, n - 1)] - jd) > limit)
+    hi += (hi < n) & (np.abs(jd[np.minimum(hi, n - 1)] - jd) <= limit)
+    hi -= (hi > at + 1) & (np.abs(jd[np.maximum(hi - 1, 0)] - jd) > limit)
     total = np.concatenate([[0.0], np.cumsum(x)])
     return (total[hi] - total[lo]) / (hi - lo)
 
