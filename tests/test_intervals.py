@@ -95,6 +95,11 @@ def test_bootstrap_interval_is_numpy_resampling_with_the_seed():
     lower, upper = metrics.bootstrap_interval(in_sensor_order, np.mean, 200, 0.9, 7)
     assert (summary["r_mean_ci_lower"], summary["r_mean_ci_upper"]) == (lower, upper)
     assert summary["r_anom_mean"] is None and summary["sensors_without_anomaly"] == 25
+    # a sensor with no anomaly r (all anomalies 0) is out of the anomaly ubRMSE average too
+    rows[0].update(r_anom=0.5, ubrmse_anom=0.02)
+    rows[1].update(r_anom=None, ubrmse_anom=0.0)
+    short = metrics.summarise_sensors(rows, 10)
+    assert (short["ubrmse_anom_mean"], short["ubrmse_anom_sensors"]) == (0.02, 1)
     assert "r_mean_ci_lower" not in metrics.summarise_sensors(rows, 10)
 
 

@@ -197,7 +197,10 @@ def summarise_sensors(per_sensor: List[Dict[str, object]], min_samples: int,
     out: Dict[str, object] = {"sensors": len(per_sensor), "sensors_used": len(used),
                               "sensors_excluded_min_samples": len(per_sensor) - len(used)}
     for metric in SENSOR_METRICS:
-        values = [m[metric] for m in used if m.get(metric) is not None]
+        # a series too short to have anomalies (no neighbour within the window:
+        # every anomaly 0, r undefined) is left out of both anomaly averages
+        have = [m for m in used if m.get("r_anom") is not None] if metric == "ubrmse_anom" else used
+        values = [m[metric] for m in have if m.get(metric) is not None]
         out[f"{metric}_mean"] = float(np.mean(values)) if values else None
         out[f"{metric}_median"] = float(np.median(values)) if values else None
         out[f"{metric}_sensors"] = len(values)
