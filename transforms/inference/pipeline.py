@@ -50,6 +50,7 @@ class ReadExamplesFn(beam.DoFn):
                                     corrupt="corrupt", incomplete="shards_incomplete")
 
     def start_bundle(self):
+        self.teardown()  # the walks of a bundle that failed, if any
         self._walks = records.ConcurrentWalks(self.prefetch)
         self._readers = {}
 
