@@ -265,27 +265,26 @@ def sees_only_window(session, feeds: Dict[str, Any], output, size: int, seed: in
         return False
     rng = np.random.default_rng(seed)
     probe = _pre_clip(output)
-    shapes = {key: feed.shape.as_list() for key, feed in feeds.items()}
-    channels = {key: shapes[key][-1] for key in ("image", "low_res")}
-    first = {key: rng.uniform(0, 255, (1, size, size, c)).astype(np.float32)
-             for key, c in channels.items()}
-    other = {key: rng.uniform(0, 255, a.shape).astype(np.float32) for key, a in first.items()}
     inside = (slice(None), slice(offset, offset + side), slice(offset, offset + side))
-    for key in other:
-        other[key][inside] = first[key][inside]
-    aux = rng.uniform(0, 1, (1, shapes["aux"][-1])).astype(np.float32)
 
-    def run(images):
+    def run(images, aux):
         values = {**images, "aux": aux}
         return np.asarray(session.run(probe, {feeds[k]: values[k] for k in feeds}), np.float64)
 
     try:
-        full = run(first)
-        return bool(np.array_equal(full, run(other)) and np.allclose(
-            full, run({k: np.ascontiguousarray(a[inside]) for k, a in first.items()}),
+        shapes = {key: feed.shape.as_list() for key, feed in feeds.items()}
+        first = {key: rng.uniform(0, 255, (1, size, size, shapes[key][-1])).astype(np.float32)
+                 for key in ("image", "low_res")}
+        other = {key: rng.uniform(0, 255, a.shape).astype(np.float32) for key, a in first.items()}
+        for key in other:
+            other[key][inside] = first[key][inside]
+        aux = rng.uniform(0, 1, (1, shapes["aux"][-1])).astype(np.float32)
+        full = run(first, aux)
+        return bool(np.array_equal(full, run(other, aux)) and np.allclose(
+            full, run({k: np.ascontiguousarray(a[inside]) for k, a in first.items()}, aux),
             rtol=0, atol=1e-6))
-    except Exception:  # the graph refuses a window-sized input: feed whole images
-        return False
+    except Exception:  # unknown channel counts, or a graph that refuses a window-sized
+        return False  # input: feed whole images
 
 
 class SoilMoistureModelHandler(ModelHandler):
