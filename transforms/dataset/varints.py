@@ -9,16 +9,25 @@ parallel threads). Given a window (the part of the image the model sees) it
 still reads and counts every value but writes only the window's.
 """
 
+import os
+
 import numba
 import numpy as np
 
 from transforms.dataset import schema
 
+#: numba caches the compiled loops beside this file when it may write there
+#: (a second start-up then skips ~1 s of compiling); a read-only install compiles
+#: at each start instead of failing (numba refuses ``cache=True`` with no
+#: writable cache location)
+_CACHE = os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK) or bool(
+    os.environ.get("NUMBA_CACHE_DIR"))
+
 DEM_SCALE = int(schema.DEM_SCALE_METRES)  # integers: the loop computes the DEM rule exactly
 DEM_MAX = int(schema.DEM_MAX_VALUE)
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=_CACHE, inline="always")
 def _skip(buf: np.ndarray, i: int, end: int, count: int) -> int:
     """The position after ``count`` varints from ``buf[i]``; -1 when they run
     past ``end`` or one is longer than ten bytes."""
@@ -35,7 +44,7 @@ def _skip(buf: np.ndarray, i: int, end: int, count: int) -> int:
     return i
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=_CACHE)
 def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel: int,
                 dem: bool, size: int, offset: int, side: int) -> int:
     """Decode the packed varints ``buf[start:end]``, a ``size`` x ``size``
@@ -84,7 +93,7 @@ def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel:
     return size * size if i == end else -2
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=_CACHE)
 def centre_value(buf: np.ndarray, start: int, end: int) -> int:
     """The value at the centre pixel ``(size // 2, size // 2)`` of the square
     band packed in ``buf[start:end]`` (``size`` from its number of values);
