@@ -18,6 +18,7 @@ that lacks a band or has the wrong image size (the rest of the batch goes on).
 import dataclasses
 import logging
 import os
+import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -30,6 +31,30 @@ from transforms.dataset.model_interface import SERVE_TAG
 from transforms.dataset.model_interface import window as model_window
 
 _LOG = logging.getLogger(__name__)
+
+
+#: what ``tensorflow/__init__.py`` imports eagerly only to register Keras'
+#: optimizers for TF2 SavedModels: all of Keras (and scikit-learn and
+#: matplotlib where they are installed), 2-3 s of every start-up here
+_KERAS_EAGER_IMPORT = "keras.src.optimizers"
+
+
+def import_tensorflow():
+    """The ``tensorflow`` module, imported without that eager load of Keras
+    when this process has not imported it yet. A TF1 graph in a
+    ``tf.compat.v1.Session`` never uses Keras; ``tf.keras`` and ``import
+    keras`` still work afterwards (they load Keras then, on first use).
+    Measured here: ``import tensorflow`` 4.4 s -> 2.6 s idle."""
+    if "tensorflow" not in sys.modules and _KERAS_EAGER_IMPORT not in sys.modules:
+        sys.modules[_KERAS_EAGER_IMPORT] = None  # TensorFlow skips it on ImportError
+        try:
+            import tensorflow
+        finally:
+            if sys.modules.get(_KERAS_EAGER_IMPORT, "") is None:
+                del sys.modules[_KERAS_EAGER_IMPORT]
+    import tensorflow
+
+    return tensorflow
 
 
 class ModelLoadError(Exception):
@@ -79,6 +104,7 @@ def _placeholders(graph) -> str:
 
 def _frozen_graph_def(local: str, model_path: str):
     """The GraphDef in the frozen ``.pb`` at ``local`` (raises ModelLoadError)."""
+    import_tensorflow()
     from tensorflow.core.framework import graph_pb2
 
     graph_def = graph_pb2.GraphDef()
@@ -93,6 +119,7 @@ def _frozen_graph_def(local: str, model_path: str):
 def _serving_meta_graph(local: str, model_path: str):
     """The MetaGraph tagged ``serve`` of the SavedModel folder ``local``
     (raises ModelLoadError when there is none, listing the tags present)."""
+    import_tensorflow()
     from tensorflow.core.protobuf import saved_model_pb2
 
     pb = os.path.join(local, "saved_model.pb")
@@ -116,7 +143,7 @@ def configure_threads(threads: Optional[int]) -> None:
     runs its first op in the process."""
     if not threads:
         return
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -129,7 +156,7 @@ def load_session(model_path: str, names: TensorNames = TensorNames(),
                  threads: Optional[int] = None):
     """``(session, feeds, output_tensor)`` for a SavedModel dir or a frozen ``.pb``;
     ``threads``: the session's intra- and inter-op threads (None: TensorFlow's default)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     v1 = tf.compat.v1
     local = _local_copy(model_path)
@@ -340,7 +367,7 @@ class SoilMoistureModelHandler(ModelHandler):
 
 def predict_serialized(model: LoadedModel, batch: Sequence[bytes]) -> List[Any]:
     """A float per example, or a ``DecodeFailure`` for examples that cannot be decoded."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         arrays = model.decoder.decode(batch)

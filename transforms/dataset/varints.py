@@ -6,13 +6,16 @@ costs ~25 ms of one core an example; this loop, compiled by numba, decodes
 each band straight into its channel of the model's channels-last array, and
 releases the GIL while it runs (so the examples of a batch decode in
 parallel threads). Given a window (the part of the image the model sees) it
-still reads and counts every value but writes only the window's.
+decodes only the window's values; the others are counted eight bytes at a
+time (``_scan``): the window of a 512x512 example in 4.5 ms instead of 11.7
+(one core, this machine).
 """
 
 import os
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 
 from transforms.dataset import schema
 
@@ -27,21 +30,71 @@ DEM_SCALE = int(schema.DEM_SCALE_METRES)  # integers: the loop computes the DEM 
 DEM_MAX = int(schema.DEM_MAX_VALUE)
 
 
+_HIGH_BITS = np.uint64(0x8080808080808080)  # the continuation bit of each byte of a word
+_BYTE_ONES = np.uint64(0x0101010101010101)
+
+
 @numba.njit(nogil=True, cache=_CACHE, inline="always")
-def _skip(buf: np.ndarray, i: int, end: int, count: int) -> int:
-    """The position after ``count`` varints from ``buf[i]``; -1 when they run
-    past ``end`` or one is longer than ten bytes."""
-    run = 0  # continuation bytes so far of the current varint
-    while count > 0:
-        if i >= end or run == 10:
-            return -1
+def _bytes(buf: np.ndarray, i: int, stop: int, count: int, run: int):
+    """``_scan`` one byte at a time, up to ``stop`` at most."""
+    while count > 0 and i < stop:
+        if run == 10:
+            return -1, count, run
         if buf[i] < 0x80:
             count -= 1
             run = 0
         else:
             run += 1
         i += 1
-    return i
+    return i, count, run
+
+
+@numba.njit(nogil=True, cache=_CACHE, inline="always")
+def _scan(buf: np.ndarray, words: np.ndarray, i: int, end: int, count: int):
+    """Pass up to ``count`` varints from ``buf[i]``, stopping at ``end``
+    (``words``: ``_words(buf)``):
+    ``(position, varints not passed, continuation bytes since the last
+    varint ended)``; position -1 when a varint is longer than ten bytes.
+
+    Whole 8-byte words are taken at once where they cannot hold the last
+    varint asked for: the varints ending in a word are its bytes without the
+    continuation bit (``~word & 0x80..80``, counted by one multiply), and the
+    ten-byte rule is checked on the runs of continuation bytes before the
+    first and after the last of them (a run inside a word is shorter than 8).
+    4-5x faster than one byte at a time, with the same results (tested)."""
+    run = 0
+    i, count, run = _bytes(buf, i, min(end, (i + 7) & ~7), count, run)  # to a word boundary
+    if i < 0:
+        return -1, count, run
+    while count > 8 and i + 8 <= end:
+        ends = ~words[i >> 3] & _HIGH_BITS
+        if ends == 0:
+            run += 8
+            if run >= 10:
+                return -1, count, run
+        else:
+            if run + np.int64(trailing_zeros(ends) >> np.uint64(3)) >= 10:
+                return -1, count, run
+            run = np.int64(leading_zeros(ends) >> np.uint64(3))
+            count -= np.int64(((ends >> np.uint64(7)) * _BYTE_ONES) >> np.uint64(56))
+        i += 8
+    return _bytes(buf, i, end, count, run)
+
+
+@numba.njit(nogil=True, cache=_CACHE, inline="always")
+def _words(buf: np.ndarray) -> np.ndarray:
+    """``buf`` read as little-endian 8-byte words (its whole words)."""
+    return buf[:(buf.size // 8) * 8].view(np.uint64)
+
+
+@numba.njit(nogil=True, cache=_CACHE, inline="always")
+def _skip(buf: np.ndarray, words: np.ndarray, i: int, end: int, count: int) -> int:
+    """The position after ``count`` varints from ``buf[i]``; -1 when they run
+    past ``end`` or one is longer than ten bytes."""
+    if count == 0:
+        return i
+    i, count, run = _scan(buf, words, i, end, count)
+    return -1 if count > 0 else i
 
 
 @numba.njit(nogil=True, cache=_CACHE)
@@ -59,11 +112,12 @@ def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel:
     otherwise -1 for fewer values or a varint that is cut or longer than ten
     bytes, -2 for more values.
     """
-    i = _skip(buf, start, end, offset * size)
+    words = _words(buf)
+    i = _skip(buf, words, start, end, offset * size)
     for row in range(side):
         if i < 0:
             return -1
-        i = _skip(buf, i, end, offset)
+        i = _skip(buf, words, i, end, offset)
         if i < 0:
             return -1
         base = row * side
@@ -84,10 +138,10 @@ def decode_band(buf: np.ndarray, start: int, end: int, out: np.ndarray, channel:
             if dem:
                 value = min(max(value, 0), DEM_SCALE) * DEM_MAX // DEM_SCALE
             out[base + col, channel] = value
-        i = _skip(buf, i, end, size - offset - side)
+        i = _skip(buf, words, i, end, size - offset - side)
     if i < 0:
         return -1
-    i = _skip(buf, i, end, (size - offset - side) * size)
+    i = _skip(buf, words, i, end, (size - offset - side) * size)
     if i < 0:
         return -1
     return size * size if i == end else -2
@@ -99,18 +153,11 @@ def centre_value(buf: np.ndarray, start: int, end: int) -> int:
     band packed in ``buf[start:end]`` (``size`` from its number of values);
     -1 when the values are not a square or a varint is cut or over-long
     (the bands hold classes and measurements, never negative values here)."""
-    n, run, i = 0, 0, start
-    while i < end:
-        if buf[i] < 0x80:
-            n += 1
-            run = 0
-        else:
-            run += 1
-            if run == 10:
-                return -1
-        i += 1
-    if run:
+    words = _words(buf)
+    i, left, run = _scan(buf, words, start, end, end - start + 1)
+    if i < 0 or run:
         return -1
+    n = end - start + 1 - left
     size = int(np.sqrt(n))
     while size * size > n:
         size -= 1
@@ -118,7 +165,7 @@ def centre_value(buf: np.ndarray, start: int, end: int) -> int:
         size += 1
     if size == 0 or size * size != n:
         return -1
-    i = _skip(buf, start, end, (size // 2) * size + size // 2)
+    i = _skip(buf, words, start, end, (size // 2) * size + size // 2)
     value, shift = np.int64(0), 0
     while True:
         byte = np.int64(buf[i])
