@@ -10,7 +10,10 @@ reference model, ``model_runner.export_reference_model``: reading and decoding
 dominate, as on a GPU) and *heavy* (a ResNet-like stack on the 256x256 crop,
 about 6 GFLOP an example: the CPU case).
 
-For each model, as whole processes (wall clock, peak RSS from ``wait4``):
+For each model, as whole processes (wall clock, CPU seconds and peak RSS
+from ``wait4``), each ``--repeats`` times, the runs interleaved (released,
+1 worker, 2 workers, released, ...) so a slow spell of the machine falls on
+all of them; the table shows the median run and the range:
 
 * released: ``benchmarks/released_run_inference.py``, the released script
   re-stated as it reads (tf.data GZIP reader, ``parse_single_example`` of the
@@ -40,7 +43,7 @@ from transforms.dataset import example_proto, model_interface, schema, tfrecord_
 from transforms.synthetic import examples as synthetic_examples  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from measure import measured  # noqa: E402
+import measure  # noqa: E402
 
 SHARDS = 6
 #: what the released script parses: the model's 14 bands and three it does not read
@@ -138,7 +141,7 @@ def device() -> str:
 
 def timed(argv):
     """Run a command as a whole process: (seconds, peak RSS MB, stdout)."""
-    return measured(argv, cwd=ROOT)
+    return measure.measured(argv, cwd=ROOT)
 
 
 def stage_times(pattern: str, model_dir: str, size: int, n: int = 24):
@@ -173,6 +176,8 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=720)
     parser.add_argument("--image_size", type=int, default=512)
     parser.add_argument("--models", default="light,heavy")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each configuration (the table shows the median)")
     parser.add_argument("--full_examples", action="store_true",
                         help="examples with every field of the schema (~25 MB each at 512x512) "
                              "instead of the 17 bands the released script parses")
@@ -198,26 +203,33 @@ def main(argv=None):
         released = [sys.executable, os.path.join(ROOT, "benchmarks", "released_run_inference.py"),
                     "--input_data_path", pattern, "--exported_model_dir", model_dir,
                     "--num_inference_samples", str(n), "--image_size", str(args.image_size)]
-        rows = []
-        seconds, peak, out = timed(released)
-        assert out.count("Prediction ") == n, out[-500:]
-        rows.append(("released", seconds, peak))
+        runs = {"released": released}
         for workers in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp:
-                argv = [sys.executable, "-m", "pipelines.run_inference", "--input_data_path",
-                        pattern, "--exported_model_dir", model_dir, "--output_path",
-                        os.path.join(tmp, "pred"), "--image_size", str(args.image_size),
-                        "--direct_num_workers", str(workers), "--progress_seconds", "0"]
-                if workers > 1:
-                    argv += ["--direct_running_mode", "multi_processing"]
-                seconds, peak, _ = timed(argv)
-            rows.append((f"pipeline, {workers} worker{'s' if workers > 1 else ''}", seconds, peak))
-        base = n / rows[0][1]
-        print(f"\n{name} model")
-        print(f"{'run':<22}{'examples/s':>11}{'x released':>12}{'seconds':>9}{'peak RSS MB':>13}")
-        for label, seconds, peak in rows:
+            runs[f"pipeline, {workers} worker{'s' if workers > 1 else ''}"] = [
+                sys.executable, "-m", "pipelines.run_inference", "--input_data_path", pattern,
+                "--exported_model_dir", model_dir, "--image_size", str(args.image_size),
+                "--direct_num_workers", str(workers), "--progress_seconds", "0",
+                *(["--direct_running_mode", "multi_processing"] if workers > 1 else [])]
+        figures = {label: [] for label in runs}
+        for _ in range(args.repeats):
+            for label, argv in runs.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    out_argv = argv if label == "released" else argv + [
+                        "--output_path", os.path.join(tmp, "pred")]
+                    seconds, peak, out = timed(out_argv)
+                if label == "released":
+                    assert out.count("Prediction ") == n, out[-500:]
+                figures[label].append((seconds, measure.last_cpu_seconds, peak))
+        median = {label: sorted(f)[len(f) // 2] for label, f in figures.items()}
+        base = n / median["released"][0]
+        print(f"\n{name} model (median of {args.repeats} runs; range of seconds)")
+        print(f"{'run':<22}{'examples/s':>11}{'x released':>12}{'seconds':>9}{'range':>13}"
+              f"{'CPU s':>7}{'peak RSS MB':>13}")
+        for label, (seconds, cpu, peak) in median.items():
+            times = [f[0] for f in figures[label]]
             print(f"{label:<22}{n / seconds:>11.1f}{n / seconds / base:>12.2f}{seconds:>9.1f}"
-                  f"{peak:>13.0f}")
+                  f"{f'{min(times):.1f}-{max(times):.1f}':>13}{cpu:>7.0f}"
+                  f"{max(f[2] for f in figures[label]):>13.0f}")
         # start-up: a whole process that predicts one example (sample mode)
         first_released, _, _ = timed(released[:-4] + ["--num_inference_samples", "1",
                                                        "--image_size", str(args.image_size)])

@@ -18,8 +18,13 @@ import tempfile
 import time
 
 
+last_cpu_seconds = None
+
+
 def measured(argv, cwd=None):
-    """``(seconds, peak RSS MB, stdout)`` of ``argv`` run through this script."""
+    """``(seconds, peak RSS MB, stdout)`` of ``argv`` run through this script
+    (its CPU seconds, user and system, are in ``last_cpu_seconds``)."""
+    global last_cpu_seconds
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         done = subprocess.run([sys.executable, os.path.abspath(__file__), *argv], cwd=cwd,
                               stdout=out, stderr=err)
@@ -29,6 +34,7 @@ def measured(argv, cwd=None):
         if done.returncode:
             raise SystemExit(f"{argv[:4]} failed:\n" + "\n".join(lines[-40:]))
         figures = json.loads(lines[-1])
+        last_cpu_seconds = figures.get("cpu_seconds")
         return figures["seconds"], figures["peak_mb"], out.read().decode()
 
 
@@ -36,9 +42,11 @@ def main():
     start = time.time()
     proc = subprocess.Popen(sys.argv[1:], stderr=subprocess.PIPE)
     _, err = proc.communicate()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sys.stderr.write(err.decode(errors="replace"))
-    sys.stderr.write("\n" + json.dumps({"seconds": time.time() - start, "peak_mb": peak}) + "\n")
+    sys.stderr.write("\n" + json.dumps({"seconds": time.time() - start,
+                                        "peak_mb": usage.ru_maxrss / 1024,
+                                        "cpu_seconds": usage.ru_utime + usage.ru_stime}) + "\n")
     sys.exit(proc.returncode)
 
 

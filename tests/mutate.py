@@ -54,6 +54,15 @@ MODULES: Dict[str, List[str]] = {
 #: a mutant that makes a test fail, or hang past mutmut's timeout, is detected
 DETECTED = ("killed", "timeout")
 
+#: modules whose tests run TensorFlow ops: TensorFlow's runtime does not survive
+#: a fork once it has run an op (its thread pools stay behind in the parent, and
+#: a forked test then hangs until mutmut's timeout, which would count as
+#: "detected"), so their mutants are forked from a server that has only
+#: imported the modules in ``_PRELOAD`` and never run an op
+FORK_UNSAFE = {"transforms/dataset/decode.py"}
+_PRELOAD = ("numpy", "numba", "hypothesis", "tensorflow", "transforms.dataset.varints",
+            "transforms.dataset.example_proto")
+
 _CONFIG = """[mutmut]
 source_paths=transforms/
 only_mutate={module}
@@ -62,7 +71,7 @@ also_copy=pipelines/
 pytest_add_cli_args_test_selection={tests}
     -p
     no:cacheprovider
-"""
+{isolation}"""
 
 
 def _equivalents() -> Dict[str, str]:
@@ -98,8 +107,14 @@ def mutate(module: str, tests: List[str], jobs: int, keep: str = "") -> Dict[str
         if keep:
             shutil.rmtree(keep, ignore_errors=True)
         _scratch_copy(work)
+        isolation = ""
+        if module in FORK_UNSAFE:
+            with open(os.path.join(work, "preload.txt"), "w") as f:
+                f.write("\n".join(_PRELOAD) + "\n")
+            isolation = ("process_isolation=forkserver\nforkserver_warmup=import\n"
+                         "preload_modules_file=preload.txt\n")
         with open(os.path.join(work, "setup.cfg"), "w") as f:
-            f.write(_CONFIG.format(module=module, tests="\n    ".join(tests)))
+            f.write(_CONFIG.format(module=module, tests="\n    ".join(tests), isolation=isolation))
         env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation", "TF_CPP_MIN_LOG_LEVEL": "3"}
         start = time.time()
         subprocess.run([mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env,
