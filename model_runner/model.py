@@ -16,6 +16,8 @@ that lacks a band or has the wrong image size (the rest of the batch goes on).
 """
 
 import dataclasses
+import gc
+import importlib
 import logging
 import os
 import sys
@@ -39,16 +41,36 @@ _LOG = logging.getLogger(__name__)
 _KERAS_EAGER_IMPORT = "keras.src.optimizers"
 
 
+def import_quickly(name: str) -> None:
+    """Import module ``name`` with Python's cyclic garbage collector paused,
+    then freeze what exists (``gc.freeze``: later collections skip it).
+    TensorFlow, numba and LLVM create ~2,500 modules and millions of objects
+    that live as long as the process; collections triggered while they are
+    created scan them again and again: 1.5 s of the 5 s TensorFlow and numba
+    take to import here."""
+    if name in sys.modules:
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        importlib.import_module(name)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def import_tensorflow():
-    """The ``tensorflow`` module, imported without that eager load of Keras
-    when this process has not imported it yet. A TF1 graph in a
-    ``tf.compat.v1.Session`` never uses Keras; ``tf.keras`` and ``import
-    keras`` still work afterwards (they load Keras then, on first use).
-    Measured here: ``import tensorflow`` 4.4 s -> 2.6 s idle."""
+    """The ``tensorflow`` module, imported (``import_quickly``) without the
+    eager load of Keras its ``__init__`` does, when this process has not
+    imported it yet. A TF1 graph in a ``tf.compat.v1.Session`` never uses
+    Keras; ``tf.keras`` and ``import keras`` still work afterwards (they load
+    Keras then, on first use). Measured here: ``import tensorflow`` 4.4 s ->
+    2.6 s idle."""
     if "tensorflow" not in sys.modules and _KERAS_EAGER_IMPORT not in sys.modules:
         sys.modules[_KERAS_EAGER_IMPORT] = None  # TensorFlow skips it on ImportError
         try:
-            import tensorflow
+            import_quickly("tensorflow")
         finally:
             if sys.modules.get(_KERAS_EAGER_IMPORT, "") is None:
                 del sys.modules[_KERAS_EAGER_IMPORT]
@@ -343,6 +365,7 @@ class SoilMoistureModelHandler(ModelHandler):
         _LOG.info("model %s loaded on %s; feeding %s", self.model_path, _devices(session),
                   f"the {window[1]}x{window[1]} window at offset {window[0]}" if window
                   else f"whole {self.image_size}x{self.image_size} images")
+        import_quickly("transforms.dataset.varints")  # numba: the decoder's compiled loops
         decoder = BatchDecoder(self.image_size, window, self.threads or os.cpu_count() or 1)
         return LoadedModel(session, feeds, output, decoder)
 

@@ -44,5 +44,8 @@ def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
 
 
 if __name__ == "__main__":
+    import gc
+
+    gc.enable()  # paused while the command's libraries were imported (see ``pipelines``)
     logging.getLogger().setLevel(logging.INFO)
     run()

@@ -90,3 +90,27 @@ def test_cli_main_errors_are_one_line_with_the_status_of_their_kind(capfd):
         assert capfd.readouterr().err.strip().splitlines() == [line]
         with pytest.raises(type(exc)):  # -v: the traceback
             runtime.cli_main("tool", fails(exc), lambda r: 0, ["-v"])
+
+
+def test_a_command_imports_with_the_collector_paused_and_runs_with_it_on():
+    """``python -m pipelines.<name>`` pauses garbage collection only while its
+    libraries are imported; the command itself runs with it on (else cyclic
+    garbage would pile up for a whole run). Importing ``pipelines`` otherwise
+    leaves the collector alone."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import gc, sys\n"
+             "sys.argv = ['-m']\n"
+             "import pipelines\n"
+             "paused = not gc.isenabled()\n"
+             "from transforms.runtime import cli\n"
+             "code = cli.cli_main('probe', lambda argv: gc.isenabled(), lambda on: 0 if on else 3, [])\n"
+             "print(paused, code == 0)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
+    plain = subprocess.run([sys.executable, "-c", "import gc, pipelines; print(gc.isenabled())"],
+                           cwd=repo, capture_output=True, text=True)
+    assert plain.stdout.split() == ["True"], plain.stderr[-2000:]

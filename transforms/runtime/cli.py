@@ -58,8 +58,11 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
     and TensorFlow's Python loggers only show errors unless ``-v`` (or
     ``--verbose``) is given, which also shows tracebacks of those errors.
     """
+    import gc
     import sys
 
+    gc.freeze()  # the libraries imported so far live as long as the process
+    gc.enable()  # paused while they were imported (see ``pipelines``)
     argv = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(argv):
         print(pipeline_help(name, description, option_classes))
