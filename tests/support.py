@@ -4,6 +4,18 @@ import json
 import os
 
 
+def varint(value: int) -> bytes:
+    """``value`` as a protobuf varint (negative values as their 64-bit two's
+    complement: ten bytes), written out from the wire-format rules."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def read_truth(paths):
     """The generator's ground truth: one dict per example."""
     with open(paths.ground_truth) as f:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from support import varint
 from transforms.dataset import example_proto
 
 
@@ -70,13 +71,7 @@ def test_encode_example_equals_protobuf_deterministic(values):
 
 # ---------------------------------------------------------------- hand-built wire bytes
 
-def _varint(v):
-    out = bytearray()
-    while True:
-        b, v = v & 0x7F, v >> 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
+_varint = varint  # the oracle encoder of hand-built wire bytes
 
 
 def _field(number, wire, payload=b"", value=None):

@@ -8,17 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support import varint
 from transforms.dataset import varints
-
-
-def _encode(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def _read(data: bytes, pos: int, end: int):
@@ -78,7 +69,7 @@ def bands(draw):
     size = draw(st.integers(1, 12))
     offset = draw(st.integers(0, size - 1))
     side = draw(st.integers(1, size - offset))
-    data = bytearray(b"".join(_encode(v) for v in draw(st.lists(_VALUES, min_size=size * size,
+    data = bytearray(b"".join(varint(v) for v in draw(st.lists(_VALUES, min_size=size * size,
                                                                   max_size=size * size))))
     damage = draw(st.sampled_from(["none", "run", "cut", "extra", "bytes"]))
     if damage == "run":  # continuation bytes inserted: an over-long varint, or a longer one
@@ -87,7 +78,7 @@ def bands(draw):
     elif damage == "cut":
         data = data[:draw(st.integers(0, len(data)))]
     elif damage == "extra":
-        data += _encode(draw(_VALUES))
+        data += varint(draw(_VALUES))
     elif damage == "bytes":  # any bytes at all
         data = bytearray(draw(st.binary(max_size=200)))
     return bytes(data), size, offset, side
@@ -115,7 +106,7 @@ def test_long_band_at_every_alignment():
     size = 40
     values = [int(v) for v in rng.integers(0, 1 << 20, size * size)]
     values[5] = -1  # ten bytes
-    data = b"".join(_encode(v) for v in values)
+    data = b"".join(varint(v) for v in values)
     for shift in range(8):
         for offset, side in ((0, size), (10, 20), (39, 1)):
             record = b"\xff" * shift + data
