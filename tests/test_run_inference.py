@@ -299,3 +299,20 @@ def test_default_batch_grows_on_a_gpu_and_the_flag_overrides(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
     from model_runner.model import local_gpus
     assert local_gpus() == 0
+
+
+def test_inference_imports_tensorflow_without_keras_and_keras_still_loads(reference_model):
+    """A fresh process that loads a model the way a worker does has not
+    imported Keras (TensorFlow's ``__init__`` would, 2 s of start-up), nor
+    left the blocker behind: ``tf.keras`` and ``import keras`` load it later."""
+    probe = ("import sys\n"
+             "from model_runner.model import SoilMoistureModelHandler\n"
+             f"model = SoilMoistureModelHandler({reference_model!r}, image_size=64).load_model()\n"
+             "before = sorted(m for m in sys.modules if m == 'keras' or m.startswith('keras.'))\n"
+             "import tensorflow as tf\n"
+             "layer = tf.keras.layers.Dense(2)\n"
+             "import keras\n"
+             "print(len(before), keras.optimizers.Adam.__name__, type(layer).__name__)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
+    assert out.stdout.split() == ["0", "Adam", "Dense"], out.stderr[-3000:]
