@@ -37,6 +37,9 @@ def test_batch_decode_equals_hand_computed_and_released():
     released = decode.decode_example_released(rec, 2)
     for k in decode.MODEL_INPUTS:
         np.testing.assert_array_equal(out[k][0], released[k])
+        assert out[k].dtype == np.float32 and released[k].dtype == np.float32, k
+    with pytest.raises(ValueError, match=r"sentinel_1_VV: expected 9 values, got 4"):
+        decode.decode_example_released(rec, 3)
 
 
 def test_missing_aux_scalars_count_as_zero():
@@ -111,6 +114,58 @@ def test_compiled_varint_path_equals_tensorflow(size):
     for key in ("image", "low_res", "aux"):
         np.testing.assert_array_equal(fast[key], slow[key])
     np.testing.assert_array_equal(fast["aux"][:, 1], 0)  # gldas_sm absent: 0
+
+
+def test_tensorflow_path_decodes_a_batch_as_the_compiled_one():
+    dec = decode.BatchDecoder(2)
+    records = [_example(2, [0, 1500, 3000, 4000]), _example(2, [7, 8, 9, 10]),
+               _example(2, [1, 2, 3, 4], drop=(schema.GLDAS_SM,))]
+    by_tf, compiled = dec.decode_with_tensorflow(records), dec.decode(records)
+    for key in decode.MODEL_INPUTS:
+        assert by_tf[key].dtype == np.float32 and by_tf[key].shape == compiled[key].shape, key
+        np.testing.assert_array_equal(by_tf[key], compiled[key])
+
+
+@pytest.mark.parametrize("scalar", [("float", [1.0]), ("int64", [1, 2])])
+def test_an_aux_scalar_stored_otherwise_is_refused_by_name(scalar):
+    """``smap_sm`` as a float, or with two values: TensorFlow's int64 scalar
+    refuses it, so the compiled loop must not take it."""
+    dec = decode.BatchDecoder(2)
+    bad = _example(2, [1, 2, 3, 4], overrides={schema.SMAP_SM: scalar})
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        dec.decode([bad])
+    (arrays, reason), = dec.decode_each([bad])
+    assert arrays is None and reason.startswith("cannot decode for the model")
+
+
+def test_bytes_that_are_no_example_are_refused():
+    """Bytes that are no Example, and an Example whose band holds bytes that are
+    no Feature: refused with a reason (TensorFlow's own error for the first
+    quotes bytes that are not text, which Python cannot read as its message)."""
+    dec = decode.BatchDecoder(2)
+    lf = example_proto._len_field
+    junk_band = _example(2, [1, 2, 3, 4]) + lf(1, lf(1, lf(1, b"sentinel_1_VV") + lf(2, b"\xff\xfe\xfd")))
+    for junk in (b"\xff\xff\xff", b"\x0a\x05\x0a\x03abc", junk_band):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            dec.decode([junk])
+        (arrays, reason), = dec.decode_each([junk, _example(2, [1, 2, 3, 4])])[:1]
+        assert arrays is None and reason
+
+
+def test_failure_reason_is_the_parse_errors_own_sentence():
+    message = ("Trace of the op\n  more\nName: <unknown>, Key: sentinel_2_B8, Index: 0.  "
+               "Number of int64 values != expected.  Values size: 9 but output shape: [4]\n")
+    reason = decode._short_reason(message, 2)
+    assert reason == ("cannot decode for the model (bands of 2x2 = 4 int64 values expected): "
+                      "Key: sentinel_2_B8, Index: 0.  Number of int64 values != expected.  "
+                      "Values size: 9 but output shape: [4]")
+    # a message of another shape: its last line, not the graph node's marker
+    assert decode._short_reason("first\nsecond\n  Feature: x (data type: int64) is required\n",
+                                3).endswith("values expected): Feature: x (data type: int64) is required")
+    graph_error = ("Graph execution error:\n\nDetected at node ParseExample/ParseExampleV2\n"
+                   "  File \"decode.py\", line 134, in _decode\n\nUnsupported datatype.\n"
+                   "\t [[{{node ParseExample/ParseExampleV2}}]] [Op:__inference__decode_230]")
+    assert decode._short_reason(graph_error, 2).endswith("values expected): Unsupported datatype.")
 
 
 def test_other_encodings_take_the_tensorflow_path_with_its_errors():

@@ -170,7 +170,14 @@ class BatchDecoder:
         transpose), cut to the window; the arrays are the result tensors' own memory."""
         import tensorflow as tf
 
-        out = self._fn(tf.constant(list(serialized), dtype=tf.string), self._aux_scale)
+        try:
+            out = self._fn(tf.constant(list(serialized), dtype=tf.string), self._aux_scale)
+        except UnicodeDecodeError as e:
+            # TensorFlow's parse error quotes the record's bytes, and Python then
+            # fails to read the message as UTF-8: the same refusal, said plainly
+            raise tf.errors.InvalidArgumentError(
+                None, None, "Name: <unknown>, the record is not a readable tf.train.Example "
+                f"(TensorFlow's parse error quotes bytes that are not text: {e.reason})") from e
         o, s = self.offset, self.side
         return {k: v.numpy() if k == "aux" else v.numpy()[:, o:o + s, o:o + s]
                 for k, v in out.items()}
@@ -219,6 +226,9 @@ class BatchDecoder:
 def _short_reason(message: str, size: int) -> str:
     """The parse error's own sentence (which feature, which sizes), without the trace."""
     found = re.search(r"Name: [^,]*, (.*)", message)
-    detail = found.group(1).strip() if found else message.strip().splitlines()[-1]
+    # else the last line that is not the graph node's ``[[{{node ...}}]]`` marker
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line.strip().startswith("[[")]
+    detail = (found.group(1) if found else (lines or [message])[-1]).strip()
     return (f"cannot decode for the model (bands of {size}x{size} = {size * size} int64 "
             f"values expected): {detail}")
