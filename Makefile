@@ -31,7 +31,7 @@ test-all-pythons:
 	    .nox-venv/bin/python -m pip install --quiet --disable-pip-version-check "nox==$(NOX_VERSION)")
 	.nox-venv/bin/nox -s missing tests
 
-# Mutation testing of the rule modules (tests/mutate.py; about 15 minutes on 2 cores).
+# Mutation testing of the rule modules (tests/mutate.py; about 45 minutes on 2 cores).
 mutate: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutate]'
 	$(PY) tests/mutate.py

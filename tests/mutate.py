@@ -14,7 +14,10 @@ reason in ``tests/mutation_equivalents.txt`` and reported apart.
 
     python tests/mutate.py [--modules transforms/merge/rules.py ...] [--jobs 2]
 
-Runs on the CPU only; about 10 minutes on 2 cores for all modules.
+Runs on the CPU only; on 2 cores about 20 minutes for all modules but
+``decode.py``, whose tests run TensorFlow ops, so each of its mutants is
+forked from a server that imported TensorFlow but never ran an op
+(``FORK_UNSAFE``): about 25 minutes more.
 """
 
 from __future__ import annotations

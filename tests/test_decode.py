@@ -150,6 +150,11 @@ def test_bytes_that_are_no_example_are_refused():
             dec.decode([junk])
         (arrays, reason), = dec.decode_each([junk, _example(2, [1, 2, 3, 4])])[:1]
         assert arrays is None and reason
+        if junk == b"\xff\xff\xff":  # the message TensorFlow could not give
+            assert reason == ("cannot decode for the model (bands of 2x2 = 4 int64 values "
+                              "expected): the record is not a readable tf.train.Example "
+                              "(TensorFlow's parse error quotes bytes that are not text: "
+                              "invalid start byte)")
 
 
 def test_failure_reason_is_the_parse_errors_own_sentence():
