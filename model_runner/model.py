@@ -16,16 +16,14 @@ that lacks a band or has the wrong image size (the rest of the batch goes on).
 """
 
 import dataclasses
-import gc
-import importlib
 import logging
 import os
-import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from model_runner.imports import import_quickly, import_tensorflow
 from transforms.dataset.decode import BatchDecoder
 from transforms.dataset.model_interface import INPUT_TENSORS as DEFAULT_INPUTS
 from transforms.dataset.model_interface import OUTPUT_TENSOR as DEFAULT_OUTPUT
@@ -33,50 +31,6 @@ from transforms.dataset.model_interface import SERVE_TAG
 from transforms.dataset.model_interface import window as model_window
 
 _LOG = logging.getLogger(__name__)
-
-
-#: what ``tensorflow/__init__.py`` imports eagerly only to register Keras'
-#: optimizers for TF2 SavedModels: all of Keras (and scikit-learn and
-#: matplotlib where they are installed), 2-3 s of every start-up here
-_KERAS_EAGER_IMPORT = "keras.src.optimizers"
-
-
-def import_quickly(name: str) -> None:
-    """Import module ``name`` with Python's cyclic garbage collector paused,
-    then freeze what exists (``gc.freeze``: later collections skip it).
-    TensorFlow, numba and LLVM create ~2,500 modules and millions of objects
-    that live as long as the process; collections triggered while they are
-    created scan them again and again: 1.5 s of the 5 s TensorFlow and numba
-    take to import here."""
-    if name in sys.modules:
-        return
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        importlib.import_module(name)
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
-def import_tensorflow():
-    """The ``tensorflow`` module, imported (``import_quickly``) without the
-    eager load of Keras its ``__init__`` does, when this process has not
-    imported it yet. A TF1 graph in a ``tf.compat.v1.Session`` never uses
-    Keras; ``tf.keras`` and ``import keras`` still work afterwards (they load
-    Keras then, on first use). Measured here: ``import tensorflow`` 4.4 s ->
-    2.6 s idle."""
-    if "tensorflow" not in sys.modules and _KERAS_EAGER_IMPORT not in sys.modules:
-        sys.modules[_KERAS_EAGER_IMPORT] = None  # TensorFlow skips it on ImportError
-        try:
-            import_quickly("tensorflow")
-        finally:
-            if sys.modules.get(_KERAS_EAGER_IMPORT, "") is None:
-                del sys.modules[_KERAS_EAGER_IMPORT]
-    import tensorflow
-
-    return tensorflow
 
 
 class ModelLoadError(Exception):
