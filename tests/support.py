@@ -16,6 +16,18 @@ def varint(value: int) -> bytes:
             return bytes(out)
 
 
+def fresh_python(code: str):
+    """Run ``code`` in a new Python process in the repository: ``(stdout words,
+    the end of stderr)`` (for what must be seen from a clean start: imports,
+    the collector)."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    return out.stdout.split(), out.stderr[-3000:]
+
+
 def read_truth(paths):
     """The generator's ground truth: one dict per example."""
     with open(paths.ground_truth) as f:

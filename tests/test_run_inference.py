@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline
 
+import support
 from model_runner import export_reference_model
 from model_runner.model import (LoadedModel, ModelLoadError,
                                 SoilMoistureModelHandler, TensorNames, load_session)
@@ -313,6 +314,5 @@ def test_inference_imports_tensorflow_without_keras_and_keras_still_loads(refere
              "layer = tf.keras.layers.Dense(2)\n"
              "import keras\n"
              "print(len(before), keras.optimizers.Adam.__name__, type(layer).__name__)\n")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
-    assert out.stdout.split() == ["0", "Adam", "Dense"], out.stderr[-3000:]
+    words, err = support.fresh_python(probe)
+    assert words == ["0", "Adam", "Dense"], err

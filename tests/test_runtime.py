@@ -2,6 +2,7 @@ import pytest
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+import support
 from transforms import runtime
 
 
@@ -97,10 +98,6 @@ def test_a_command_imports_with_the_collector_paused_and_runs_with_it_on():
     libraries are imported; the command itself runs with it on (else cyclic
     garbage would pile up for a whole run). Importing ``pipelines`` otherwise
     leaves the collector alone."""
-    import os
-    import subprocess
-    import sys
-
     probe = ("import gc, sys\n"
              "sys.argv = ['-m']\n"
              "import pipelines\n"
@@ -108,9 +105,7 @@ def test_a_command_imports_with_the_collector_paused_and_runs_with_it_on():
              "from transforms.runtime import cli\n"
              "code = cli.cli_main('probe', lambda argv: gc.isenabled(), lambda on: 0 if on else 3, [])\n"
              "print(paused, code == 0)\n")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True)
-    assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
-    plain = subprocess.run([sys.executable, "-c", "import gc, pipelines; print(gc.isenabled())"],
-                           cwd=repo, capture_output=True, text=True)
-    assert plain.stdout.split() == ["True"], plain.stderr[-2000:]
+    words, err = support.fresh_python(probe)
+    assert words == ["True", "True"], err
+    words, err = support.fresh_python("import gc, pipelines; print(gc.isenabled())")
+    assert words == ["True"], err
