@@ -140,7 +140,7 @@ def device() -> str:
 
 
 def timed(argv):
-    """Run a command as a whole process: (seconds, peak RSS MB, stdout)."""
+    """Run a command as a whole process: (seconds, peak RSS MB, stdout, CPU seconds)."""
     return measure.measured(argv, cwd=ROOT)
 
 
@@ -216,10 +216,10 @@ def main(argv=None):
                 with tempfile.TemporaryDirectory() as tmp:
                     out_argv = argv if label == "released" else argv + [
                         "--output_path", os.path.join(tmp, "pred")]
-                    seconds, peak, out = timed(out_argv)
+                    seconds, peak, out, cpu = timed(out_argv)
                 if label == "released":
                     assert out.count("Prediction ") == n, out[-500:]
-                figures[label].append((seconds, measure.last_cpu_seconds, peak))
+                figures[label].append((seconds, cpu, peak))
         median = {label: sorted(f)[len(f) // 2] for label, f in figures.items()}
         base = n / median["released"][0]
         print(f"\n{name} model (median of {args.repeats} runs; range of seconds)")
@@ -231,9 +231,9 @@ def main(argv=None):
                   f"{f'{min(times):.1f}-{max(times):.1f}':>13}{cpu:>7.0f}"
                   f"{max(f[2] for f in figures[label]):>13.0f}")
         # start-up: a whole process that predicts one example (sample mode)
-        first_released, _, _ = timed(released[:-4] + ["--num_inference_samples", "1",
+        first_released, _, _, _ = timed(released[:-4] + ["--num_inference_samples", "1",
                                                        "--image_size", str(args.image_size)])
-        first_ours, _, _ = timed([sys.executable, "-m", "pipelines.run_inference",
+        first_ours, _, _, _ = timed([sys.executable, "-m", "pipelines.run_inference",
                                   "--input_data_path", pattern, "--exported_model_dir", model_dir,
                                   "--num_inference_samples", "1", "--image_size",
                                   str(args.image_size)])

@@ -18,13 +18,9 @@ import tempfile
 import time
 
 
-last_cpu_seconds = None
-
-
 def measured(argv, cwd=None):
-    """``(seconds, peak RSS MB, stdout)`` of ``argv`` run through this script
-    (its CPU seconds, user and system, are in ``last_cpu_seconds``)."""
-    global last_cpu_seconds
+    """``(seconds, peak RSS MB, stdout, CPU seconds (user and system))`` of
+    ``argv`` run through this script."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         done = subprocess.run([sys.executable, os.path.abspath(__file__), *argv], cwd=cwd,
                               stdout=out, stderr=err)
@@ -34,8 +30,8 @@ def measured(argv, cwd=None):
         if done.returncode:
             raise SystemExit(f"{argv[:4]} failed:\n" + "\n".join(lines[-40:]))
         figures = json.loads(lines[-1])
-        last_cpu_seconds = figures.get("cpu_seconds")
-        return figures["seconds"], figures["peak_mb"], out.read().decode()
+        return (figures["seconds"], figures["peak_mb"], out.read().decode(),
+                figures["cpu_seconds"])
 
 
 def main():

@@ -77,9 +77,9 @@ def dataset_of(pool, n: int, folder: str) -> str:
 
 def timed_train(pattern: str, out: str, image_size: int, epochs: int):
     """Run train as a whole process: (seconds, peak RSS in MB, training.json)."""
-    seconds, peak_mb, _ = measured([sys.executable, "-m", "pipelines.train", "--input_data_path",
-                                    pattern, "--output_dir", out, "--image_size", str(image_size),
-                                    "--epochs", str(epochs)], cwd=ROOT)
+    seconds, peak_mb, _, _ = measured([sys.executable, "-m", "pipelines.train", "--input_data_path",
+                                       pattern, "--output_dir", out, "--image_size",
+                                       str(image_size), "--epochs", str(epochs)], cwd=ROOT)
     with open(os.path.join(out, "training.json")) as f:
         return seconds, peak_mb, json.load(f)
 

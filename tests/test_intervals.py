@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pytesmo.time_series.anomaly import calc_anomaly
 
-from support import DAY, irregular_times, numpy_metrics, pytesmo_cis
+from support import irregular_times, numpy_metrics, pytesmo_cis
 from transforms.evaluation import metrics, series
 
 
