@@ -38,25 +38,28 @@ def read_json_lines(path: str) -> List[dict]:
         return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
 
 
-def remove_stale_temporaries(output_dir: str) -> None:
-    """Delete what crashed or killed attempts left in ``output_dir``: the
-    ``*.tmp-*`` files of our atomic writers and the ``beam-temp-*`` folders of
-    Beam's file sinks.
+def remove_stale_temporaries(output_dir: str, prefix: str = "") -> None:
+    """Delete what crashed, killed or interrupted attempts left in
+    ``output_dir``: the ``*.tmp-*`` files of our atomic writers and the
+    ``beam-temp-*`` folders of Beam's file sinks, of outputs whose names
+    start with ``prefix`` (every output of the folder when empty).
 
-    Only after a successful run: every final file has been renamed into place
-    by then, so what is left is debris from attempts that died mid-write.
+    Only when no run is writing there: after a successful run every final
+    file has been renamed into place, so what is left is debris from
+    attempts that died mid-write.
     """
     import os
     import shutil
 
-    patterns = [FileSystems.join(output_dir, p) for p in ("*.tmp-*", "beam-temp-*/*")]
+    patterns = [FileSystems.join(output_dir, p) for p in (
+        f"{prefix}*.tmp-*", f"beam-temp-{prefix}*/*")]
     stale = [m.path for found in FileSystems.match(patterns) for m in found.metadata_list]
     if stale:
         _LOG.info("removing %d temporary files left by failed attempts: %s", len(stale), stale)
         FileSystems.delete(stale)
     if "://" not in output_dir and os.path.isdir(output_dir):  # local folders outlive their files
         for entry in os.listdir(output_dir):
-            if entry.startswith("beam-temp-"):
+            if entry.startswith(f"beam-temp-{prefix}"):
                 shutil.rmtree(os.path.join(output_dir, entry), ignore_errors=True)
 
 
