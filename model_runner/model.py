@@ -103,8 +103,11 @@ def _serving_meta_graph(local: str, model_path: str):
         raise ModelLoadError(f"{model_path} has no saved_model.pb (expected the released "
                              "layout: saved_model.pb, graph_def.pbtxt, variables/)")
     sm = saved_model_pb2.SavedModel()
-    with open(pb, "rb") as f:
-        sm.ParseFromString(f.read())
+    try:
+        with open(pb, "rb") as f:
+            sm.ParseFromString(f.read())
+    except Exception as e:  # protobuf's DecodeError names no file
+        raise ModelLoadError(f"{pb} is not a SavedModel: {type(e).__name__}: {e}") from e
     for mg in sm.meta_graphs:
         if SERVE_TAG in mg.meta_info_def.tags:
             return mg

@@ -15,10 +15,10 @@ On Dataflow::
 
     python -m pipelines.combine_ismn_data \
         --input_data_path 'gs://eoscience-public/soil_moisture_retrieval_data/data-*-of-00500.tfrecord.gz' \
-        --ismn_data_path gs://MY_BUCKET/ismn/ISMN_2015_2022.zip \
-        --output_dir gs://MY_BUCKET/soil_moisture_full/ \
-        --runner DataflowRunner --project MY_PROJECT --region us-central1 \
-        --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py \
+        --ismn_data_path gs://my-bucket/ismn/ISMN_2015_2022.zip \
+        --output_dir gs://my-bucket/soil_moisture_full/ \
+        --runner DataflowRunner --project my-project --region us-central1 \
+        --temp_location gs://my-bucket/tmp --setup_file ./setup.py \
         --experiments use_runner_v2 --machine_type n2-standard-4 \
         --disk_size_gb 100 --max_num_workers 50
 
@@ -66,6 +66,11 @@ class CombineIsmnOptions(PipelineOptions):
                             help="readings within +- this of the example time match (default 3)")
         parser.add_argument("--ismn_good_flags_only", action="store_true", default=False,
                             help="only readings flagged G count (default: all, as released)")
+        parser.add_argument("--nonfinite_readings_as_value_failures", action="store_true",
+                            default=False,
+                            help="a NaN or infinite ISMN reading is a value failure (default: "
+                                 "written as a NaN label, as the released script does, and "
+                                 "counted as nonfinite_labels)")
         parser.add_argument("--match_sensor_type", action="store_true", default=False,
                             help="at a station with several 0.05 m soil-moisture sensors, use "
                                  "the one whose instrument is the sensor_id's sensor type "
@@ -80,7 +85,8 @@ def build(p: beam.Pipeline, input_data_path: str, out: str, opts: CombineIsmnOpt
         ismn_path=opts.ismn_data_path, output_dir=out,
         time_tolerance_minutes=opts.time_tolerance_minutes,
         good_flags_only=opts.ismn_good_flags_only, match_sensor_type=opts.match_sensor_type,
-        progress_dir=progress_dir)
+        progress_dir=progress_dir,
+        nonfinite_as_value_failure=opts.nonfinite_readings_as_value_failures)
     for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"]),
                         ("ismn_provenance", merged["ismn_provenance"])):
         (pcoll
@@ -102,7 +108,22 @@ def check_inputs(input_data_path: str, output_dir: str, opts: CombineIsmnOptions
         raise runtime.UsageError(str(e)) from e
     if not FileSystems.exists(opts.ismn_data_path.rstrip("/")):
         raise runtime.UsageError(f"--ismn_data_path {opts.ismn_data_path} does not exist")
+    if _inside(output_dir, opts.ismn_data_path):
+        raise runtime.UsageError(
+            f"--output_dir {output_dir} is inside the ISMN download --ismn_data_path "
+            f"{opts.ismn_data_path}: its outputs would change the download (and its "
+            f"provenance hash); write them elsewhere")
     return paths
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Local ``path`` is ``folder`` or lies under it (links followed)."""
+    import os
+
+    if "://" in path or "://" in folder or not os.path.isdir(folder):
+        return False
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def stale_outputs(output_dir: str, written: List[str]) -> List[str]:
@@ -132,6 +153,8 @@ def summarise(result, input_data_path: str, output_dir: str, opts: CombineIsmnOp
         "lookup_failures": failures["lookup"],
         "value_failures": failures["value"],
         "already_labelled": total("already_labelled"),
+        "nonfinite_labels": total("nonfinite_labels"),
+        "nonfinite_readings_as_value_failures": opts.nonfinite_readings_as_value_failures,
         "malformed": failures["malformed"],
         "corrupt": failures["corrupt"],
         "sensor_type_mismatch": total("sensor_type_mismatch"),
@@ -184,7 +207,8 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
           f"Total lookup failures: {summary['lookup_failures']}, "
           f"Total value failures: {summary['value_failures']}")
     print(f"Success = {summary['already_labelled']} already labelled + "
-          f"{summary['merged_from_ismn']} merged from ISMN; examples read: "
+          f"{summary['merged_from_ismn']} merged from ISMN ({summary['nonfinite_labels']} of "
+          f"them NaN or infinite readings); examples read: "
           f"{summary['examples_read']}, malformed: {summary['malformed']}, "
           f"corrupt shards: {summary['corrupt']}, ambiguous stations: "
           f"{summary['counters'].get('ambiguous_station', 0)}, labels from a sensor of "

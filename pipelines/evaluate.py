@@ -12,8 +12,8 @@ Or from shards directly (the SMAP and GLDAS baselines alone)::
     python -m pipelines.evaluate \
         --input_data_path 'merged/data-*-of-00500.tfrecord.gz' --output_dir evaluation/
 
-On Dataflow add ``--runner DataflowRunner --project MY_PROJECT --region
-us-central1 --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py`` with
+On Dataflow add ``--runner DataflowRunner --project my-project --region
+us-central1 --temp_location gs://my-bucket/tmp --setup_file ./setup.py`` with
 ``gs://`` paths.
 
 Outputs in ``--output_dir``: ``metrics.md`` (tables laid out like the
@@ -26,6 +26,8 @@ published README's: pooled, per-sensor mean, per-sensor median),
 examples together.
 """
 
+import csv
+import io
 import json
 import typing
 import sys
@@ -81,7 +83,7 @@ class EvaluateOptions(PipelineOptions):
 def _split_config(opts: EvaluateOptions) -> evaluation.SplitConfig:
     if opts.split_by == "file":
         if not opts.split_file:
-            raise SystemExit("evaluate: --split_by file needs --split_file")
+            raise runtime.UsageError("--split_by file needs --split_file (sensor_id,split lines)")
         with FileSystems.open(opts.split_file, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             mapping = evaluation.read_split_file(f.read().decode())
         return evaluation.SplitConfig(by_sensor_file=mapping)
@@ -121,10 +123,15 @@ def build(p: beam.Pipeline, input_data_path: Optional[str], output_dir: str,
     splits = _split_config(opts)
     table_splits = ("all",) if opts.split_by == "none" else ("validation", "test")
     extra = _extra(opts)
-    checked = rows | "Check rows" >> beam.ParDo(evaluation.CheckRowsFn(extra)).with_output_types(
-        typing.Any).with_outputs(
-        evaluation.CheckRowsFn.BAD, main="rows")
-    (checked.bad
+    bad = []
+    if opts.predictions:
+        unique = rows | "Drop duplicate rows" >> evaluation.DropDuplicateRows()
+        rows, bad = unique["rows"], [unique["bad"]]
+    checked = rows | "Check rows" >> beam.ParDo(
+        evaluation.CheckRowsFn(extra, with_model=bool(opts.predictions))).with_output_types(
+        typing.Any).with_outputs(evaluation.CheckRowsFn.BAD, main="rows")
+    ((checked.bad, *bad)
+     | "All bad rows" >> beam.Flatten()
      | "Format bad rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
      | "Write bad rows" >> beam.io.WriteToText(
          FileSystems.join(output_dir, "bad_rows"), file_name_suffix=".jsonl",
@@ -149,15 +156,21 @@ def _first_lines(path: str, n: int = 2) -> List[str]:
 def check_inputs(opts: EvaluateOptions, input_data_path: Optional[str]) -> None:
     """Before anything runs: the input files exist, and CSV predictions have
     the columns and at least one row (raises InputError naming the file)."""
-    pattern = opts.predictions or input_data_path
+    if not opts.predictions:
+        runtime.input_shards(input_data_path)
+        return
+    pattern = opts.predictions
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not paths:
         raise runtime.InputError(f"no files match {pattern}")
-    if not opts.predictions or opts.predictions.endswith((".parquet", ".parquet*")):
+    if opts.predictions.endswith((".parquet", ".parquet*")):
+        for path in paths:
+            _check_parquet(path, _extra(opts))
         return
     with_rows = 0
     for path in paths:
         lines = _first_lines(path)
+        _check_extra_columns(path, next(csv.reader(lines[:1]), []), _extra(opts))
         problem = evaluation.header_problem(lines, _extra(opts))
         if problem:
             raise runtime.InputError(f"{path} {problem}")
@@ -165,6 +178,60 @@ def check_inputs(opts: EvaluateOptions, input_data_path: Optional[str]) -> None:
     if not with_rows:
         raise runtime.InputError(f"{', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}: "
                                  f"a header but no rows")
+
+
+BAD_ROW_WORDS = {"unparseable": "could not be parsed",
+                 "nonfinite": "hold a NaN or infinite label or prediction",
+                 "incomplete": "lack a predictor's value",
+                 "duplicate": "repeat an example already read (stale prediction files?)"}
+
+
+def _check_parquet(path: str, extra) -> None:
+    """A Parquet file opens and its schema has what evaluation needs (else
+    InputError naming the file), read from its footer only."""
+    import pyarrow.parquet as pq
+
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            columns = pq.ParquetFile(f).schema_arrow.names
+    except Exception as e:  # noqa: BLE001 - pyarrow's errors name neither file nor cause well
+        raise runtime.InputError(f"{path} is not a readable Parquet file: "
+                                 f"{type(e).__name__}: {e}") from e
+    _check_extra_columns(path, columns, extra)
+    header = io.StringIO()
+    csv.writer(header).writerow(columns)
+    problem = evaluation.header_problem([header.getvalue().strip()], extra)
+    if problem:
+        problem = problem.split(" (first line")[0].replace("header", "schema", 1)
+        raise runtime.InputError(f"{path} {problem} (its columns: {', '.join(columns)})")
+
+
+def _check_extra_columns(path: str, columns: List[str], extra) -> None:
+    missing = [c for c in extra if c not in columns]
+    if missing and columns:
+        raise runtime.UsageError(f"--extra_columns {','.join(missing)}: no such column in "
+                                 f"{path} (its columns: {', '.join(columns)})")
+
+
+def check_predictors(opts: EvaluateOptions) -> None:
+    """``--reference_predictor`` names a predictor (else UsageError); the
+    default, ``model``, compares nothing when shards are evaluated without
+    predictions."""
+    known = ["model", "smap", "gldas", *_extra(opts)]
+    if opts.reference_predictor not in known:
+        raise runtime.UsageError(f"--reference_predictor {opts.reference_predictor} is not "
+                                 f"evaluated here: one of {', '.join(known)}")
+
+
+def refuse_overwrite(opts: EvaluateOptions, output_dir: str) -> None:
+    """No input file is one of the report's own files in ``output_dir``."""
+    pattern = opts.predictions
+    if not pattern:
+        return
+    inputs = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    runtime.refuse_overwrite(inputs, [FileSystems.join(output_dir, name)
+                                      for name in evaluation.REPORT_FILES],
+                             "--predictions", "--output_dir")
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
@@ -175,14 +242,12 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     explicit = options.get_all_options(drop_default=True)
     if not opts.predictions and "input_data_path" not in explicit:
         raise runtime.UsageError("give --predictions (run_inference output) or --input_data_path")
+    check_predictors(opts)
+    splits = _split_config(opts)  # a usage error in the split flags before anything runs
     if not runtime.is_dry_run(options):
+        refuse_overwrite(opts, output_dir)
         check_inputs(opts, input_data_path)
         runtime.check_writable(output_dir, "--output_dir")
-    if not 0 < opts.ci_level < 1:
-        raise runtime.UsageError(f"--ci_level must lie between 0 and 1, not {opts.ci_level}")
-    if opts.bootstrap_samples < 0 or opts.anomaly_window_days <= 0:
-        raise runtime.UsageError("--bootstrap_samples must be 0 or more and "
-                                 "--anomaly_window_days positive")
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(
         options, test_pipeline, lambda p: build(p, input_data_path, output_dir, opts), "evaluate")
@@ -192,24 +257,38 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         table = f.read().decode()
     print(table)
-    plots = sorted(m.path for m in FileSystems.match(
-        [FileSystems.join(output_dir, "*.png")])[0].metadata_list)
-    print(f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
-          f"per_sensor.csv); plots: {', '.join(plots)}")
     with FileSystems.open(FileSystems.join(output_dir, "metrics.json"),
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
         metrics = json.load(f)
+    plots = [FileSystems.join(output_dir, name) for name in metrics["files"]
+             if name.endswith(".png")]
+    print(f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
+          f"per_sensor.csv, per_group.csv); plots: {', '.join(plots)}")
+    stale = evaluation.stale_report_files(output_dir, metrics["files"])
+    if stale:
+        print(f"NOTE: {len(stale)} files in {output_dir} are from an earlier run, not this one: "
+              f"{', '.join(stale)}", file=sys.stderr)
     bad = files.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
-    metrics["rows_unparseable"] = len(bad)
-    if bad:
-        print(f"{len(bad)} rows could not be parsed and were left out "
-              f"(all in {FileSystems.join(output_dir, 'bad_rows.jsonl')}):", file=sys.stderr)
-        for b in bad[:5]:
-            print(f"  {b['source']}: {b['reason']}", file=sys.stderr)
+    set_aside = {kind: sum(b.get("kind", "unparseable") == kind for b in bad)
+                 for kind in evaluation.BAD_ROW_KINDS}
+    metrics.update(rows_unparseable=set_aside["unparseable"], rows_set_aside=set_aside,
+                   stale_files=stale)
+    files.write_json_atomically(FileSystems.join(output_dir, "metrics.json"), metrics)
+    for kind, n in set_aside.items():
+        if n:
+            print(f"{n} rows {BAD_ROW_WORDS[kind]} and were left out (all in "
+                  f"{FileSystems.join(output_dir, 'bad_rows.jsonl')}):", file=sys.stderr)
+            for b in [b for b in bad if b.get("kind", "unparseable") == kind][:5]:
+                print(f"  {b['source']}: {b['reason']}", file=sys.stderr)
     if not any(m.get("n") for split in metrics["pooled"].values() for m in split.values()):
         print(f"evaluate: error: no row of {opts.predictions or input_data_path} has a label and "
               f"a prediction to evaluate", file=sys.stderr)
         metrics["usable"] = False
+    elif splits.test_years:
+        empty = evaluation.empty_time_splits(metrics, splits)
+        if empty:
+            print(f"evaluate: error: {empty}", file=sys.stderr)
+            metrics["usable"] = False
     return metrics
 
 

@@ -20,19 +20,22 @@ Every example, locally::
 On Dataflow::
 
     python -m pipelines.run_inference \
-        --input_data_path 'gs://MY_BUCKET/soil_moisture_full/data-*-of-00500.tfrecord.gz' \
-        --exported_model_dir gs://MY_BUCKET/soil_moisture_model/ \
-        --output_path gs://MY_BUCKET/predictions/pred --output_format parquet \
-        --runner DataflowRunner --project MY_PROJECT --region us-central1 \
-        --temp_location gs://MY_BUCKET/tmp --setup_file ./setup.py \
+        --input_data_path 'gs://my-bucket/soil_moisture_full/data-*-of-00500.tfrecord.gz' \
+        --exported_model_dir gs://my-bucket/soil_moisture_model/ \
+        --output_path gs://my-bucket/predictions/pred --output_format parquet \
+        --runner DataflowRunner --project my-project --region us-central1 \
+        --temp_location gs://my-bucket/tmp --setup_file ./setup.py \
         --experiments use_runner_v2 --machine_type n2-highmem-4 \
         --disk_size_gb 100 --max_num_workers 50
 
 Outputs of a full run: ``<output_path>-SSSSS-of-NNNNN.csv`` (or ``.parquet``,
-``.tfrecord.gz``) with columns ``sensor_id, timestamp, prediction, label,
-smap_sm, gldas_sm, center_lat, center_long, shard, index``;
+``.tfrecord.gz``) with the columns of ``transforms.dataset.schema.ROW_COLUMNS``
+(``sensor_id, timestamp, prediction, label, smap_sm, gldas_sm, center_lat,
+center_long, shard, index, land_cover, sentinel_1_age, sentinel_2_age``);
 ``<output_path>-failures.jsonl`` (one line per example not predicted, with
-shard, index and reason) and ``<output_path>-summary.json`` (counters).
+shard, index and reason) and ``<output_path>-summary.json`` (counters, the
+files written, ``stale_outputs``: files of the prefix an earlier run with
+another file count left). An output that would replace an input is refused.
 """
 
 import os
@@ -41,6 +44,7 @@ from typing import List, Optional
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from model_runner.model import (CPU_BATCH_SIZE, DEFAULT_INPUTS, DEFAULT_OUTPUT, DecodeFailure,
@@ -108,6 +112,35 @@ def resolve_batch_size(options: PipelineOptions) -> None:
     opts.batch_size = default_batch_size(gpu)
 
 
+SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "tfrecord": ".tfrecord.gz"}
+
+
+def output_patterns(prefix: str, output_format: str) -> List[str]:
+    """Globs of every file a full run writes under ``prefix``."""
+    return [f"{prefix}-*-of-*{SUFFIXES[output_format]}", f"{prefix}-failures.jsonl",
+            f"{prefix}-summary.json"]
+
+
+def count_written(files_written):
+    """The file names a Beam sink reports -> the ``output_files`` counter
+    (the shard count of this run's files: ``-SSSSS-of-NNNNN``)."""
+    from apache_beam.metrics import Metrics
+
+    counter = Metrics.counter(inference.NAMESPACE, "output_files")
+    return files_written | "Count output files" >> beam.Map(lambda _: counter.inc())
+
+
+def outputs_of_run(prefix: str, output_format: str, num_files: int):
+    """``(this run's prediction files, other files of the prefix)``: a run
+    writes ``-SSSSS-of-NNNNN`` with N its own file count, so files of the
+    prefix with another N are an earlier run's (stale: a glob over the prefix
+    would read them too)."""
+    found = sorted(m.path for m in FileSystems.match(
+        [output_patterns(prefix, output_format)[0]])[0].metadata_list)
+    ours = [p for p in found if p.endswith(f"-of-{num_files:05d}{SUFFIXES[output_format]}")]
+    return ours, [p for p in found if p not in ours]
+
+
 def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
           progress_dir: Optional[str] = None, threads: Optional[int] = None):
     shards = p | "Match shards" >> tfrecord_io.MatchShards(input_data_path)
@@ -115,15 +148,17 @@ def build(p: beam.Pipeline, input_data_path: str, opts: RunInferenceOptions,
         keyed_examples(handler_from(opts, threads)), progress_dir)
     rows, prefix = out["rows"], opts.output_path
     if opts.output_format == "csv":
-        (rows | "To CSV" >> beam.Map(inference.csv_line)
-         | "Write CSV" >> beam.io.WriteToText(prefix, file_name_suffix=".csv",
-                                              header=inference.CSV_HEADER))
+        written = (rows | "To CSV" >> beam.Map(inference.csv_line)
+                   | "Write CSV" >> beam.io.WriteToText(prefix, file_name_suffix=".csv",
+                                                        header=inference.CSV_HEADER))
     elif opts.output_format == "parquet":
-        rows | "Write Parquet" >> beam.io.WriteToParquet(
+        written = rows | "Write Parquet" >> beam.io.WriteToParquet(
             prefix, inference.parquet_schema(), file_name_suffix=".parquet")
     else:
-        (rows | "To tf.Example" >> beam.Map(inference.tf_example)
-         | "Write TFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord.gz"))
+        written = (rows | "To tf.Example" >> beam.Map(inference.tf_example)
+                   | "Write TFRecord" >> beam.io.WriteToTFRecord(
+                       prefix, file_name_suffix=".tfrecord.gz"))
+    count_written(written)
     (out["failures"] | "Format failures" >> beam.Map(files.to_json_line)
      | "Write failures" >> beam.io.WriteToText(f"{prefix}-failures", file_name_suffix=".jsonl",
                                                num_shards=1, shard_name_template=""))
@@ -134,6 +169,8 @@ def run_samples(input_data_path: str, opts: RunInferenceOptions) -> dict:
     """Print ``Prediction {i}: {value}`` as the released script does, as each
     batch is predicted; a corrupt shard ends the run after what came before it."""
     paths = runtime.input_shards(input_data_path)
+    runtime.check_image_size(paths[0], opts.image_size)
+    check_model_flags(opts)
     results, error = [], None
     try:
         for i, (shard, index, value) in enumerate(inference.sample_predictions(
@@ -152,19 +189,6 @@ def run_samples(input_data_path: str, opts: RunInferenceOptions) -> dict:
     return {"samples": results, "error": error}
 
 
-def check_image_size(path: str, image_size: int) -> None:
-    """Fail fast when the first example of shard ``path`` is not ``image_size`` square."""
-    try:
-        record = next(iter(tfrecord_io.read_shard(path)), None)
-        side = None if record is None else inference.image_side(record)
-    except (tfrecord_io.CorruptShardError, ValueError):
-        return  # reported per record by the run itself
-    if side is not None and side != image_size:
-        raise runtime.InputError(
-            f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
-            f"run with --image_size {side}")
-
-
 def check_model_flags(opts: RunInferenceOptions) -> None:
     """The model exists (else exit 2) and has the tensors the flags name (else exit 1)."""
     path = opts.exported_model_dir
@@ -173,8 +197,9 @@ def check_model_flags(opts: RunInferenceOptions) -> None:
     try:
         check_model(path, handler_from(opts).names)
     except ModelLoadError as e:
-        raise runtime.InputError(f"{e} (see --image_tensor, --low_res_tensor, --aux_tensor, "
-                                 f"--output_tensor)") from e
+        hint = (" (see --image_tensor, --low_res_tensor, --aux_tensor, --output_tensor)"
+                if "tensor " in str(e) else "")
+        raise runtime.InputError(f"{e}{hint}") from e
 
 
 def validate(opts: RunInferenceOptions) -> None:
@@ -201,7 +226,10 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
     if not opts.output_path:
         raise runtime.UsageError("--output_path required (or --num_inference_samples)")
     if not runtime.is_dry_run(options):
-        check_image_size(runtime.input_shards(input_data_path)[0], opts.image_size)
+        paths = runtime.input_shards(input_data_path)
+        runtime.refuse_overwrite(paths, output_patterns(opts.output_path, opts.output_format),
+                                 "--input_data_path", "--output_path")
+        runtime.check_image_size(paths[0], opts.image_size)
         check_model_flags(opts)
         runtime.check_writable(os.path.dirname(opts.output_path) or ".", "--output_path")
     runtime.apply_local_defaults(options)
@@ -215,7 +243,12 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
         return dry_run
     c = runtime.counters(result, inference.NAMESPACE)
     failed = sum(c.get(k, 0) for k in ("malformed", "corrupt", "decode_failed"))
+    outputs, stale = outputs_of_run(opts.output_path, opts.output_format,
+                                    c.get("output_files", 0))
+    folder, name = os.path.split(opts.output_path)
+    files.remove_stale_temporaries(folder or ".", name)
     summary = {"counters": c, "examples_read": c.get("examples_read", 0),
+               "outputs": outputs, "stale_outputs": stale,
                "predicted": c.get("predicted", 0), "failed": failed,
                "accounted": c.get("examples_read", 0) == c.get("predicted", 0) + failed,
                "input_data_path": input_data_path,
@@ -224,9 +257,15 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None):
                "batch_size": opts.batch_size, "project_version": runtime.project_version(),
                "elapsed_seconds": clock.seconds()}
     files.write_json_atomically(f"{opts.output_path}-summary.json", summary)
+    shown = outputs if len(outputs) <= 4 else [outputs[0], "...", outputs[-1]]
     print(f"Examples read: {summary['examples_read']}, predicted: {summary['predicted']}, "
           f"failed: {failed}; {summary['elapsed_seconds']:.1f} s. "
-          f"Outputs: {opts.output_path}-*.{'tfrecord.gz' if opts.output_format == 'tfrecord' else opts.output_format}")
+          f"Outputs ({len(outputs)} files): {', '.join(shown)}")
+    if stale:
+        print(f"NOTE: {len(stale)} files of {opts.output_path} are from an earlier run, not "
+              f"this one (a glob over the prefix reads them too; listed as stale_outputs in "
+              f"{opts.output_path}-summary.json): {', '.join(stale[:4])}"
+              f"{' ...' if len(stale) > 4 else ''}", file=sys.stderr)
     if summary["examples_read"] and not summary["predicted"]:
         print(f"run_inference: error: no example could be predicted; the reasons are in "
               f"{opts.output_path}-failures.jsonl", file=sys.stderr)

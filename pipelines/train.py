@@ -31,10 +31,10 @@ table to ``<output_dir>/evaluation/``.
 
 Preprocessing on Dataflow, training here (a GPU machine) against gs:// data::
 
-    python -m pipelines.train --input_data_path 'gs://BUCKET/merged/data-*.tfrecord.gz' \
-        --output_dir gs://BUCKET/training --image_size 512 --epochs 50 --patience 5 \
-        --runner DataflowRunner --project PROJECT --region REGION \
-        --temp_location gs://BUCKET/tmp --setup_file ./setup.py
+    python -m pipelines.train --input_data_path 'gs://my-bucket/merged/data-*.tfrecord.gz' \
+        --output_dir gs://my-bucket/training --image_size 512 --epochs 50 --patience 5 \
+        --runner DataflowRunner --project my-project --region us-central1 \
+        --temp_location gs://my-bucket/tmp --setup_file ./setup.py
 """
 
 import json
@@ -147,6 +147,14 @@ def preprocess(options: PipelineOptions, test_pipeline, input_data_path: str, ou
         "seconds": clock.seconds()}
 
 
+def _skipped_words(prepared: dict) -> str:
+    examples = prepared["examples"]
+    words = [f"{n} {split}" for split, n in examples.items()]
+    words += [f"{n} {name.replace('_', ' ')}" for name, n in sorted(prepared["skipped"].items())
+              if n]
+    return "labelled examples: " + ", ".join(words)
+
+
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(TrainOptions)
@@ -155,9 +163,13 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if opts.baseline == "smap_gldas_nn":
         inputs = ["smap", "gldas"]
     training.input_masks(inputs)  # validates the names
-    if not runtime.is_dry_run(options):
-        runtime.check_writable(output_dir, "--output_dir")
     input_data_path = options.view_as(runtime.ShardInputOptions).input_data_path
+    if not runtime.is_dry_run(options):
+        paths = runtime.input_shards(input_data_path)
+        runtime.refuse_overwrite(paths, [FileSystems.join(output_dir, "*")],
+                                 "--input_data_path", "--output_dir")
+        runtime.check_image_size(paths[0], opts.image_size)
+        runtime.check_writable(output_dir, "--output_dir")
     runtime.apply_local_defaults(options)
     clock = runtime.Stopwatch()
     summary_path = FileSystems.join(output_dir, "preprocessing.json")
@@ -169,15 +181,26 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         prepared = preprocess(options, test_pipeline, input_data_path, output_dir, opts)
         if prepared.get("dry_run"):
             return prepared
+        if not prepared["examples"]["train"]:
+            raise runtime.InputError(
+                f"no labelled example of {input_data_path} is in the train split "
+                f"({_skipped_words(prepared)}): merge ISMN labels first "
+                f"(combine_ismn_data) or check --train_fraction")
         files.write_json_atomically(summary_path, prepared)
     config = training.FitConfig(inputs, opts.baseline, opts.epochs, opts.train_batch_size,
                                 opts.learning_rate, opts.seed, opts.patience, opts.resume,
                                 opts.shuffle_buffer_mb)
-    report, _ = training.train_and_export(output_dir, opts.image_size, config,
-                                          prepared["examples"]["train"])
+    try:
+        report, _ = training.train_and_export(output_dir, opts.image_size, config,
+                                              prepared["examples"]["train"])
+    except training.TrainingDiverged as e:
+        raise runtime.InputError(str(e)) from e
     report.update(transform_seconds=prepared["seconds"], total_seconds=clock.seconds(),
                   input_data_path=input_data_path, preprocessing=prepared)
     files.write_json_atomically(FileSystems.join(output_dir, "training.json"), report)
+    nonfinite = prepared.get("skipped", {}).get("nonfinite_label_skipped", 0)
+    if nonfinite:
+        print(f"train: {nonfinite} examples with a NaN or infinite label were left out")
     print(f"trained on {report['examples']['train']} examples in {report['train_seconds']:.0f} s; "
           f"validation RMSE {report['rmse'].get('validation')}, train-mean baseline "
           f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")

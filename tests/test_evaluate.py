@@ -23,7 +23,7 @@ def _write_predictions(path, rng, sensors=12, rows_per_sensor=(1, 40)):
                          "prediction": y + float(rng.normal(0, 0.05)),
                          "label": y if k % 7 else "",  # some unlabelled rows
                          "smap_sm": int(rng.integers(0, 256)), "gldas_sm": int(rng.integers(0, 256)),
-                         "center_lat": 1.0, "center_long": 2.0, "shard": "s", "index": k,
+                         "center_lat": 1.0, "center_long": 2.0, "shard": f"s{s}", "index": k,
                          "other": y * 0.9})
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

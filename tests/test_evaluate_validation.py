@@ -43,7 +43,7 @@ def _predictions(tmp_path, rng, sensors=10):
                          "label": y if k % 9 != 4 else "",
                          "smap_sm": int(np.clip(round((y + rng.normal(0, 0.1)) * 255), 0, 255)),
                          "gldas_sm": int(np.clip(round((y + rng.normal(0.05, 0.08)) * 255), 0, 255)),
-                         "center_lat": 1.0, "center_long": 2.0, "shard": "s", "index": k,
+                         "center_lat": 1.0, "center_long": 2.0, "shard": f"s{s}", "index": k,
                          "land_cover": [40, 30, 111][s % 3],
                          "sentinel_1_time_millis_diff": float(rng.uniform(-9, 9) * DAY),
                          "sentinel_2_time_millis_diff": float(rng.uniform(-2, 2) * DAY)})

@@ -256,3 +256,13 @@ class ConcurrentWalks:
         for thread in self._threads.values():
             thread.join()
         self._threads.clear()
+
+
+def image_side(record: bytes, band: str = schema.IMAGE_BANDS[0]) -> Optional[int]:
+    """The side N of an example's N x N images (from one band's value count),
+    or None when the band is absent or not square."""
+    values = example_proto.read_features(record, (band,)).get(band)
+    if not values:
+        return None
+    side = int(round(len(values) ** 0.5))
+    return side if side * side == len(values) else None

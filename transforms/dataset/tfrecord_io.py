@@ -9,12 +9,10 @@ shard and record broke and why; and because writes must be atomic.
 Paths go through Beam's ``FileSystems``, so ``gs://`` (and any other Beam
 filesystem) works the same as local paths. gzip goes through ``zlib-ng``
 (``zlib_ng.gzip_ng``, a drop-in for the standard ``gzip`` module) and, to
-read, ISA-L (``isal``, 15-20 % faster again; see ``inflate``): standard
-gzip streams, zlib-ng 1.9x faster to decompress and 2.6x faster to compress than the
-standard zlib at the same level (measured, ``benchmarks/combine_benchmark.py``),
-with a slightly better ratio. Output uses level 6, the level TensorFlow's
-``TFRecordWriter(options="GZIP")`` uses, a zero mtime and no file name in the
-header, so the same records give the same bytes.
+read, ISA-L (``isal``; see ``inflate``): standard gzip streams, faster than the
+standard zlib at the same level (``benchmarks/combine_benchmark.py``). Output
+uses level 6, as TensorFlow's ``TFRecordWriter(options="GZIP")``, a zero mtime
+and no file name in the header, so the same records give the same bytes.
 """
 
 from __future__ import annotations
@@ -295,7 +293,10 @@ class AtomicShardWriter:
         self.closed = False
 
     def write(self, record: bytes) -> None:
-        self._out.write(encode_record(record))
+        try:
+            self._out.write(encode_record(record))
+        except OSError as e:  # a full disk, a file-size limit: name the file being written
+            raise OSError(e.errno, f"{e.strerror or e} while writing {self.path}") from e
         self.count += 1
 
     def write_all(self, records: Iterable[bytes]) -> None:
@@ -305,8 +306,11 @@ class AtomicShardWriter:
     def close(self) -> None:
         if self.closed:
             return
-        self._out.close()  # flushes into and closes the GzipFile
-        self._raw.close()
+        try:
+            self._out.close()  # flushes into and closes the GzipFile
+            self._raw.close()
+        except OSError as e:
+            raise OSError(e.errno, f"{e.strerror or e} while writing {self.path}") from e
         self.closed = True
         # Local: os.rename replaces atomically. GCS: copy then delete, and an
         # object is only ever visible complete.
@@ -349,9 +353,31 @@ def shard_name(index: int, num_shards: int, prefix: str = "data") -> str:
 
 
 
+class UnreadableShardError(Exception):
+    """A matched path that cannot be opened (a dangling link, a folder, no read permission)."""
+
+
 def match_input_shards(pattern: str) -> List[str]:
-    """Paths matching ``pattern``, sorted; raises naming the pattern if none."""
+    """Paths matching ``pattern``, sorted. Raises FileNotFoundError naming the
+    pattern if none match, IsADirectoryError
+    when it is a folder, not a glob, and UnreadableShardError naming a matched
+    path that cannot be opened (Beam's local match drops dangling links silently).
+    """
+    import glob
+    import os
+
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if "://" not in pattern:
+        if os.path.isdir(pattern):
+            raise IsADirectoryError(
+                f"{pattern} is a folder: give a glob of its shards, e.g. "
+                f"'{os.path.join(pattern, '*.tfrecord.gz')}'")
+        for path in sorted(set(glob.glob(pattern)) | set(paths)):
+            problem = ("is a folder" if os.path.isdir(path) else
+                       "is a link to nothing (dangling or looping)" if not os.path.exists(path)
+                       else None if os.access(path, os.R_OK) else "cannot be read")
+            if problem:
+                raise UnreadableShardError(f"input shard {path} (matched by {pattern}) {problem}")
     if not paths:
         raise FileNotFoundError(f"no input shards match {pattern}")
     return paths

@@ -9,13 +9,15 @@ intervals), ``series`` (each sensor's anomaly skill and paired statistics),
 """
 
 from transforms.dataset.schema import SPLITS
-from transforms.evaluation.inputs import (CheckRowsFn, header_problem, parse_csv_readable,
+from transforms.evaluation.inputs import (BAD_ROW_KINDS, CheckRowsFn, DropDuplicateRows,
+                                          header_problem, parse_csv_readable, predictor_columns,
                                           shard_rows)
 from transforms.evaluation.metrics import PairStats, PairStatsFn
 from transforms.evaluation.pipeline import Evaluate
-from transforms.evaluation.report import Uncertainty
+from transforms.evaluation.report import Uncertainty, empty_time_splits
+from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
 from transforms.dataset.splits import SplitConfig, read_split_file, sensor_split
 
-__all__ = ["CheckRowsFn", "Evaluate", "PairStats", "PairStatsFn", "SPLITS", "SplitConfig",
-           "header_problem", "parse_csv_readable", "read_split_file", "sensor_split",
+__all__ = ["REPORT_FILES", "empty_time_splits", "stale_report_files", "BAD_ROW_KINDS", "CheckRowsFn", "DropDuplicateRows", "Evaluate", "PairStats", "PairStatsFn", "SPLITS", "SplitConfig",
+           "header_problem", "parse_csv_readable", "predictor_columns", "read_split_file", "sensor_split",
            "shard_rows", "Uncertainty"]

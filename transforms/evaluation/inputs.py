@@ -197,22 +197,120 @@ def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
     return None
 
 
+def predictor_columns(extra: Sequence[str], with_model: bool) -> Tuple[str, ...]:
+    """The columns of the predictors every evaluated row must have: the model's
+    ``prediction`` (when evaluating predictions), SMAP, GLDAS, the extras."""
+    return ((MODEL_COLUMN,) if with_model else ()) + tuple(BASELINES.values()) + tuple(extra)
+
+
+def pair_problem(row: Dict[str, object], columns: Sequence[str]) -> Optional[Tuple[str, str]]:
+    """``(kind, reason)`` when a parsed row cannot give a pair to every
+    predictor of ``columns`` (see ``predictor_columns``), else None.
+
+    ``nonfinite``: a label or predictor value that is NaN or infinite (a NaN
+    label is what the released merge writes for a NaN reading);
+    ``incomplete``: a labelled row lacking one predictor's value. Either way
+    the row is left out for every predictor, so all predictors of a table
+    are compared on exactly the same pairs. A row without a label is no
+    pair at all and is counted as ``no_label``, not here.
+    """
+    label = row.get(schema.LABEL)
+    if label in (None, ""):
+        return None
+    if not math.isfinite(float(label)):
+        return "nonfinite", f"{schema.LABEL} {label} is not finite"
+    for column in columns:
+        value = row.get(column)
+        if value in (None, ""):
+            return "incomplete", f"{column} is missing (every predictor needs a value)"
+        if not math.isfinite(float(value)):
+            return "nonfinite", f"{column} {value} is not finite"
+    return None
+
+
+#: Why rows are set aside into ``bad_rows.jsonl`` (each line's ``kind``).
+BAD_ROW_KINDS = ("unparseable", "nonfinite", "incomplete", "duplicate")
+
+
 class CheckRowsFn(beam.DoFn):
-    """Rows -> rows whose values are numbers; tagged ``bad``: ``{source, reason}``."""
+    """Rows -> rows every predictor can be evaluated on; tagged ``bad``:
+    ``{source, kind, reason}`` (``kind`` one of ``BAD_ROW_KINDS``: a value
+    that is not a number, see ``row_problem``; a non-finite or missing
+    predictor value or label, see ``pair_problem``).
+
+    Args:
+        extra: extra prediction columns evaluated as predictors.
+        with_model: whether rows must hold the model's ``prediction``.
+    """
 
     BAD = "bad"
 
-    def __init__(self, extra: Sequence[str]):
+    def __init__(self, extra: Sequence[str], with_model: bool = True):
         self.extra = tuple(extra)
-        self.bad = COUNTERS("rows_unparseable")
+        self.columns = predictor_columns(self.extra, with_model)
+
+    def setup(self):
+        self.counters = {kind: COUNTERS(f"rows_{kind}") for kind in BAD_ROW_KINDS}
 
     def process(self, row):
         problem = row_problem(row, self.extra)
-        if problem is None:
+        found = ("unparseable", problem) if problem else pair_problem(row, self.columns)
+        if found is None:
             yield row
         else:
-            self.bad.inc()
-            yield beam.pvalue.TaggedOutput(self.BAD, {"source": row.get(SOURCE), "reason": problem})
+            kind, reason = found
+            self.counters[kind].inc()
+            yield beam.pvalue.TaggedOutput(
+                self.BAD, {"source": row.get(SOURCE), "kind": kind, "reason": reason})
+
+
+def row_identity(row: Dict[str, object]):
+    """``(shard, index)`` of a prediction row, or None when it has neither."""
+    shard, index = row.get(schema.SHARD), row.get(schema.INDEX)
+    if shard in (None, "") or index in (None, ""):
+        return None
+    return str(shard), str(index)
+
+
+def _source_order(row: Dict[str, object]):
+    """``path:line`` as ``(path, line)``, so line 14 comes before line 124."""
+    path, _, line = str(row.get(SOURCE)).rpartition(":")
+    return (path, int(line)) if line.isdigit() else (str(row.get(SOURCE)), 0)
+
+
+def first_of_duplicates(key_rows, bad_tag: str = CheckRowsFn.BAD):
+    """``((shard, index), rows)`` -> the row from the first source (by
+    ``path:line``), and each other one tagged ``bad`` as a ``duplicate`` (an
+    example predicted twice, e.g. by an earlier run with another shard count
+    whose files the prediction glob also matches)."""
+    _, rows = key_rows
+    rows = sorted(rows, key=_source_order)
+    yield rows[0]
+    for row in rows[1:]:
+        COUNTERS("rows_duplicate").inc()
+        yield beam.pvalue.TaggedOutput(bad_tag, {
+            "source": row.get(SOURCE), "kind": "duplicate",
+            "reason": f"the example {row.get(schema.SHARD)} record {row.get(schema.INDEX)} "
+                      f"is also in {rows[0].get(SOURCE)} (counted once)"})
+
+
+class DropDuplicateRows(beam.PTransform):
+    """Rows -> each example's row once (``rows``) and the other copies
+    (``bad``, ``kind`` = ``duplicate``), by ``row_identity``; rows without a
+    shard and index pass as they are."""
+
+    def expand(self, rows):
+        keyed = rows | "Key by example" >> beam.Map(lambda r: (row_identity(r), r))
+        identified = (keyed
+                      | "With identity" >> beam.Filter(lambda kv: kv[0] is not None)
+                      | "Group copies" >> beam.GroupByKey()
+                      | "First copy" >> beam.FlatMap(first_of_duplicates).with_outputs(
+                          CheckRowsFn.BAD, main="rows"))
+        anonymous = (keyed
+                     | "Without identity" >> beam.Filter(lambda kv: kv[0] is None)
+                     | "Rows" >> beam.Map(lambda kv: kv[1]))
+        return {"rows": (identified.rows, anonymous) | "All rows" >> beam.Flatten(),
+                "bad": identified[CheckRowsFn.BAD]}
 
 
 def read_text(readable_file) -> str:

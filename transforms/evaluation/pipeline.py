@@ -15,12 +15,23 @@ from typing import Tuple
 import apache_beam as beam
 
 from transforms.evaluation import inputs, metrics, report, report_files, series
-from transforms.dataset.splits import SplitConfig, network_of
+from transforms.dataset.splits import SplitConfig, network_of, year_of
 
 
-def _series_point(row, extra):
-    return row["sensor_id"], {"timestamp": float(row["timestamp"]), "label": float(row["label"]),
+def _series_point(row, extra, splits: SplitConfig):
+    timestamp = float(row["timestamp"])
+    return row["sensor_id"], {"timestamp": timestamp, "label": float(row["label"]),
+                              "split": splits.split(str(row["sensor_id"]), timestamp),
                               "predictors": inputs.predictor_values(row, extra)}
+
+
+def _labelled_year(row):
+    """The UTC year of a labelled row with a timestamp (what a time split sees)."""
+    if row.get("label") in (None, "") or row.get("timestamp") in (None, ""):
+        return
+    year = year_of(float(row["timestamp"]))
+    if year is not None:
+        yield year
 
 
 @dataclasses.dataclass
@@ -77,13 +88,17 @@ class Evaluate(beam.PTransform):
                   | "Rows of largest sensors" >> beam.Filter(
                       lambda r, chosen: r.get("label") not in (None, "")
                       and r.get("sensor_id") in chosen, beam.pvalue.AsSingleton(top))
-                  | "Series points" >> beam.Map(_series_point, extra))
+                  | "Series points" >> beam.Map(_series_point, extra, self.splits))
+        years = (rows
+                 | "Labelled years" >> beam.FlatMap(_labelled_year)
+                 | "Count years" >> beam.combiners.Count.PerElement())
         side = beam.pvalue.AsList
         return (rows.pipeline
                 | "Report trigger" >> beam.Create([None])
                 | "Assemble report" >> beam.Map(
                     report.build_report, side(pooled), side(networks), side(sensor_rows),
                     side(hists), side(series_points), side(skills), side(groups), side(statuses),
+                    side(years),
                     min_samples=self.min_samples_per_sensor, table_splits=list(self.table_splits),
                     uncertainty=self.uncertainty, reference=self.reference_predictor,
                     anomaly_window_days=self.anomaly_window_days)

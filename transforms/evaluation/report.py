@@ -60,6 +60,11 @@ def _with_anomalies(sensor_rows, skills) -> List[Dict[str, object]]:
     return out
 
 
+#: Fewer sensors than this in a paired comparison: no claim of significance
+#: (a bootstrap over a handful of sensors gives intervals that mean little).
+MIN_SENSORS_FOR_SIGNIFICANCE = 10
+
+
 def paired_comparison(skills, min_samples: int, uncertainty: Uncertainty,
                       reference: str) -> Dict[str, Dict[str, object]]:
     """``reference`` against each other predictor on the same pairs, per split:
@@ -67,7 +72,7 @@ def paired_comparison(skills, min_samples: int, uncertainty: Uncertainty,
     difference in r (reference minus baseline: > 0 is better) and in ubRMSE
     (< 0 is better), each with a bootstrap interval over sensors, the share of
     sensors where the reference is better, and whether the interval excludes
-    no improvement."""
+    no improvement (claimed only from ``MIN_SENSORS_FOR_SIGNIFICANCE`` sensors on)."""
     diffs: Dict[Tuple[str, str], Dict[str, list]] = {}
     for skill in sorted(skills, key=lambda s: (s["split"], s["sensor_id"])):
         for baseline, p in skill["paired"].items():
@@ -91,8 +96,9 @@ def paired_comparison(skills, min_samples: int, uncertainty: Uncertainty,
                 f"{metric}_diff_mean": float(values.mean()) if len(values) else None,
                 f"{metric}_diff_ci_lower": lower, f"{metric}_diff_ci_upper": upper,
                 f"share_{metric}_better": float(np.mean(values * better > 0)) if len(values) else None,
-                f"{metric}_better_significant": bool(lower is not None and (
-                    lower > 0 if better > 0 else upper < 0))})
+                f"{metric}_better_significant": bool(
+                    lower is not None and len(values) >= MIN_SENSORS_FOR_SIGNIFICANCE
+                    and (lower > 0 if better > 0 else upper < 0))})
         out.setdefault(split, {})[baseline] = entry
     return out
 
@@ -112,11 +118,12 @@ ROW_STATUSES = ("evaluated", "no_label", "no_prediction", "no_split")
 
 
 def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=(), groups=(),
-                 statuses=(), *,
+                 statuses=(), years=(), *,
                  min_samples: int, table_splits: List[str],
                  uncertainty: Uncertainty = Uncertainty(), reference: str = "model",
                  anomaly_window_days: Optional[float] = None) -> Report:
-    """The side inputs of ``Evaluate`` -> the ``Report``."""
+    """The side inputs of ``Evaluate`` -> the ``Report`` (``years``:
+    ``(year, labelled rows)`` pairs, for the time split's checks)."""
     u = uncertainty
     sensor_rows = _with_anomalies(sensor_rows, skills)
     per_sensor_summary: Dict[str, Dict[str, object]] = {}
@@ -141,6 +148,7 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=
         "per_network": _nest([(k, s.metrics(u.ci_level)) for k, s in networks], 3),
         "paired": paired_comparison(skills, min_samples, u, reference),
         "rows": {status: dict(statuses).get(status, 0) for status in ROW_STATUSES},
+        "labelled_rows_by_year": {str(year): n for year, n in sorted(years)},
         "ci_level": u.ci_level, "bootstrap_samples": u.bootstrap_samples,
         "bootstrap_seed": u.seed, "anomaly_window_days": anomaly_window_days,
         "min_samples_per_sensor": min_samples,
@@ -150,3 +158,20 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=
         "sensors_by_split": sensors_by_split,
     }
     return Report(report, _nest(list(hists), 2), list(sensor_rows), series, list(groups))
+
+
+def empty_time_splits(report: Dict[str, object], splits) -> Optional[str]:
+    """With a time split (``splits.test_years``), the held-out split asked
+    for that has no labelled pair, named with the years the data spans, or
+    None."""
+    asked = [("test", splits.test_years)] + (
+        [("validation", splits.validation_years)] if splits.validation_years else [])
+    empty = [(name, years) for name, years in asked
+             if not report.get("pairs_by_split", {}).get(name)]
+    if not empty:
+        return None
+    spans = sorted(int(y) for y in report.get("labelled_rows_by_year", {}))
+    data = (f"the labelled data spans {spans[0]}-{spans[-1]}" if spans
+            else "no labelled row has a timestamp")
+    return "; ".join(f"the {name} split ({', '.join(map(str, years))}) has no labelled "
+                     f"example" for name, years in empty) + f": {data}"

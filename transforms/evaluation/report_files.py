@@ -9,6 +9,7 @@ series of a few sensors), never on all rows. Files are written through Beam's
 import csv
 import io
 import json
+import posixpath
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -16,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import files
 from transforms.evaluation.metrics import HIST_BINS
-from transforms.evaluation.report import Report
+from transforms.evaluation.report import MIN_SENSORS_FOR_SIGNIFICANCE, Report
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 _CI_COLUMNS = ("bias_ci_lower", "bias_ci_upper", "ubrmse_ci_lower", "ubrmse_ci_upper",
@@ -93,8 +94,12 @@ def paired_lines(report: Dict[str, object]) -> List[str]:
             name, ref = DISPLAY.get(baseline, baseline), DISPLAY.get(p["reference"], p["reference"])
             if not p["r_sensors"]:
                 continue
-            verdict = ("significant" if p["r_better_significant"] and p["ubrmse_better_significant"]
-                       else "not significant")
+            if p["r_sensors"] < MIN_SENSORS_FOR_SIGNIFICANCE:
+                verdict = (f"not assessed: {p['r_sensors']} sensors are too few (at least "
+                           f"{MIN_SENSORS_FOR_SIGNIFICANCE} are needed)")
+            else:
+                verdict = ("significant" if p["r_better_significant"]
+                           and p["ubrmse_better_significant"] else "not significant")
             lines.append(
                 f"- {split}, {ref} vs {name} ({p['r_sensors']} sensors, same pairs): "
                 f"r {p['r_diff_mean']:+.3f} {_pair(p, 'r')}, better on "
@@ -123,6 +128,9 @@ def render_markdown(report: Dict[str, object]) -> str:
                                   for status, n in report.get("rows", {}).items()) + ".",
         "## Pooled over all examples",
         markdown_table(pooled, splits, "ubrmse", "rmse", "r"),
+        "Every predictor of a table is compared on exactly the same pairs: a labelled row "
+        "lacking any predictor's value, or holding a non-finite label or value, is left out "
+        "for all of them (listed in `bad_rows.jsonl`).",
         f"## Per-sensor averages (mean over sensors with at least "
         f"{report['min_samples_per_sensor']} pairs)",
         markdown_table(per_sensor, splits, "ubrmse_mean", "rmse_mean", "r_mean"),
@@ -181,14 +189,14 @@ def plot_breakdown(rows: List[Dict[str, object]], breakdown: str, splits: List[s
     groups = sorted({r["group"] for r in shown})
     predictors = predictor_order({r["predictor"] for r in shown})
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(groups) * len(predictors)), 4),
-                             squeeze=False)
+                             squeeze=False, constrained_layout=True)
     width = 0.8 / max(1, len(predictors) * len(splits))
     for ax, metric in zip(axes[0], ("ubrmse", "r")):
         k = 0
         for split in splits:
             for p in predictors:
                 by_group = {r["group"]: r for r in shown if r["split"] == split and r["predictor"] == p}
-                xs, ys, errs = [], [], [[], []]
+                xs, ys, errs, ns = [], [], [[], []], []
                 for i, g in enumerate(groups):
                     r = by_group.get(g)
                     if r is None or r.get(metric) is None:
@@ -196,17 +204,28 @@ def plot_breakdown(rows: List[Dict[str, object]], breakdown: str, splits: List[s
                     lo, hi = r.get(f"{metric}_ci_lower"), r.get(f"{metric}_ci_upper")
                     xs.append(i + (k - (len(predictors) * len(splits) - 1) / 2) * width)
                     ys.append(r[metric])
+                    ns.append(r["n"])
                     errs[0].append(r[metric] - lo if lo is not None else 0)
                     errs[1].append(hi - r[metric] if hi is not None else 0)
                 if xs:
                     ax.errorbar(xs, ys, yerr=errs, fmt="o", ms=4, capsize=2,
                                 label=f"{DISPLAY.get(p, p)} ({split})")
+                    for x, y, n in zip(xs, ys, ns):  # how many pairs each point stands for
+                        ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(3, 3),
+                                    fontsize=5, color="dimgray")
                 k += 1
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
-        ax.set(title=f"{'ubRMSE (m³/m³)' if metric == 'ubrmse' else 'r'} by {breakdown}")
-    axes[0][0].legend(fontsize=7)
+        ax.set(title=f"{'ubRMSE (m³/m³)' if metric == 'ubrmse' else 'r'} by {breakdown} "
+                     f"({' and '.join(splits)} sensors)")
+    _legend(axes[0][0], fontsize=7)
     return _png(fig)
+
+
+def _legend(ax, **kwargs) -> None:
+    """A legend when the axes have labelled artists (matplotlib warns otherwise)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def _png(fig) -> bytes:
@@ -230,7 +249,8 @@ def plot_density(hists: Dict[str, Dict[str, np.ndarray]], predictor: str, splits
     matplotlib, plt = _matplotlib()
 
     shown = [s for s in splits if predictor in hists.get(s, {})]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4), squeeze=False,
+                             constrained_layout=True)  # colour bars beside, not over, the labels
     edges = np.linspace(0, 1, HIST_BINS + 1)
     for ax, split in zip(axes[0], shown):
         counts = hists[split][predictor].astype(float)
@@ -257,7 +277,7 @@ def plot_sensor_distributions(rows: List[Dict[str, object]], metric: str, min_sa
                     label=f"{DISPLAY.get(p, p)} (median {np.median(values):.3f})")
     ax.set(xlabel="per-sensor " + ("correlation" if metric == "r" else "ubRMSE (m³/m³)"),
            ylabel="sensors", title=f"Per-sensor {metric} (validation + test sensors)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return _png(fig)
 
 
@@ -274,9 +294,12 @@ def plot_series(series: Dict[str, List[Dict[str, object]]]) -> bytes:
         for name in predictor_order({k for p in points for k in p["predictors"]}):
             ax.plot(t, [p["predictors"].get(name, np.nan) for p in points], ".-", lw=0.8,
                     label=DISPLAY.get(name, name))
-        ax.set(title=f"{sensor} ({len(points)} examples)", ylabel="m³/m³")
+        split = points[0].get("split")
+        ax.set(title=f"{sensor}: {split} sensor, {len(points)} examples"
+                     + (" (the model was fitted on it)" if split == "train" else ""),
+               ylabel="m³/m³")
         ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-        ax.legend(fontsize=7, ncol=4)
+        _legend(ax, fontsize=7, ncol=4)
     return _png(fig)
 
 
@@ -287,7 +310,6 @@ def write_report(assembled: Report, output_dir: str) -> List[str]:
     join = lambda name: FileSystems.join(output_dir, name)  # noqa: E731
     written = {}
     written[join("metrics.md")] = render_markdown(report).encode()
-    written[join("metrics.json")] = json.dumps(report, indent=2, sort_keys=True).encode()
     written[join("per_sensor.csv")] = per_sensor_csv(per_sensor_rows).encode()
     written[join("per_group.csv")] = per_group_csv(assembled.group_rows).encode()
     for breakdown in sorted({r["breakdown"] for r in assembled.group_rows}):
@@ -300,6 +322,25 @@ def write_report(assembled: Report, output_dir: str) -> List[str]:
             per_sensor_rows, metric, report["min_samples_per_sensor"])
     if series:
         written[join("timeseries.png")] = plot_series(series)
+    report["files"] = sorted(posixpath.basename(path) for path in
+                             [*written, join("metrics.json")])
+    written[join("metrics.json")] = json.dumps(report, indent=2, sort_keys=True).encode()
     for path, data in written.items():
         files.write_bytes_atomically(path, data)
     return sorted(written)
+
+
+#: Every file name a report may have (the plots by pattern), and
+#: ``bad_rows.jsonl``, which the pipeline writes beside them.
+REPORT_FILES = ("metrics.md", "metrics.json", "per_sensor.csv", "per_group.csv",
+                "bad_rows.jsonl", "breakdown_*.png", "scatter_*.png", "per_sensor_*.png",
+                "timeseries.png")
+
+
+def stale_report_files(output_dir: str, written: List[str]) -> List[str]:
+    """Report files in ``output_dir`` that this run did not write (names in
+    ``written``): an earlier run's plots of a predictor or breakdown this
+    run has not. Listed, not removed."""
+    found = FileSystems.match([FileSystems.join(output_dir, name) for name in REPORT_FILES])
+    names = {posixpath.basename(m.path) for f in found for m in f.metadata_list}
+    return sorted(names - set(written) - {"bad_rows.jsonl"})

@@ -9,7 +9,7 @@ sample mode.
 from transforms.inference.pipeline import COUNTERS, NAMESPACE, PredictShards
 from transforms.dataset.records import row
 from transforms.inference.rows import CSV_HEADER, csv_line, parquet_schema, tf_example
-from transforms.inference.sample import image_side, iter_examples, sample_predictions
+from transforms.inference.sample import iter_examples, sample_predictions
 
-__all__ = ["COUNTERS", "CSV_HEADER", "NAMESPACE", "PredictShards", "csv_line", "image_side",
+__all__ = ["COUNTERS", "CSV_HEADER", "NAMESPACE", "PredictShards", "csv_line", 
            "iter_examples", "parquet_schema", "row", "sample_predictions", "tf_example"]

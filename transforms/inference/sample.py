@@ -1,13 +1,13 @@
 """The released script's sample mode: predict N examples in file order, print them.
 
-``run_inference --num_inference_samples N [--num_inference_skip K]`` runs no
+``run_inference --num_inference_samples N [--num_skip_samples K]`` runs no
 Beam pipeline: like the released script it reads the shards in order, skips
 K examples and predicts the next N, here in batches of the handler's size.
 """
 
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Tuple
 
-from transforms.dataset import example_proto, schema, tfrecord_io
+from transforms.dataset import tfrecord_io
 
 
 def iter_examples(paths: List[str]) -> Iterator[Tuple[str, int, bytes]]:
@@ -52,13 +52,3 @@ def sample_predictions(paths: List[str], handler, num_samples: int,
         raise
     finally:
         model.close()
-
-
-def image_side(record: bytes, band: str = schema.IMAGE_BANDS[0]) -> Optional[int]:
-    """The side N of an example's N x N images (from one band's value count),
-    or None when the band is absent or not square."""
-    values = example_proto.read_features(record, (band,)).get(band)
-    if not values:
-        return None
-    side = int(round(len(values) ** 0.5))
-    return side if side * side == len(values) else None

@@ -24,6 +24,7 @@ def shard_report(element) -> Dict[str, object]:
     kinds = [kind for kind, _ in failed]
     report = dict(scan)
     report.update(written=write["written"], success=write["merged"],
+                  nonfinite_labels=write.get("nonfinite_labels", 0),
                   failures={k: kinds.count(k) for k in FAILURE_KINDS if k in kinds},
                   sensor_type_mismatch=len(list(grouped["mismatch"])),
                   unreadable_ismn_files=sorted({f for _, f in failed if f}))

@@ -9,6 +9,7 @@ rule (``rules.match_readings``) to all of that sensor's refs.
 
 import dataclasses
 import logging
+import math
 import zipfile
 from typing import Dict, Optional
 
@@ -139,10 +140,12 @@ class MatchSensorFn(beam.DoFn):
 
     FAILURES = "failures"
 
-    def __init__(self, ismn_path: str, tolerance_s: int, good_flags_only: bool):
+    def __init__(self, ismn_path: str, tolerance_s: int, good_flags_only: bool,
+                 nonfinite_as_value_failure: bool = False):
         self.ismn_path = ismn_path
         self.tolerance_s = tolerance_s
         self.good_flags_only = good_flags_only
+        self.nonfinite_as_value_failure = nonfinite_as_value_failure
         self._zip = None
         self._zip_stream = None
         self.count = COUNTERS.named(success="success", lookup="lookup_failure",
@@ -181,6 +184,9 @@ class MatchSensorFn(beam.DoFn):
         for ref in refs:
             m = rules.match_readings(readings, rules.timestamp_seconds(ref.timestamp),
                                     self.tolerance_s, self.good_flags_only)
+            if (self.nonfinite_as_value_failure and m.kind == "success"
+                    and not math.isfinite(m.value)):
+                m = rules.Match("value", reason=f"the one reading is {m.value} ({m.reason})")
             if m.kind == "success":
                 self.count.success.inc()
                 yield ref.shard, (ref.index, m.value)

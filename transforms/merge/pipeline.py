@@ -49,6 +49,9 @@ class MergeIsmnLabels(beam.PTransform):
     good_flags_only: bool = False
     match_sensor_type: bool = False
     progress_dir: Optional[str] = None
+    #: a NaN or infinite reading becomes a value failure instead of the
+    #: released script's NaN label (``--nonfinite_readings_as_value_failures``)
+    nonfinite_as_value_failure: bool = False
 
     #: the passes over the input shards, for ``transforms.dataset.progress``
     STAGES = ("read", "write")
@@ -64,7 +67,7 @@ class MergeIsmnLabels(beam.PTransform):
                    | "Group refs by sensor" >> beam.GroupByKey()
                    | "Match readings" >> beam.ParDo(
                        MatchSensorFn(self.ismn_path, int(round(self.time_tolerance_minutes * 60)),
-                                     self.good_flags_only),
+                                     self.good_flags_only, self.nonfinite_as_value_failure),
                        catalog).with_outputs(MatchSensorFn.FAILURES, main="labels"))
         written = ({"shards": shards, "labels": matched.labels}
                    | "Rewrite shards" >> RewriteShards(self.output_dir, self.progress_dir))

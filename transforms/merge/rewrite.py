@@ -8,6 +8,7 @@ destroy an input.
 """
 
 import dataclasses
+import math
 import logging
 import posixpath
 import time
@@ -65,6 +66,7 @@ class RewriteShardFn(beam.DoFn):
         self.output_dir = output_dir
         self.progress_dir = progress_dir
         self.written = COUNTERS("examples_written")
+        self.nonfinite = COUNTERS("nonfinite_labels")
 
     def process(self, element):
         shard, grouped = element
@@ -84,7 +86,11 @@ class RewriteShardFn(beam.DoFn):
         self.written.inc(written)
         _LOG.info("wrote %s: %d examples (%d merged from ISMN) in %.1f s",
                   out, written, merged, time.time() - start)
-        yield shard, {"output": out, "written": written, "merged": merged}
+        nonfinite = sum(not math.isfinite(value) for value in labels.values())
+        if nonfinite:
+            self.nonfinite.inc(nonfinite)
+        yield shard, {"output": out, "written": written, "merged": merged,
+                      "nonfinite_labels": nonfinite}
 
 
 @dataclasses.dataclass

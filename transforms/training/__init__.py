@@ -8,12 +8,12 @@ window, store compactly, split by sensor, analyse the train statistics) ->
 ``network`` is the one definition of the model both training and export use.
 """
 
-from transforms.training.fit import FitConfig, train_and_export
+from transforms.training.fit import FitConfig, TrainingDiverged, train_and_export
 from transforms.training.network import SOURCES, input_masks
 from transforms.training.preprocess import (NAMESPACE, DecodeShardFn, Preprocess,
                                             compact_example, decoded_examples, preprocessing_fn,
                                             transformed_statistics)
 
-__all__ = ["DecodeShardFn", "FitConfig", "NAMESPACE", "Preprocess", "SOURCES", "compact_example",
+__all__ = ["DecodeShardFn", "FitConfig", "TrainingDiverged", "NAMESPACE", "Preprocess", "SOURCES", "compact_example",
            "decoded_examples", "input_masks", "preprocessing_fn", "train_and_export",
            "transformed_statistics"]

@@ -117,6 +117,10 @@ def epoch_callback(checkpoints: Checkpoints, state: Dict[str, object], epochs: i
             self.started = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
+            if not math.isfinite(logs["loss"]):  # nothing learnt from here on: stop, save nothing
+                state["diverged_epoch"] = epoch
+                self.model.stop_training = True
+                return
             seconds = time.time() - self.started
             state["seconds"].append(seconds)
             state["loss"].append(float(logs["loss"]))
@@ -170,7 +174,6 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
     ``train_examples``: the train split's size, for the examples/s figures.
     """
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(config.seed)
     stats = transformed_statistics(output_dir)
@@ -188,6 +191,9 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     checkpoints = Checkpoints(output_dir)
     state = (checkpoints.restore(model) if config.resume else None) or _fresh_state()
+    if config.resume and state["epoch"] < 0:
+        _LOG.info("--resume: no checkpoint at %s, training from the first epoch",
+                  checkpoints.path)
     resumed_from = state["epoch"] + 1
     if resumed_from:
         _LOG.info("resuming after epoch %d from %s", resumed_from, checkpoints.path)
@@ -207,6 +213,11 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
                       callbacks=[epoch_callback(checkpoints, state, config.epochs,
                                                 config.patience, train_examples)])
     train_seconds = time.time() - start
+    if state.get("diverged_epoch") is not None:
+        raise TrainingDiverged(
+            f"the training loss became NaN or infinite in epoch "
+            f"{state['diverged_epoch'] + 1}: nothing was exported (try a smaller "
+            f"--learning_rate; the last good state is {checkpoints.path})")
     if config.patience and state["best_params"]:
         _set_params(model, state["best_params"])  # the best epoch's weights
     train_mean = float(stats[f"{LABEL}_mean"])
@@ -228,9 +239,36 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
             report["rmse"][split] = figures["rmse"]
             report["rmse_train_mean"][split] = figures["rmse_train_mean"]
     model_dir = os.path.join(output_dir, "model")
-    if tf.io.gfile.exists(model_dir):
-        tf.io.gfile.rmtree(model_dir)
-    export_released_interface(model_dir, keras_params(model), normalisation,
-                              config.inputs, config.baseline)
+    export_atomically(model_dir, lambda folder: export_released_interface(
+        folder, keras_params(model), normalisation, config.inputs, config.baseline))
     report["model_dir"] = model_dir
     return report, model
+
+
+class TrainingDiverged(Exception):
+    """The training loss became NaN or infinite: the model is not exported."""
+
+
+def export_atomically(model_dir: str, export) -> None:
+    """``export(folder)`` into a temporary folder beside ``model_dir``, then
+    swapped in: the previous model is removed only once the new one is
+    complete, and on a failure it stays as it was (the temporary folder is
+    removed, the error raised)."""
+    import uuid
+
+    import tensorflow as tf
+
+    token = uuid.uuid4().hex
+    fresh, old = f"{model_dir}.tmp-{token}", f"{model_dir}.old-{token}"
+    try:
+        export(fresh)
+    except BaseException:
+        if tf.io.gfile.exists(fresh):
+            tf.io.gfile.rmtree(fresh)
+        raise
+    had_model = tf.io.gfile.exists(model_dir)
+    if had_model:
+        tf.io.gfile.rename(model_dir, old)
+    tf.io.gfile.rename(fresh, model_dir)
+    if had_model:
+        tf.io.gfile.rmtree(old)

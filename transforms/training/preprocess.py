@@ -30,6 +30,7 @@ Writes ``transform_fn/``, ``transformed_metadata/`` and
 """
 
 import dataclasses
+import math
 import os
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -170,6 +171,9 @@ class DecodeShardFn(beam.DoFn):
                 COUNTERS("malformed_skipped").inc()
                 continue
             sensor_id, label = records.sensor_id_of(found), records.label_of(found)
+            if label is not None and not math.isfinite(label):
+                COUNTERS("nonfinite_label_skipped").inc()  # a NaN reading the merge kept
+                continue
             split = None if sensor_id is None or label is None else self.splits.split(sensor_id)
             if split is None:
                 continue
