@@ -14,6 +14,7 @@ import apache_beam
 import pytest
 
 from pipelines import combine_ismn_data, run_inference
+from transforms import merge as merge_flow
 from transforms.merge import rewrite as merge
 from transforms.dataset import tfrecord_io
 
@@ -54,7 +55,7 @@ def test_combine_dataflow_job_builds_offline(tmp_path):
         "--setup_file", os.path.join(REPO, "setup.py"),
         "--ismn_data_path", "gs://my-bucket-123/ismn/ISMN.zip",
         "--output_dir", "gs://my-bucket-123/full"])
-    assert r["dry_run"] and combine_ismn_data.exit_code(r) == 0
+    assert r["dry_run"] and merge_flow.exit_code(r) == 0
     names = r["transforms"]
     for step in ("Match shards", "Merge ISMN labels/Scan shards/Walk records",
                  "Merge ISMN labels/Read ISMN catalog/List ISMN files",
@@ -203,5 +204,5 @@ def test_merge_survives_a_failed_attempt(sample_ceop_zip, tmp_path, monkeypatch)
     for key in ("examples_read", "examples_written", "success", "lookup_failures",
                 "value_failures", "already_labelled"):
         assert flaky[key] == clean[key], key
-    assert flaky["accounted"] and combine_ismn_data.exit_code(flaky) == 0
+    assert flaky["accounted"] and merge_flow.exit_code(flaky) == 0
     assert not [f for f in os.listdir(tmp_path / "flaky") if ".tmp-" in f]  # debris removed

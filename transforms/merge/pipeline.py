@@ -29,6 +29,7 @@ from typing import Optional
 
 import apache_beam as beam
 
+from transforms.merge.config import MergeConfig
 from transforms.merge.accounting import shard_report
 from transforms.merge.match import CatalogOrError, MatchSensorFn, ReadIsmnCatalog, ResolveFn
 from transforms.merge.rewrite import RewriteShards
@@ -37,40 +38,40 @@ from transforms.merge.scan import ScanShards
 
 @dataclasses.dataclass
 class MergeIsmnLabels(beam.PTransform):
-    """Input shard paths -> merged shards in ``output_dir``.
+    """Input shard paths -> merged shards in ``config.output_dir``.
 
-    Returns a dict of PCollections: ``failures`` (failure records) and
-    ``reports`` (one per input shard: ``shard_report``).
+    Attributes:
+        config: the merge's settings (ISMN path, output folder, tolerance,
+            flag and sensor-type choices).
+        progress_dir: where local workers report progress (None: nowhere).
+
+    Returns (from ``expand``) a dict of PCollections: ``failures`` (failure
+    records), ``reports`` (one ``shard_report`` per input shard) and
+    ``ismn_provenance`` (which ISMN snapshot labelled the data).
     """
 
-    ismn_path: str
-    output_dir: str
-    time_tolerance_minutes: float = 3
-    good_flags_only: bool = False
-    match_sensor_type: bool = False
+    config: MergeConfig
     progress_dir: Optional[str] = None
-    #: a NaN or infinite reading becomes a value failure instead of the
-    #: released script's NaN label (``--nonfinite_readings_as_value_failures``)
-    nonfinite_as_value_failure: bool = False
 
     #: the passes over the input shards, for ``transforms.dataset.progress``
     STAGES = ("read", "write")
 
     def expand(self, shards):
+        c = self.config
         scanned = shards | "Scan shards" >> ScanShards(self.progress_dir)
-        catalogs = shards.pipeline | "Read ISMN catalog" >> ReadIsmnCatalog(self.ismn_path)
+        catalogs = shards.pipeline | "Read ISMN catalog" >> ReadIsmnCatalog(c.ismn_data_path)
         catalog = beam.pvalue.AsSingleton(catalogs)
         resolved = scanned.refs | "Resolve stations" >> beam.ParDo(
-            ResolveFn(self.match_sensor_type), catalog).with_outputs(
+            ResolveFn(c.match_sensor_type), catalog).with_outputs(
                 ResolveFn.FAILURES, ResolveFn.MISMATCHES, main="keyed")
         matched = (resolved.keyed
                    | "Group refs by sensor" >> beam.GroupByKey()
                    | "Match readings" >> beam.ParDo(
-                       MatchSensorFn(self.ismn_path, int(round(self.time_tolerance_minutes * 60)),
-                                     self.good_flags_only, self.nonfinite_as_value_failure),
+                       MatchSensorFn(c.ismn_data_path, c.tolerance_seconds, c.ismn_good_flags_only,
+                                     c.nonfinite_readings_as_value_failures),
                        catalog).with_outputs(MatchSensorFn.FAILURES, main="labels"))
         written = ({"shards": shards, "labels": matched.labels}
-                   | "Rewrite shards" >> RewriteShards(self.output_dir, self.progress_dir))
+                   | "Rewrite shards" >> RewriteShards(c.output_dir, self.progress_dir))
         failures = ((scanned.failures, resolved.failures, matched.failures)
                     | "All failures" >> beam.Flatten())
         reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r["path"], r)),
