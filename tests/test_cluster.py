@@ -79,7 +79,7 @@ def test_inference_dataflow_job_with_custom_container():
         "--output_path", "gs://my-bucket-123/pred/p", "--output_format", "parquet"])
     assert r["dry_run"]
     assert any(n.startswith("Predict/Run model") for n in r["transforms"])
-    assert any(n.startswith("Write Parquet") for n in r["transforms"])
+    assert any(n.startswith("Write predictions/Write Parquet") for n in r["transforms"])
     assert any(image.encode() in payload for payload in _environments(r["job"]))
 
 

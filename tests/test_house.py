@@ -127,7 +127,7 @@ ALLOWED = {
     "transforms.dataset": set(),
     "transforms.runtime": {"transforms.dataset"},
     "transforms.merge": {"transforms.dataset", "transforms.runtime"},
-    "transforms.inference": {"transforms.dataset", "transforms.runtime"},
+    "transforms.inference": {"transforms.dataset", "transforms.runtime", "model_runner"},
     "transforms.evaluation": {"transforms.dataset", "transforms.runtime"},
     "transforms.training": {"transforms.dataset", "transforms.runtime"},
     "transforms.synthetic": {"transforms.dataset"},

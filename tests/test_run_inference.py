@@ -20,6 +20,7 @@ from model_runner.model import (LoadedModel, ModelLoadError,
 from pipelines import run_inference
 from transforms.dataset import decode, example_proto, tfrecord_io
 from transforms import runtime
+from transforms.inference import config as inference_config, job as inference_job
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,8 +88,8 @@ def test_handler_pickles_without_a_session(tmp_path):
 def test_fake_model_batches_and_is_loaded_once(sample_ceop_zip, tmp_path, monkeypatch):
     log = str(tmp_path / "log.txt")
     handler = FakeHandler(log, image_size=16, batch_size=5)
-    monkeypatch.setattr(run_inference, "handler_from", lambda opts, threads=None: handler)
-    monkeypatch.setattr(run_inference, "check_model_flags", lambda opts: None)  # no model files
+    monkeypatch.setattr(inference_config.InferenceConfig, "handler", lambda self: handler)
+    monkeypatch.setattr(inference_job, "check_model_flags", lambda config: None)  # no model files
     out = str(tmp_path / "pred")
     summary = _run_pipeline(["--input_data_path", sample_ceop_zip.shards_glob,
                              "--exported_model_dir", "unused", "--output_path", out,
@@ -285,13 +286,11 @@ def test_default_batch_grows_on_a_gpu_and_the_flag_overrides(monkeypatch):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     def resolved(argv):
-        options = PipelineOptions(argv)
-        run_inference.resolve_batch_size(options)
-        return options.view_as(run_inference.RunInferenceOptions).batch_size
+        return inference_config.batch_size_for(PipelineOptions(argv))
 
-    monkeypatch.setattr(run_inference, "local_gpus", lambda: 0)
+    monkeypatch.setattr(inference_config, "local_gpus", lambda: 0)
     assert resolved([]) == 8
-    monkeypatch.setattr(run_inference, "local_gpus", lambda: 1)
+    monkeypatch.setattr(inference_config, "local_gpus", lambda: 1)
     assert resolved([]) == 64 and resolved(["--batch_size", "3"]) == 3
     dataflow = ["--runner", "DataflowRunner"]
     assert resolved(dataflow) == 8

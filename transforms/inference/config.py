@@ -1,0 +1,110 @@
+"""Inference's settings: one frozen object whose fields are the command's flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+
+from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, SoilMoistureModelHandler,
+                                TensorNames, default_batch_size, local_gpus)
+from transforms import runtime
+from transforms.runtime.settings import values_for
+
+#: ``--output_format`` choices -> the file name suffix of each prediction file
+SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "tfrecord": ".tfrecord.gz"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InferenceConfig:
+    """Everything ``run_inference`` does differently from run to run.
+
+    Attributes:
+        input_data_path: glob of the input shards.
+        exported_model_dir: the SavedModel folder or frozen ``.pb``.
+        num_inference_samples: sample mode: predict and print this many
+            examples (None: a full run).
+        num_skip_samples: sample mode: examples skipped first.
+        output_path: full run: the prefix of every output file.
+        output_format: ``csv``, ``parquet`` or ``tfrecord``.
+        batch_size: examples per ``session.run``, settled by ``from_options``
+            (given, else 64 with a GPU, 8 without).
+        feed_whole_images: always feed whole images, never only the window.
+        image_size: the examples' image side.
+        image_tensor, low_res_tensor, aux_tensor, output_tensor: tensor names.
+        tensorflow_threads: TensorFlow threads per worker, settled by
+            ``from_options`` (given, else the cores divided among local
+            worker processes, else None: TensorFlow's default).
+        progress_seconds: how often a local run logs its progress.
+    """
+
+    input_data_path: str
+    exported_model_dir: str
+    num_inference_samples: Optional[int] = None
+    num_skip_samples: int = 0
+    output_path: Optional[str] = None
+    output_format: str = "csv"
+    batch_size: int = 8
+    feed_whole_images: bool = False
+    image_size: int = 512
+    image_tensor: str = DEFAULT_INPUTS["image"]
+    low_res_tensor: str = DEFAULT_INPUTS["low_res"]
+    aux_tensor: str = DEFAULT_INPUTS["aux"]
+    output_tensor: str = DEFAULT_OUTPUT
+    tensorflow_threads: Optional[int] = None
+    progress_seconds: float = 10.0
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> "InferenceConfig":
+        """The settings of a parsed command line, every derived default settled.
+
+        Raises:
+            UsageError: no ``--exported_model_dir``, or a full run without
+                ``--output_path``.
+        """
+        values = values_for(cls, options, batch_size=batch_size_for(options),
+                            tensorflow_threads=threads_for(options))
+        if not values["exported_model_dir"]:
+            raise runtime.UsageError("--exported_model_dir required")
+        if values["num_inference_samples"] is None and not values["output_path"]:
+            raise runtime.UsageError("--output_path required (or --num_inference_samples)")
+        return cls(**values)
+
+    @property
+    def sample_mode(self) -> bool:
+        return self.num_inference_samples is not None
+
+    @property
+    def names(self) -> TensorNames:
+        return TensorNames(self.image_tensor, self.low_res_tensor, self.aux_tensor,
+                           self.output_tensor)
+
+    def handler(self) -> SoilMoistureModelHandler:
+        """The model handler of these settings (paths and config only; the
+        model loads on the worker)."""
+        return SoilMoistureModelHandler(
+            self.exported_model_dir, image_size=self.image_size, batch_size=self.batch_size,
+            names=self.names, threads=self.tensorflow_threads,
+            feed_window=not self.feed_whole_images)
+
+
+def batch_size_for(options: PipelineOptions) -> int:
+    """``--batch_size`` when given, else ``default_batch_size`` for the machine
+    the model runs on: a local GPU, or Dataflow workers with an accelerator."""
+    given = options.get_all_options().get("batch_size")
+    if given is not None:
+        return given
+    if runtime.is_local(options):
+        gpu = local_gpus() > 0
+    else:
+        service = options.view_as(GoogleCloudOptions).dataflow_service_options or []
+        gpu = any(o.startswith("worker_accelerator") for o in service)
+    return default_batch_size(gpu)
+
+
+def threads_for(options: PipelineOptions) -> Optional[int]:
+    """``--tensorflow_threads`` when given (not 0), else the cores each local
+    worker process may use, else None (TensorFlow's own default)."""
+    return (options.get_all_options().get("tensorflow_threads")
+            or runtime.threads_per_local_worker(options))
