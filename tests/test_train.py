@@ -94,7 +94,7 @@ def test_exported_model_equals_keras_model(merged, trained, tmp_path):
     out = str(tmp_path / "copy")  # its own copy: the shared fixture's model stays as trained
     shutil.copytree(trained[0], out)
     report, model = training.train_and_export(
-        out, SIZE, training.FitConfig(training.SOURCES, epochs=2, batch_size=16, seed=1))
+        out, SIZE, training.FitConfig(training.SOURCES, epochs=2, train_batch_size=16, seed=1))
     keras_pred = np.concatenate([model(x).numpy() for x, _ in _split_batches(out, "validation")])
     validation = _decoded_by_split(merged)["validation"]
     for path in (report["model_dir"], os.path.join(report["model_dir"], "frozen_graph.pb")):

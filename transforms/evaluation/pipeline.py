@@ -10,11 +10,11 @@ series is the largest group).
 """
 
 import dataclasses
-from typing import Tuple
 
 import apache_beam as beam
 
 from transforms.evaluation import inputs, metrics, report, report_files, series
+from transforms.evaluation.config import EvaluationConfig
 from transforms.dataset.splits import SplitConfig, network_of, year_of
 
 
@@ -37,29 +37,30 @@ def _labelled_year(row):
 @dataclasses.dataclass
 class Evaluate(beam.PTransform):
     """Rows (dicts with ``sensor_id``, ``timestamp``, ``label`` and predictor
-    columns) -> the report files in ``output_dir`` (their paths)."""
+    columns) -> the report files in ``config.output_dir`` (their paths).
 
-    output_dir: str
+    Attributes:
+        config: the evaluation's settings (output folder, extra columns,
+            minimum pairs per sensor, plotted sensors, intervals, reference
+            predictor, anomaly window).
+        splits: the split rule (``config.splits()``: it may read a file).
+    """
+
+    config: EvaluationConfig
     splits: SplitConfig = SplitConfig()
-    extra_columns: Tuple[str, ...] = ()
-    min_samples_per_sensor: int = 10
-    table_splits: Tuple[str, ...] = ("validation", "test")
-    series_sensors: int = 4
-    uncertainty: report.Uncertainty = report.Uncertainty()  # --ci_level, --bootstrap_samples
-    reference_predictor: str = "model"  # compared with every other on the same pairs
-    anomaly_window_days: float = series.ANOMALY_WINDOW_DAYS
 
     def expand(self, rows):
-        extra = self.extra_columns
-        ci_level = self.uncertainty.ci_level
+        c = self.config
+        extra = c.extra
+        ci_level = c.ci_level
         pairs = rows | "Key pairs" >> beam.FlatMap(inputs.keyed_pairs, self.splits, extra)
         per_sensor = pairs | "Per-sensor stats" >> beam.CombinePerKey(metrics.PairStatsFn())
         skills = (rows
                   | "Key series points" >> beam.FlatMap(inputs.keyed_points, self.splits, extra)
                   | "Series per sensor" >> beam.GroupByKey()
                   | "Series skill" >> beam.MapTuple(
-                      series.sensor_skill, window_days=self.anomaly_window_days,
-                      reference=self.reference_predictor))
+                      series.sensor_skill, window_days=c.anomaly_window_days,
+                      reference=c.reference_predictor))
         groups = (rows
                   | "Key breakdown pairs" >> beam.FlatMap(inputs.keyed_group_pairs, self.splits, extra)
                   | "Breakdown stats" >> beam.CombinePerKey(metrics.PairStatsFn())
@@ -82,7 +83,7 @@ class Evaluate(beam.PTransform):
                | "Sensor sizes" >> beam.Map(lambda r: (r["sensor_id"], r["n"]))
                | "Largest n per sensor" >> beam.CombinePerKey(max)
                | "Size first" >> beam.Map(lambda kv: (kv[1], kv[0]))
-               | "Largest sensors" >> beam.combiners.Top.Of(self.series_sensors)
+               | "Largest sensors" >> beam.combiners.Top.Of(c.timeseries_sensors)
                | "Sensor ids" >> beam.Map(lambda top: [sensor for _, sensor in top]))
         series_points = (rows
                   | "Rows of largest sensors" >> beam.Filter(
@@ -99,7 +100,7 @@ class Evaluate(beam.PTransform):
                     report.build_report, side(pooled), side(networks), side(sensor_rows),
                     side(hists), side(series_points), side(skills), side(groups), side(statuses),
                     side(years),
-                    min_samples=self.min_samples_per_sensor, table_splits=list(self.table_splits),
-                    uncertainty=self.uncertainty, reference=self.reference_predictor,
-                    anomaly_window_days=self.anomaly_window_days)
-                | "Write report" >> beam.FlatMap(report_files.write_report, self.output_dir))
+                    min_samples=c.min_samples_per_sensor, table_splits=list(c.table_splits),
+                    uncertainty=c.uncertainty, reference=c.reference_predictor,
+                    anomaly_window_days=c.anomaly_window_days)
+                | "Write report" >> beam.FlatMap(report_files.write_report, c.output_dir))

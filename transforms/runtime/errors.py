@@ -2,7 +2,7 @@
 (``cli.cli_main`` turns them into exit statuses 2 and 1)."""
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """A flag or path the user can fix before anything runs (exit status 2)."""
 
 

@@ -42,12 +42,13 @@ _LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
-    """What ``train_and_export`` does; the fields are ``pipelines.train``'s flags."""
+    """What ``train_and_export`` does (``TrainingConfig.fit()``); the fields
+    are ``pipelines.train``'s flags of the same names, ``inputs`` as a list."""
 
     inputs: Sequence[str]
     baseline: str = ""
     epochs: int = 20
-    batch_size: int = 16
+    train_batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
     patience: int = 0  # epochs without a better validation RMSE before stopping; 0: never
@@ -207,7 +208,7 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
             # reports as "ran out of data": not a problem
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             # shuffle=False: tf.data shuffles (Keras' own flag does not apply to a Dataset)
-            model.fit(split_data("train", config.batch_size, config.seed), epochs=config.epochs,
+            model.fit(split_data("train", config.train_batch_size, config.seed), epochs=config.epochs,
                       initial_epoch=resumed_from, validation_data=validation, verbose=0,
                       shuffle=False,
                       callbacks=[epoch_callback(checkpoints, state, config.epochs,

@@ -1,0 +1,132 @@
+"""Evaluation as one call: check the inputs, run the pipeline, read back
+the report, with its printed lines and exit status."""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Dict, List
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms import runtime
+from transforms.dataset import files
+from transforms.dataset.splits import SplitConfig
+from transforms.evaluation.config import EvaluationConfig
+from transforms.evaluation.inputs import BAD_ROW_KINDS, CheckRowsFn, DropDuplicateRows
+from transforms.evaluation.pipeline import Evaluate
+from transforms.evaluation.report import empty_time_splits
+from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
+from transforms.evaluation.sources import ReadPredictionRows, check_prediction_files
+
+#: how ``report_lines`` words each kind of row left out
+BAD_ROW_WORDS = {"unparseable": "could not be parsed",
+                 "nonfinite": "hold a NaN or infinite label or prediction",
+                 "incomplete": "lack a predictor's value",
+                 "duplicate": "repeat an example already read (stale prediction files?)"}
+
+
+def build(p: beam.Pipeline, config: EvaluationConfig, splits: SplitConfig):
+    """Add the evaluation to ``p``: rows read, duplicates and unusable rows
+    set aside into ``bad_rows.jsonl``, the report files in ``config.output_dir``."""
+    rows = p | "Read rows" >> ReadPredictionRows(config.predictions, config.input_data_path)
+    bad = []
+    if config.predictions:
+        unique = rows | "Drop duplicate rows" >> DropDuplicateRows()
+        rows, bad = unique["rows"], [unique["bad"]]
+    checked = rows | "Check rows" >> beam.ParDo(
+        CheckRowsFn(config.extra, with_model=config.with_model)).with_output_types(
+        typing.Any).with_outputs(CheckRowsFn.BAD, main="rows")
+    ((checked.bad, *bad)
+     | "All bad rows" >> beam.Flatten()
+     | "Format bad rows" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "Write bad rows" >> beam.io.WriteToText(
+         FileSystems.join(config.output_dir, "bad_rows"), file_name_suffix=".jsonl",
+         num_shards=1, shard_name_template=""))
+    return checked.rows | "Evaluate" >> Evaluate(config, splits)
+
+
+def _read(path: str) -> str:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read().decode()
+
+
+def read_metrics(output_dir: str) -> Dict[str, object]:
+    """``metrics.json`` of the report in ``output_dir``."""
+    return json.loads(_read(FileSystems.join(output_dir, "metrics.json")))
+
+
+def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dict[str, object]:
+    """Evaluate ``config``'s rows with Beam ``options``.
+
+    Returns:
+        ``metrics.json`` as written (with ``rows_set_aside`` by kind,
+        ``stale_files`` and ``files``), plus ``table`` (``metrics.md``) and
+        ``usable``/``error`` when nothing could be evaluated or a time split
+        asked for is empty; or a dry run's report.
+
+    Raises:
+        UsageError, InputError: see ``check_prediction_files``; a prediction
+            file the report would overwrite; an unwritable output folder.
+    """
+    splits = config.splits()
+    out = config.output_dir
+    if not runtime.is_dry_run(options):
+        if config.predictions:
+            inputs = [m.path for m in FileSystems.match([config.predictions])[0].metadata_list]
+            runtime.refuse_overwrite(inputs, [FileSystems.join(out, n) for n in REPORT_FILES],
+                                     "--predictions", "--output_dir")
+        check_prediction_files(config.predictions, config.input_data_path, config.extra)
+        runtime.check_writable(out, "--output_dir")
+    runtime.apply_local_defaults(options)
+    _, dry_run = runtime.run_pipeline(options, test_pipeline,
+                                      lambda p: build(p, config, splits), "evaluate")
+    if dry_run:
+        return dry_run
+    metrics = read_metrics(out)
+    bad = files.read_json_lines(FileSystems.join(out, "bad_rows.jsonl"))
+    set_aside = {kind: sum(b.get("kind", "unparseable") == kind for b in bad)
+                 for kind in BAD_ROW_KINDS}
+    metrics.update(rows_unparseable=set_aside["unparseable"], rows_set_aside=set_aside,
+                   stale_files=stale_report_files(out, metrics["files"]))
+    files.write_json_atomically(FileSystems.join(out, "metrics.json"), metrics)
+    if not any(m.get("n") for split in metrics["pooled"].values() for m in split.values()):
+        metrics.update(usable=False, error=f"no row of {config.predictions or config.input_data_path} "
+                                           f"has a label and a prediction to evaluate")
+    elif splits.test_years and empty_time_splits(metrics, splits):
+        metrics.update(usable=False, error=empty_time_splits(metrics, splits))
+    metrics["table"] = _read(FileSystems.join(out, "metrics.md"))
+    return metrics
+
+
+def report_lines(metrics: Dict[str, object], output_dir: str):
+    """``(stdout lines, stderr lines)`` a finished evaluation prints: the
+    report, the paths of the files it wrote, files of an earlier run, the
+    rows left out (five of each kind) and the error, if any."""
+    plots = [FileSystems.join(output_dir, n) for n in metrics["files"] if n.endswith(".png")]
+    out: List[str] = [metrics["table"],
+                      f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
+                      f"per_sensor.csv, per_group.csv); plots: {', '.join(plots)}"]
+    err: List[str] = []
+    stale = metrics["stale_files"]
+    if stale:
+        err.append(f"NOTE: {len(stale)} files in {output_dir} are from an earlier run, not this "
+                   f"one: {', '.join(stale)}")
+    bad = files.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
+    for kind, n in metrics["rows_set_aside"].items():
+        if n:
+            err.append(f"{n} rows {BAD_ROW_WORDS[kind]} and were left out (all in "
+                       f"{FileSystems.join(output_dir, 'bad_rows.jsonl')}):")
+            err += [f"  {b['source']}: {b['reason']}"
+                    for b in [b for b in bad if b.get("kind", "unparseable") == kind][:5]]
+    if metrics.get("error"):
+        err.append(f"evaluate: error: {metrics['error']}")
+    return out, err
+
+
+def exit_code(metrics: Dict[str, object]) -> int:
+    """1 when nothing could be evaluated or an asked-for time split is empty, else 0."""
+    return 1 if metrics.get("usable") is False else 0
+
