@@ -17,6 +17,8 @@ REQUIRED = [
     "numba==0.68.1",  # the compiled varint loop of inference (transforms/dataset/varints.py)
     "matplotlib>=3.8",  # evaluation plots
     "tensorflow-transform==1.21.0",  # training preprocessing (pipelines.train)
+    "rasterio==1.4.4",  # GeoTIFF scenes and maps, GDAL inside its wheels (pipelines.predict_map)
+    "pyproj==3.7.2",  # coordinate transforms between a scene's and SMAP/GLDAS grids
 ]
 
 setup(

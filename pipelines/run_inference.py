@@ -43,41 +43,25 @@ from typing import List, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import DEFAULT_INPUTS, DEFAULT_OUTPUT
 from transforms import inference, runtime
 
 FORMATS = tuple(inference.SUFFIXES)
 
 
 class RunInferenceOptions(PipelineOptions):
+    """run_inference's own flags (the model's are ``runtime.add_model_arguments``')."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--exported_model_dir", default=None,
-                            help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
         parser.add_argument("--num_inference_samples", type=int, default=None,
                             help="sample mode: predict this many examples, print them, exit")
         parser.add_argument("--num_skip_samples", type=int, default=0,
                             help="sample mode: examples to skip first (file order)")
-        parser.add_argument("--output_path", default=None, help="output file prefix (full run)")
+        runtime.add_shared_argument(parser, "--output_path", default=None,
+                                    help="output path (a file prefix for run_inference, the "
+                                         "map's .tif for predict_map)")
         parser.add_argument("--output_format", choices=FORMATS, default="csv")
-        parser.add_argument("--batch_size", type=int, default=None,
-                            help="examples per session.run (default 8, or 64 when the local "
-                                 "machine has a GPU or Dataflow workers get one: a "
-                                 "worker_accelerator service option)")
-        parser.add_argument("--feed_whole_images", action="store_true",
-                            help="always feed whole images (by default only the centre "
-                                 "window is decoded and fed when a check at load shows the "
-                                 "model crops to it, as the released model does)")
-        runtime.add_shared_argument(parser, "--image_size", type=int, default=512,
-                            help="image side of the examples (512 in the release)")
-        parser.add_argument("--image_tensor", default=DEFAULT_INPUTS["image"])
-        parser.add_argument("--low_res_tensor", default=DEFAULT_INPUTS["low_res"])
-        parser.add_argument("--aux_tensor", default=DEFAULT_INPUTS["aux"])
-        parser.add_argument("--output_tensor", default=DEFAULT_OUTPUT)
-        parser.add_argument("--tensorflow_threads", type=int, default=0,
-                            help="TensorFlow threads per worker process (default 0: the "
-                                 "cores divided by --direct_num_workers on a local run, "
-                                 "else TensorFlow's own default)")
+        runtime.add_model_arguments(parser)
 
 
 OPTION_CLASSES = (runtime.ShardInputOptions, RunInferenceOptions, runtime.ProgressOptions)

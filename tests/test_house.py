@@ -6,7 +6,7 @@
 * Library code never imports ``pipelines``; no entry point imports another.
 * The flows (merge, inference, evaluation, training) import only the shared
   ``transforms.dataset`` package, never each other.
-* No module over 400 lines.
+* No module over 400 lines, no entry point over 150.
 * The wheel built from ``setup.py``, installed outside the repository as a
   Dataflow worker installs it, holds every module of the three packages and
   imports each one from there.
@@ -130,6 +130,7 @@ ALLOWED = {
     "transforms.inference": {"transforms.dataset", "transforms.runtime", "model_runner"},
     "transforms.evaluation": {"transforms.dataset", "transforms.runtime"},
     "transforms.training": {"transforms.dataset", "transforms.runtime"},
+    "transforms.mapping": {"transforms.dataset", "transforms.runtime", "model_runner"},
     "transforms.synthetic": {"transforms.dataset"},
     "model_runner": {"transforms.dataset"},
 }
@@ -154,6 +155,16 @@ def test_library_never_imports_an_entry_point_and_entry_points_not_each_other():
             assert not entry_points - {"pipelines"}, (module, entry_points)
         else:
             assert not entry_points, (module, entry_points)
+
+
+MAX_ENTRY_POINT_LINES = 150
+
+
+def test_entry_points_are_thin():
+    """An entry point parses flags into one settings object, calls its flow and prints."""
+    long = {m: n for m, p in modules().items() if m.startswith("pipelines.")
+            and (n := len(open(p).read().splitlines())) > MAX_ENTRY_POINT_LINES}
+    assert not long
 
 
 def test_no_module_over_400_lines():

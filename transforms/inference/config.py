@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, SoilMoistureModelHandler,
                                 TensorNames, default_batch_size, local_gpus)
@@ -95,11 +95,7 @@ def batch_size_for(options: PipelineOptions) -> int:
     given = options.get_all_options().get("batch_size")
     if given is not None:
         return given
-    if runtime.is_local(options):
-        gpu = local_gpus() > 0
-    else:
-        service = options.view_as(GoogleCloudOptions).dataflow_service_options or []
-        gpu = any(o.startswith("worker_accelerator") for o in service)
+    gpu = local_gpus() > 0 if runtime.is_local(options) else runtime.remote_gpu(options)
     return default_batch_size(gpu)
 
 

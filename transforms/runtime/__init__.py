@@ -1,21 +1,27 @@
-"""How every command runs: its command line (``cli``) and its runner (``runner``).
+"""How every command runs, one job a module.
 
-``cli``: ``--help``, exit statuses, quiet logs. ``runner``: the options every
-pipeline shares, the network-free local runner, dry runs, counters, the
-progress lines of local runs.
+``cli``: ``--help``, exit statuses, quiet logs; ``arguments``: what a command
+accepts (flags, ranges, bucket names, a reachable Cloud Storage);
+``interrupt``: Ctrl-C; ``errors``: the two one-line errors; ``options``: the
+flags several commands share; ``settings``: a flow's settings object from
+the flags; ``checks``: what is checked before a run; ``runner``: the
+network-free local runner, dry runs, progress, counters.
 """
 
-from transforms.runtime.cli import InputError, UsageError, cli_main, exit_process, pipeline_help
-from transforms.runtime.runner import (LOCAL_RUNNER, OutputDirOptions, ProgressOptions,
-                                       ShardInputOptions, Stopwatch, add_shared_argument,
-                                       apply_local_defaults, check_image_size, check_writable, counters, input_shards,
-                                       is_dry_run, is_local, local_progress, output_dir_of,
-                                       project_version, refuse_overwrite, run_pipeline,
-                                       threads_per_local_worker)
+from transforms.runtime.checks import (check_image_size, check_writable, input_shards,
+                                       refuse_overwrite)
+from transforms.runtime.cli import cli_main, exit_process, pipeline_help
+from transforms.runtime.errors import InputError, UsageError
+from transforms.runtime.options import (PUBLIC_SHARDS, OutputDirOptions, ProgressOptions,
+                                        ShardInputOptions, add_model_arguments,
+                                        add_shared_argument, output_dir_of)
+from transforms.runtime.runner import (LOCAL_RUNNER, Stopwatch, apply_local_defaults, counters,
+                                       is_dry_run, is_local, local_progress, project_version,
+                                       remote_gpu, run_pipeline, threads_per_local_worker)
 
-__all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "ProgressOptions",
-           "ShardInputOptions", "Stopwatch", "UsageError", "add_shared_argument",
-           "apply_local_defaults", "check_image_size", "check_writable", "cli_main", "counters", "exit_process",
-           "input_shards",
-           "is_dry_run", "is_local", "local_progress", "output_dir_of", "pipeline_help",
-           "project_version", "refuse_overwrite", "run_pipeline", "threads_per_local_worker"]
+__all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "PUBLIC_SHARDS", "ProgressOptions",
+           "ShardInputOptions", "Stopwatch", "UsageError", "add_model_arguments", "add_shared_argument",
+           "apply_local_defaults", "check_image_size", "check_writable", "cli_main", "counters",
+           "exit_process", "input_shards", "is_dry_run", "is_local", "local_progress",
+           "output_dir_of", "pipeline_help", "project_version", "refuse_overwrite", "remote_gpu",
+           "run_pipeline", "threads_per_local_worker"]

@@ -1,4 +1,4 @@
-"""Runner options, defaults and metrics shared by the pipelines.
+"""How a pipeline runs: the runner and its local defaults, progress, dry runs, counters.
 
 ``LOCAL_RUNNER``: with no ``--runner``, pipelines run on Beam's FnApiRunner,
 the in-process engine behind the DirectRunner. We name it directly because
@@ -16,75 +16,16 @@ import contextlib
 import logging
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
                                                   TestOptions)
 
-from transforms.runtime.arguments import check_reachable
-from transforms.runtime.errors import InputError, UsageError
-
+from transforms.runtime.options import ProgressOptions
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
-PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
-                 "data-*-of-00500.tfrecord.gz")
-
-
-class OutputDirOptions(PipelineOptions):
-    """``--output_dir``, shared by the pipelines that write a directory.
-
-    Beam builds its parser from the *direct* subclasses of ``PipelineOptions``
-    only (``PipelineOptions.__subclasses__()``), and a flag may be defined
-    once: so every options class here and in ``pipelines/`` subclasses
-    ``PipelineOptions`` directly, and pipelines read this flag with
-    ``options.view_as(OutputDirOptions)``. (A subclass of this class would be
-    invisible to Beam's parser, which then warns that its flags are unknown.)
-    """
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--output_dir", default=None, help="where outputs go (local or gs://)")
-
-
-def add_shared_argument(parser, flag: str, **kwargs) -> None:
-    """Add ``flag`` unless another pipeline's options class already did.
-
-    Several pipelines take the same flag with the same default (``--image_size``,
-    ``--train_fraction``, ...); Beam parses every options class into one
-    parser, where a flag may appear once. Defaults must agree (tested).
-    """
-    if flag not in parser._option_string_actions:  # argparse's registry of flags
-        parser.add_argument(flag, **kwargs)
-
-
-def output_dir_of(options: PipelineOptions) -> str:
-    """``--output_dir``, which the command requires (else UsageError)."""
-    output_dir = options.view_as(OutputDirOptions).output_dir
-    if not output_dir:
-        raise UsageError("--output_dir required")
-    return output_dir
-
-
-class ShardInputOptions(PipelineOptions):
-    """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
-                            help="glob of input shards, local or gs:// "
-                                 "(default: the public bucket's 500 shards)")
 _LOG = logging.getLogger(__name__)
-
-
-class ProgressOptions(PipelineOptions):
-    """``--progress_seconds``: how often a local run logs its progress."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--progress_seconds", type=float, default=10.0,
-                            help="local runs: log shards done, examples, MB/s and ETA this "
-                                 "often (default 10; 0: never)")
 
 
 LOCAL_RUNNERS = (LOCAL_RUNNER, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
@@ -139,6 +80,15 @@ def threads_per_local_worker(options: PipelineOptions) -> Optional[int]:
     if not is_local(options) or workers <= 1:
         return None
     return max(1, (os.cpu_count() or 1) // workers)
+
+
+def remote_gpu(options: PipelineOptions) -> bool:
+    """Whether Dataflow workers get an accelerator (a ``worker_accelerator``
+    service option)."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    service = options.view_as(GoogleCloudOptions).dataflow_service_options or []
+    return any(o.startswith("worker_accelerator") for o in service)
 
 
 def is_dry_run(options: PipelineOptions) -> bool:
@@ -196,77 +146,6 @@ class Stopwatch:
         return round(time.time() - self.start, 3)
 
 
-def input_shards(pattern: str) -> List[str]:
-    """The shards ``--input_data_path`` matches, sorted. None, or a folder
-    instead of a glob, is a UsageError; a matched path that cannot be opened
-    an InputError."""
-    from transforms.dataset import tfrecord_io
-    if pattern.startswith("gs://"):
-        check_reachable([pattern])
-    try:
-        return tfrecord_io.match_input_shards(pattern)
-    except IsADirectoryError as e:
-        raise UsageError(f"--input_data_path {e}") from e
-    except FileNotFoundError as e:
-        raise UsageError(f"{e}: check --input_data_path") from e
-    except tfrecord_io.UnreadableShardError as e:
-        raise InputError(str(e)) from e
-
-
-def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
-                     output_flag: str) -> None:
-    """Raise UsageError naming both when an input file is one a run would
-    write: ``outputs`` are the run's output paths or globs (``*`` also
-    matches ``/``); local paths are compared resolved, links followed."""
-    import fnmatch
-    import os
-
-    def resolved(path: str) -> str:
-        if "://" in path:
-            return path
-        folder, name = os.path.split(os.path.abspath(path))
-        return os.path.join(os.path.realpath(folder), name)
-
-    for path in inputs:
-        real = path if "://" in path else os.path.realpath(path)
-        for pattern in outputs:
-            if fnmatch.fnmatchcase(real, resolved(pattern)) or fnmatch.fnmatchcase(
-                    resolved(path), resolved(pattern)):
-                raise UsageError(f"{output_flag}: its output {pattern} would replace the input "
-                                 f"{path} ({input_flag}): write the outputs elsewhere")
-
-
-def check_image_size(path: str, image_size: int) -> None:
-    """Fail fast (InputError) when the first example of shard ``path`` is not
-    ``image_size`` square, naming both sizes and the flag to give."""
-    from transforms.dataset import records, tfrecord_io
-
-    try:
-        record = next(iter(tfrecord_io.read_shard(path)), None)
-        side = None if record is None else records.image_side(record)
-    except (tfrecord_io.CorruptShardError, ValueError):
-        return  # reported per record by the run itself
-    if side is not None and side != image_size:
-        raise InputError(
-            f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
-            f"run with --image_size {side}")
-
-
-def check_writable(folder: str, flag: str) -> None:
-    """A local output folder can be created and written (else UsageError
-    naming ``flag``); remote ones are checked by the runner when it writes."""
-    import os
-
-    if not folder or "://" in folder:
-        return
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
-    except OSError as e:
-        raise UsageError(f"cannot write to {flag} {folder}: {e.strerror or e}") from e
-
-
 def project_version() -> str:
     from importlib import metadata
 
@@ -274,5 +153,3 @@ def project_version() -> str:
         return metadata.version("soil-moisture-pipelines")
     except metadata.PackageNotFoundError:  # run from a checkout without installing
         return "unknown"
-
-

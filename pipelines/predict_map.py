@@ -1,0 +1,89 @@
+"""Map soil moisture over a scene: the released model (or one with its
+interface) on one window per map pixel, at the paper's nominal 320 m.
+
+Locally (a scene folder of GeoTIFFs named by the schema's bands, plus
+``smap_sm.tif`` and ``gldas_sm.tif``; see the README's "Maps")::
+
+    python -m pipelines.predict_map --scene_path scene/ \
+        --exported_model_dir soil_moisture_model/ --output_path maps/map.tif --stride 32
+
+On Dataflow::
+
+    python -m pipelines.predict_map --scene_path gs://my-bucket/scenes/2021-06-01/ \
+        --exported_model_dir gs://my-bucket/soil_moisture_model/ \
+        --output_path gs://my-bucket/maps/2021-06-01.tif \
+        --runner DataflowRunner --project my-project --region us-central1 \
+        --temp_location gs://my-bucket/tmp --setup_file ./setup.py
+
+Outputs: the map ``<output_path>`` (a Cloud-Optimized GeoTIFF: float32 soil
+moisture in m³/m³, NaN where no prediction is made, the scene's CRS, the
+scene's transform scaled by ``--stride``), its quicklook ``<output>.png``
+and ``<output>.summary.json`` (pixels predicted, NaN pixels by cause,
+elapsed time, predictions per second). Exit 2 on a usage error (a stride
+that is not a positive even number, a scene folder that does not exist, an
+output that would overwrite a scene file), 1 on a scene that cannot be
+mapped (a missing, unknown or float band, bands on different grids, a
+corrupt GeoTIFF, a scene smaller than one window).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms import mapping, runtime
+
+
+class PredictMapOptions(PipelineOptions):
+    """predict_map's own flags (the model's are ``runtime.add_model_arguments``')."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--scene_path", default=None,
+                            help="the scene folder: GeoTIFFs of the model's bands, smap_sm.tif, "
+                                 "gldas_sm.tif (local or gs://)")
+        runtime.add_shared_argument(parser, "--output_path", default=None,
+                                    help="output path (a file prefix for run_inference, the "
+                                         "map's .tif for predict_map)")
+        parser.add_argument("--stride", type=int, default=32,
+                            help="scene pixels per map pixel, even (default 32: 320 m at the "
+                                 "release's 10 m pixels)")
+        parser.add_argument("--edge_mode", choices=mapping.EDGE_MODES, default="nan",
+                            help="nan: a window reaching outside the scene gives NaN; pad: "
+                                 "zeros outside the scene, as the model's own crop-or-pad")
+        parser.add_argument("--tile_size", type=int, default=32,
+                            help="map pixels per tile side (one Beam element; default 32)")
+        runtime.add_model_arguments(parser)
+
+
+OPTION_CLASSES = (PredictMapOptions,)
+
+
+def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
+    """Map the scene; returns the summary (also ``<output>.summary.json``)."""
+    options = PipelineOptions(argv)
+    config = mapping.MapConfig.from_options(options)
+    summary = mapping.run_map(config, options, test_pipeline)
+    if summary.get("dry_run"):
+        return summary
+    nodata = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in summary["nodata"].items()
+                       if n) or "none"
+    print(f"Map {summary['rows']}x{summary['columns']} pixels at stride {summary['stride']} "
+          f"(window {summary['window']}): {summary['predicted']} predicted, NaN: {nodata}; "
+          f"{summary['elapsed_seconds']:.1f} s, {summary['predictions_per_second']} "
+          f"predictions/s.\nMap: {summary['map']}\nQuicklook: {summary['quicklook']}")
+    return summary
+
+
+def exit_code(summary: dict) -> int:
+    return 0 if summary.get("dry_run") or summary.get("accounted") else 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return runtime.cli_main("predict_map", run, exit_code, argv, option_classes=OPTION_CLASSES,
+                            description=__doc__.split("\n\n")[0])
+
+
+if __name__ == "__main__":
+    runtime.exit_process(main())

@@ -1,0 +1,300 @@
+"""predict_map: every map pixel is the model on its window, as the README's
+geometry restates it; nodata by cause; georeferencing; the bad inputs.
+
+The oracle (``oracle_map``) reads the whole small scene with rasterio,
+finds each centre's SMAP/GLDAS pixel with pyproj, decodes with numpy and
+feeds the model 512 x 512 examples cut at each centre (zeros outside the
+scene) through a plain TensorFlow session: it imports nothing of
+``transforms.mapping`` or ``model_runner``.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from transforms.mapping.geometry import MapGeometry
+from transforms.synthetic.scene import SceneConfig, make_scene
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE = ("sentinel_1_VV", "sentinel_1_VH", "sentinel_1_angle", "sentinel_2_B4", "sentinel_2_B3",
+         "sentinel_2_B2", "sentinel_2_B8", "sentinel_2_B11", "sentinel_2_B12",
+         "nasa_dem_elevation")
+LOW_RES = ("soil_grids_sand_sand_0-5cm_mean", "soil_grids_silt_silt_0-5cm_mean",
+           "soil_grids_clay_clay_0-5cm_mean", "soil_grids_bd_bdod_0-5cm_mean")
+HEIGHT, WIDTH, STRIDE = 608, 672, 64  # the windows of row 7 and column 8 end on the edge
+CLOUD = (300, 340, 400, 420)  # rows r0:r1, cols c0:c1 of nodata in sentinel_2_B4
+
+
+def run_cli(argv, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "pipelines.predict_map", *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("scene") / "files")
+    make_scene(SceneConfig(folder, HEIGHT, WIDTH, seed=3, nodata_box=CLOUD))
+    return folder
+
+
+def oracle_map(scene_dir, model_dir, stride, pad=False):
+    """``(values, causes)``: the README's rule restated pixel by pixel."""
+    import rasterio
+    import tensorflow as tf
+    from pyproj import Transformer
+
+    def band(name):
+        path = os.path.join(scene_dir, f"{name}.tif")
+        with rasterio.open(path) as ds:
+            return ds.read(1).astype(np.int64), ds.nodata, ds.transform, ds.crs
+
+    bands = {n: band(n) for n in IMAGE + LOW_RES}
+    _, _, transform, crs = bands[IMAGE[0]]
+    height, width = bands[IMAGE[0]][0].shape
+    aux = {}
+    for name in ("smap_sm", "gldas_sm"):
+        with rasterio.open(os.path.join(scene_dir, f"{name}.tif")) as ds:
+            aux[name] = (ds.read(1), ds.nodata, ds.transform, Transformer.from_crs(
+                crs, ds.crs, always_xy=True))
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    session = v1.Session(graph=graph)
+    with graph.as_default():
+        v1.saved_model.loader.load(session, ["serve"], model_dir)
+    rows, cols = height // stride, width // stride
+    values = np.full((rows, cols), np.nan, np.float32)
+    causes = np.zeros((rows, cols), dtype=object)
+    for i in range(rows):
+        for j in range(cols):
+            ci, cj = i * stride + stride // 2, j * stride + stride // 2  # the centre
+            top, left = ci - 128, cj - 128  # the released model's 256 x 256 window
+            if not pad and (top < 0 or left < 0 or top + 256 > height or left + 256 > width):
+                causes[i, j] = "outside_scene"
+                continue
+            r0, r1, c0, c1 = max(top, 0), min(top + 256, height), max(left, 0), min(left + 256, width)
+            if any(nodata is not None and (arr[r0:r1, c0:c1] == nodata).any()
+                   for arr, nodata, _, _ in bands.values()):
+                causes[i, j] = "band_nodata"
+                continue
+            x, y = transform @ (cj, ci)
+            scalars, failed = [], None
+            for name in ("smap_sm", "gldas_sm"):
+                grid, nodata, aux_transform, to_aux = aux[name]
+                col, row = ~aux_transform @ to_aux.transform(x, y)
+                row, col = int(np.floor(row)), int(np.floor(col))
+                if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
+                    failed = failed or f"{name.split('_')[0]}_outside"
+                elif grid[row, col] == nodata:
+                    failed = failed or f"{name.split('_')[0]}_nodata"
+                else:
+                    scalars.append(grid[row, col] / 255.0)
+            if failed:
+                causes[i, j] = failed
+                continue
+
+            def cut(names):  # a 512 x 512 example centred on (ci, cj), zeros outside the scene
+                out = np.zeros((512, 512, len(names)), np.float32)
+                for k, n in enumerate(names):
+                    arr = bands[n][0]
+                    if n == "nasa_dem_elevation":
+                        arr = np.trunc(np.clip(arr / 3000.0 * 255.0, 0, 255))
+                    R0, C0 = ci - 256, cj - 256
+                    rr0, rr1 = max(R0, 0), min(R0 + 512, height)
+                    cc0, cc1 = max(C0, 0), min(C0 + 512, width)
+                    out[rr0 - R0:rr1 - R0, cc0 - C0:cc1 - C0, k] = arr[rr0:rr1, cc0:cc1]
+                return out[None]
+
+            values[i, j] = session.run("clip_by_value:0", {
+                "ImageTensor:0": cut(IMAGE), "LowResImageTensor:0": cut(LOW_RES),
+                "AuxTensor:0": np.array([scalars], np.float32)}).reshape(-1)[0]
+            causes[i, j] = "predicted"
+    session.close()
+    return values, causes
+
+
+@pytest.fixture(scope="module")
+def mapped(scene, reference_model, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("maps") / "map.tif")
+    rc, stdout, stderr = run_cli(["--scene_path", scene, "--exported_model_dir", reference_model,
+                                  "--output_path", out, "--stride", str(STRIDE),
+                                  "--tile_size", "4", "--batch_size", "5"])
+    assert rc == 0, stderr[-3000:]
+    return out, stdout
+
+
+def read_map(path):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds.transform, ds.crs, ds.profile, ds.tags(), ds.descriptions
+
+
+def test_geometry_covers_each_map_pixel_once_and_regions_hold_their_windows():
+    for height, width, stride, window, tile in ((640, 704, 64, 256, 4), (100, 37, 2, 6, 7),
+                                                (33, 65, 32, 512, 1), (512, 512, 32, 256, 64)):
+        g = MapGeometry(height, width, stride, window, tile)
+        seen = np.zeros(g.shape, dtype=int)
+        for t in g.tiles():
+            seen[t.row:t.row + t.height, t.col:t.col + t.width] += 1
+            region = g.region(t)
+            for i in (t.row, t.row + t.height - 1):
+                for j in (t.col, t.col + t.width - 1):
+                    r, c = g.window_origin(i, j)
+                    assert region.row <= r and r + window <= region.row + region.height
+                    assert region.col <= c and c + window <= region.col + region.width
+        assert seen.shape == (height // stride, width // stride) and (seen == 1).all()
+    assert MapGeometry(640, 704, 64, 256).window_origin(2, 3) == (2 * 64 + 32 - 128,
+                                                                 3 * 64 + 32 - 128)
+    with pytest.raises(ValueError):
+        MapGeometry(64, 64, 3, 256)
+
+
+def test_every_map_pixel_is_the_model_on_its_window(scene, reference_model, mapped):
+    path, stdout = mapped
+    values, transform, crs, profile, tags, descriptions = read_map(path)
+    expected, causes = oracle_map(scene, reference_model, STRIDE)
+    assert values.shape == (HEIGHT // STRIDE, WIDTH // STRIDE)
+    predicted = causes == "predicted"
+    assert predicted.sum() >= 20 and (causes == "band_nodata").sum() >= 1
+    np.testing.assert_allclose(values[predicted], expected[predicted], atol=1e-5, rtol=0)
+    assert np.isnan(values[~predicted]).all()
+    summary = json.load(open(path[:-len(".tif")] + ".summary.json"))
+    for cause in ("outside_scene", "band_nodata", "smap_outside", "smap_nodata"):
+        assert summary["nodata"][cause] == int((causes == cause).sum()), cause
+    assert summary["predicted"] == int(predicted.sum()) and summary["accounted"]
+    assert summary["pixels"] == values.size
+    assert os.path.exists(path[:-len(".tif")] + ".png") and "Quicklook" in stdout
+
+
+def test_the_map_is_georeferenced_as_the_scene_scaled_by_the_stride(scene, mapped):
+    import rasterio
+
+    path, _ = mapped
+    _, transform, crs, profile, tags, descriptions = read_map(path)
+    with rasterio.open(os.path.join(scene, "sentinel_1_VV.tif")) as ds:
+        assert crs == ds.crs
+        assert transform == ds.transform @ ds.transform.scale(STRIDE)
+    assert profile["dtype"] == "float32" and np.isnan(profile["nodata"])
+    assert profile["tiled"] and descriptions[0] == "soil_moisture_m3_m3"
+    assert tags["stride"] == str(STRIDE) and "model" in tags and "project_version" in tags
+    with rasterio.open(path) as ds:  # a COG: overviews inside
+        assert ds.overviews(1) or min(ds.height, ds.width) <= 256
+
+
+def test_a_multiband_scene_gives_the_same_map(scene, reference_model, mapped, tmp_path):
+    folder = str(tmp_path / "multi")
+    make_scene(SceneConfig(folder, HEIGHT, WIDTH, seed=3, nodata_box=CLOUD, layout="multiband"))
+    out = str(tmp_path / "multi.tif")
+    rc, _, stderr = run_cli(["--scene_path", folder, "--exported_model_dir", reference_model,
+                             "--output_path", out, "--stride", str(STRIDE), "--tile_size", "4",
+                             "--batch_size", "5"])  # the same batches: the same floats
+    assert rc == 0, stderr[-2000:]
+    np.testing.assert_array_equal(read_map(out)[0], read_map(mapped[0])[0])
+
+
+def test_pad_mode_predicts_the_edges_as_zero_padded_windows(scene, reference_model, tmp_path):
+    out = str(tmp_path / "pad.tif")
+    rc, _, stderr = run_cli(["--scene_path", scene, "--exported_model_dir", reference_model,
+                             "--output_path", out, "--stride", str(STRIDE), "--edge_mode", "pad"])
+    assert rc == 0, stderr[-2000:]
+    expected, causes = oracle_map(scene, reference_model, STRIDE, pad=True)
+    values = read_map(out)[0]
+    predicted = causes == "predicted"
+    assert (causes == "outside_scene").sum() == 0
+    np.testing.assert_allclose(values[predicted], expected[predicted], atol=1e-5, rtol=0)
+
+
+def _bad_scene(scene, tmp_path, change):
+    folder = tmp_path / "bad"
+    shutil.copytree(scene, folder)
+    change(str(folder))
+    return str(folder)
+
+
+def _rewrite(path, **changes):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        data, profile = ds.read(1), dict(ds.profile)
+    profile.update(changes)
+    os.remove(path)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data.astype(profile["dtype"]), 1)
+
+
+@pytest.mark.parametrize("case,rc,words", [
+    ("missing", 1, "lacks the bands sentinel_2_B8"),
+    ("unknown", 1, "no band of the model"),
+    ("float", 1, "float32"),
+    ("grid", 1, "not on the grid"),
+    ("corrupt", 1, "not a readable GeoTIFF"),
+])
+def test_a_scene_that_cannot_be_mapped_is_one_line_naming_the_file(
+        scene, reference_model, tmp_path, case, rc, words):
+    from affine import Affine
+
+    changes = {
+        "missing": lambda f: os.remove(os.path.join(f, "sentinel_2_B8.tif")),
+        "unknown": lambda f: (shutil.copy(os.path.join(f, "smap_sm.tif"),
+                                          os.path.join(f, "sentinel_3.tif")),
+                              _rewrite(os.path.join(f, "sentinel_3.tif"))),  # no description
+        "float": lambda f: _rewrite(os.path.join(f, "sentinel_2_B8.tif"), dtype="float32"),
+        "grid": lambda f: _rewrite(os.path.join(f, "sentinel_2_B8.tif"),
+                                   transform=Affine(10, 0, 500010, 0, -10, 5300000)),
+        "corrupt": lambda f: open(os.path.join(f, "sentinel_2_B8.tif"), "wb").write(b"II*\0junk"),
+    }
+    folder = _bad_scene(scene, tmp_path, changes[case])
+    out = tmp_path / "out" / "map.tif"
+    got, _, stderr = run_cli(["--scene_path", folder, "--exported_model_dir", reference_model,
+                              "--output_path", str(out)])
+    lines = [line for line in stderr.splitlines() if line.strip() and " INFO " not in line]
+    assert got == rc and len(lines) == 1 and words in lines[0], stderr[-2000:]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--stride", "33"], "--stride must be a positive even number"),
+    (["--stride", "0"], "--stride must be a positive even number"),
+    (["--scene_path", "/no/such/scene"], "is not a folder"),
+])
+def test_usage_errors_exit_2(scene, reference_model, tmp_path, argv, words):
+    base = {"--scene_path": scene, "--exported_model_dir": reference_model,
+            "--output_path": str(tmp_path / "m.tif")}
+    base.update(dict(zip(argv[::2], argv[1::2])))
+    got, _, stderr = run_cli([x for kv in base.items() for x in kv])
+    assert got == 2 and words in stderr, stderr[-2000:]
+
+
+def test_an_output_that_would_overwrite_a_scene_file_is_refused(scene, reference_model, tmp_path):
+    folder = _bad_scene(scene, tmp_path, lambda f: None)
+    target = os.path.join(folder, "sentinel_1_VV.tif")
+    before = open(target, "rb").read()
+    got, _, stderr = run_cli(["--scene_path", folder, "--exported_model_dir", reference_model,
+                              "--output_path", target])
+    assert got == 2 and "would replace the input" in stderr
+    assert open(target, "rb").read() == before
+
+
+def test_a_scene_smaller_than_one_window_is_refused(reference_model, tmp_path):
+    folder = str(tmp_path / "small")
+    make_scene(SceneConfig(folder, 200, 300, seed=1))
+    got, _, stderr = run_cli(["--scene_path", folder, "--exported_model_dir", reference_model,
+                              "--output_path", str(tmp_path / "m.tif")])
+    assert got == 1 and "smaller than one 256x256 window" in stderr
+
+
+def test_the_same_command_builds_a_dataflow_job(scene, reference_model):
+    from pipelines import predict_map
+
+    r = predict_map.run(["--scene_path", scene, "--exported_model_dir", reference_model,
+                         "--output_path", "gs://my-bucket-123/maps/m.tif",
+                         "--runner", "DataflowRunner", "--project", "my-project-123",
+                         "--region", "us-central1", "--temp_location", "gs://my-bucket-123/tmp",
+                         "--dry_run=True", "--no_auth", "--sdk_location=container"])
+    assert r["dry_run"] and any(n.startswith("Predict map/Run model") for n in r["transforms"])

@@ -1,0 +1,142 @@
+"""The map as one call: check the scene and the model, run the pipeline,
+write the map, its quicklook and ``summary.json``."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from typing import Dict
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from model_runner.model import ModelLoadError, check_model
+from model_runner.windows import WindowModelHandler, window_side_for
+from transforms import runtime
+from transforms.dataset import files
+from transforms.mapping.config import MapConfig
+from transforms.mapping.geometry import MapGeometry
+from transforms.mapping.pipeline import NAMESPACE, PredictMap
+from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
+from transforms.mapping.writer import quicklook_path, write_map
+
+
+def summary_path(output_path: str) -> str:
+    root, _ = os.path.splitext(output_path)
+    return f"{root}.summary.json"
+
+
+def check_inputs(config: MapConfig) -> Scene:
+    """Before anything runs: the scene, the model and the output.
+
+    Returns:
+        The scene (metadata only).
+
+    Raises:
+        UsageError: the scene folder or model does not exist, or the output
+            would overwrite a scene file.
+        InputError: a scene that cannot be mapped (``scene.SceneError``), a
+            scene smaller than one window, a file that is not a model.
+    """
+    scene_path = config.scene_path
+    if "://" not in scene_path and not os.path.isdir(scene_path):
+        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
+    model = config.exported_model_dir
+    if "://" not in model and not os.path.exists(model):
+        raise runtime.UsageError(f"--exported_model_dir {model} does not exist")
+    try:
+        runtime.refuse_overwrite(scene_files(scene_path), [
+            config.output_path, quicklook_path(config.output_path),
+            summary_path(config.output_path)], "--scene_path", "--output_path")
+        scene = read_scene(scene_path)
+    except SceneError as e:
+        raise runtime.InputError(str(e)) from e
+    try:
+        check_model(model, config.names)
+    except ModelLoadError as e:
+        raise runtime.InputError(str(e)) from e
+    runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
+    return scene
+
+
+def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
+    """The map's geometry, with the window the model needs (checked at load:
+    see ``model_runner.windows.window_side_for``).
+
+    Raises:
+        InputError: the scene is smaller than one window or one map pixel.
+    """
+    window = window_side_for(config.exported_model_dir, config.names, config.image_size,
+                             config.feed_whole_images)
+    grid = scene.grid
+    geometry = MapGeometry(grid.height, grid.width, config.stride, window, config.tile_size)
+    if min(geometry.shape) == 0 or (config.edge_mode == "nan"
+                                    and min(grid.height, grid.width) < window):
+        raise runtime.InputError(
+            f"the scene {config.scene_path} ({grid.width}x{grid.height} pixels) is smaller than "
+            f"one {window}x{window} window at stride {config.stride}")
+    return geometry
+
+
+def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]:
+    """Map ``config.scene_path`` with ``config.exported_model_dir``.
+
+    Returns:
+        The summary (also ``<output>.summary.json``): map size, pixels
+        predicted, NaN pixels by cause, elapsed seconds, predictions per
+        second, the paths written; or a dry run's report.
+    """
+    started = time.time()
+    scene = check_inputs(config)
+    geometry = geometry_of(config, scene)
+    handler = WindowModelHandler(config.exported_model_dir, config.names,
+                                 config.tensorflow_threads)
+    tags = {"model": config.exported_model_dir, "stride": str(config.stride),
+            "stride_m": f"stride {config.stride} px = "
+                        f"{abs(scene.grid.transform[0]) * config.stride:g} map units",
+            "scene": config.scene_path, "window": str(geometry.window),
+            "edge_mode": config.edge_mode, "project_version": runtime.project_version()}
+    runtime.apply_local_defaults(options)
+
+    def build(p):
+        blocks = p | "Predict map" >> PredictMap(scene, geometry, handler, config.edge_mode,
+                                                 config.batch_size)
+        return (blocks
+                | "One writer" >> beam.Map(lambda b: (None, b))
+                | "All blocks" >> beam.GroupByKey()
+                | "Write map" >> beam.MapTuple(
+                    lambda _, b: write_map(b, scene, geometry, config.output_path, tags))
+                | "Write summary" >> beam.Map(_write_summary, config, geometry, started))
+
+    result, dry_run = runtime.run_pipeline(options, test_pipeline, build, "predict_map")
+    if dry_run:
+        return dry_run
+    summary = _read_json(summary_path(config.output_path))
+    summary["counters"] = runtime.counters(result, NAMESPACE)
+    return summary
+
+
+def _read_json(path: str) -> Dict[str, object]:
+    import json
+
+    with FileSystems.open(path) as f:
+        return json.load(f)
+
+
+def _write_summary(counts: Dict[str, int], config: MapConfig, geometry: MapGeometry,
+                   started: float) -> Dict[str, object]:
+    seconds = round(time.time() - started, 3)
+    rows, cols = geometry.shape
+    summary = {"map": config.output_path, "quicklook": quicklook_path(config.output_path),
+               "scene_path": config.scene_path, "exported_model_dir": config.exported_model_dir,
+               "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
+               "rows": rows, "columns": cols, "pixels": rows * cols,
+               "predicted": counts["predicted"],
+               "nodata": {k: v for k, v in counts.items() if k not in ("predicted", "tiles")},
+               "tiles": counts["tiles"], "elapsed_seconds": seconds,
+               "predictions_per_second": round(counts["predicted"] / seconds, 1) if seconds else None,
+               "accounted": counts["predicted"] + sum(
+                   v for k, v in counts.items() if k not in ("predicted", "tiles")) == rows * cols}
+    files.write_json_atomically(summary_path(config.output_path), summary)
+    return summary

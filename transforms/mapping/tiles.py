@@ -1,0 +1,172 @@
+"""One tile of a map: its scene region read band by band through windowed
+reads, each map pixel's window checked for nodata, and the valid windows
+decoded (as ``run_inference`` decodes an example) into model batches.
+
+Nothing larger than one tile's region of one band is read at once; the
+windows are views into it, copied only into the batch fed to the model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+
+from transforms.dataset import schema
+from transforms.dataset.decode import dem_to_model
+from transforms.mapping.geometry import MapGeometry, Region, Tile
+from transforms.mapping.scene import Grid, Scene, rasterio_path
+
+#: Why a map pixel is NaN; its code in a tile's cause array is its position + 1
+#: (0: predicted). Checked in this order; the first that applies is counted.
+CAUSES = ("outside_scene", "band_nodata", "smap_outside", "smap_nodata", "gldas_outside",
+          "gldas_nodata")
+EDGE_MODES = ("nan", "pad")
+
+
+def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarray]:
+    """``(values, nodata)`` of one band over ``region``: pixels outside the
+    scene are 0 and not nodata; ``nodata`` marks the band's nodata value."""
+    import rasterio
+    from rasterio.windows import Window
+
+    r0, c0 = max(region.row, 0), max(region.col, 0)
+    r1 = min(region.row + region.height, grid.height)
+    c1 = min(region.col + region.width, grid.width)
+    with rasterio.open(rasterio_path(source.path)) as ds:
+        values = np.zeros((region.height, region.width), dtype=ds.dtypes[source.index - 1])
+        if r1 > r0 and c1 > c0:
+            values[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col] = ds.read(
+                source.index, window=Window(c0, r0, c1 - c0, r1 - r0))
+    nodata = np.zeros(values.shape, dtype=bool)
+    if source.nodata is not None and not math.isnan(source.nodata):
+        nodata[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col] = (
+            values[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col]
+            == source.nodata)
+    return values, nodata
+
+
+def window_sums(mask: np.ndarray, side: int, stride: int, shape: Tuple[int, int]) -> np.ndarray:
+    """Count of ``mask`` pixels in each ``side`` x ``side`` window whose
+    top-left is ``(a*stride, b*stride)`` for ``a, b`` < ``shape`` (an
+    integral image: O(1) a window)."""
+    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
+    integral[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0), axis=1)
+    rows = np.arange(shape[0]) * stride
+    cols = np.arange(shape[1]) * stride
+    return (integral[np.ix_(rows + side, cols + side)] - integral[np.ix_(rows, cols + side)]
+            - integral[np.ix_(rows + side, cols)] + integral[np.ix_(rows, cols)])
+
+
+def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile):
+    """``(values, outside, nodata)`` arrays of the tile's shape: the
+    ``name`` raster's pixel containing each map pixel's centre point,
+    reprojected from the scene's CRS (a point on a pixel edge belongs to the
+    pixel right of and below it)."""
+    import rasterio
+    from affine import Affine
+    from pyproj import CRS, Transformer
+    from rasterio.windows import Window
+
+    s = geometry.stride
+    i = np.arange(tile.row, tile.row + tile.height)
+    j = np.arange(tile.col, tile.col + tile.width)
+    cols, rows = np.meshgrid(j * s + s / 2, i * s + s / 2)
+    x, y = Affine(*scene.grid.transform) @ (cols, rows)
+    grid = scene.aux_grids[name]
+    if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
+        x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
+                                    always_xy=True).transform(x, y)
+    col_f, row_f = ~Affine(*grid.transform) @ (np.asarray(x), np.asarray(y))
+    finite = np.isfinite(col_f) & np.isfinite(row_f)
+    col_i = np.where(finite, np.floor(np.where(finite, col_f, 0)), -1).astype(np.int64)
+    row_i = np.where(finite, np.floor(np.where(finite, row_f, 0)), -1).astype(np.int64)
+    outside = (row_i < 0) | (col_i < 0) | (row_i >= grid.height) | (col_i >= grid.width)
+    values = np.zeros(outside.shape, dtype=np.float64)
+    nodata = np.zeros(outside.shape, dtype=bool)
+    if (~outside).any():
+        r0, r1 = row_i[~outside].min(), row_i[~outside].max() + 1
+        c0, c1 = col_i[~outside].min(), col_i[~outside].max() + 1
+        source = scene.aux[name]
+        with rasterio.open(rasterio_path(source.path)) as ds:
+            block = ds.read(source.index, window=Window(int(c0), int(r0), int(c1 - c0),
+                                                        int(r1 - r0)))
+        inside_values = block[row_i[~outside] - r0, col_i[~outside] - c0]
+        values[~outside] = inside_values
+        if source.nodata is not None and not math.isnan(source.nodata):
+            nodata[~outside] = inside_values == source.nodata
+    return values, outside, nodata
+
+
+def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str = "nan",
+                 batch_size: int = 8) -> Iterator[Tuple[str, object]]:
+    """The tile's ``("causes", uint8 array)`` (see ``CAUSES``; 0 where the
+    model predicts), then ``("batch", (pixels, inputs))`` for each run of at
+    most ``batch_size`` valid windows: ``pixels`` their ``(row, col)`` in the
+    tile, ``inputs`` the decoded ``image``, ``low_res`` and ``aux`` arrays.
+
+    Decoding is ``run_inference``'s: bands cast to float32 in the model's
+    order, the DEM ``trunc(clip(elevation / 3000 * 255, 0, 255))``, SMAP and
+    GLDAS divided by 255. With ``edge_mode`` ``pad``, scene pixels outside
+    the scene are zeros (the model's own crop-or-pad) instead of NaN pixels.
+    """
+    s, w = geometry.stride, geometry.window
+    region = geometry.region(tile)
+    causes = np.zeros((tile.height, tile.width), dtype=np.uint8)
+    i = np.arange(tile.row, tile.row + tile.height)[:, None]
+    j = np.arange(tile.col, tile.col + tile.width)[None, :]
+    top, left = i * s + s // 2 - w // 2, j * s + s // 2 - w // 2
+    outside = (top < 0) | (left < 0) | (top + w > geometry.height) | (left + w > geometry.width)
+    bands: Dict[str, np.ndarray] = {}
+    bad = np.zeros((region.height, region.width), dtype=bool)
+    for name, source in scene.bands.items():
+        bands[name], nodata = read_band(source, region, scene.grid)
+        bad |= nodata
+    band_nodata = window_sums(bad, w, s, (tile.height, tile.width)) > 0
+    aux = {}
+    checks: List[np.ndarray] = [outside if edge_mode == "nan" else np.zeros_like(outside),
+                                band_nodata]
+    for name in (schema.SMAP_SM, schema.GLDAS_SM):
+        values, aux_outside, aux_nodata = aux_values(scene, name, geometry, tile)
+        aux[name] = values
+        checks += [aux_outside, aux_nodata]
+    for code, failed in reversed(list(enumerate(checks, start=1))):
+        causes[failed] = code  # the first cause in CAUSES order wins
+    yield "causes", causes
+    valid = np.argwhere(causes == 0)
+    for start in range(0, len(valid), batch_size):
+        pixels = valid[start:start + batch_size]
+        yield "batch", ([tuple(int(v) for v in p) for p in pixels],
+                        decode_windows(bands, aux, pixels, s, w))
+
+
+def decode_windows(bands: Dict[str, np.ndarray], aux: Dict[str, np.ndarray], pixels,
+                   stride: int, window: int) -> Dict[str, np.ndarray]:
+    """The model inputs of the windows of tile ``pixels`` (see ``tile_windows``)."""
+    n = len(pixels)
+    out = {"image": np.empty((n, window, window, len(schema.IMAGE_BANDS)), np.float32),
+           "low_res": np.empty((n, window, window, len(schema.LOW_RES_BANDS)), np.float32),
+           "aux": np.empty((n, 2), np.float32)}
+    for k, (a, b) in enumerate(pixels):
+        r, c = a * stride, b * stride
+        for key, names in (("image", schema.IMAGE_BANDS), ("low_res", schema.LOW_RES_BANDS)):
+            for channel, name in enumerate(names):
+                view = bands[name][r:r + window, c:c + window]
+                out[key][k, :, :, channel] = (dem_to_model(view)
+                                              if name == schema.NASA_DEM_ELEVATION else view)
+        out["aux"][k] = (np.float32(aux[schema.SMAP_SM][a, b] / schema.AUX_SCALE),
+                         np.float32(aux[schema.GLDAS_SM][a, b] / schema.AUX_SCALE))
+    return out
+
+
+def empty_block(tile: Tile) -> np.ndarray:
+    return np.full((tile.height, tile.width), np.nan, dtype=np.float32)
+
+
+def cause_counts(causes: np.ndarray) -> Dict[str, int]:
+    """Map pixels of a tile by outcome: ``predicted`` and each of ``CAUSES``."""
+    counts = np.bincount(causes.ravel(), minlength=len(CAUSES) + 1)
+    return {"predicted": int(counts[0]),
+            **{name: int(counts[k + 1]) for k, name in enumerate(CAUSES)}}
+

@@ -1,0 +1,81 @@
+"""Checks a command makes before anything runs: its input shards, an output
+that would replace an input, the examples' image size, a writable folder."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import List
+
+from transforms.runtime.arguments import check_reachable
+from transforms.runtime.errors import InputError, UsageError
+
+
+def input_shards(pattern: str) -> List[str]:
+    """The shards ``--input_data_path`` matches, sorted. None, or a folder
+    instead of a glob, is a UsageError; a matched path that cannot be opened
+    an InputError."""
+    from transforms.dataset import tfrecord_io
+    if pattern.startswith("gs://"):
+        check_reachable([pattern])
+    try:
+        return tfrecord_io.match_input_shards(pattern)
+    except IsADirectoryError as e:
+        raise UsageError(f"--input_data_path {e}") from e
+    except FileNotFoundError as e:
+        raise UsageError(f"{e}: check --input_data_path") from e
+    except tfrecord_io.UnreadableShardError as e:
+        raise InputError(str(e)) from e
+
+
+def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
+                     output_flag: str) -> None:
+    """Raise UsageError naming both when an input file is one a run would
+    write: ``outputs`` are the run's output paths or globs (``*`` also
+    matches ``/``); local paths are compared resolved, links followed."""
+    import fnmatch
+    import os
+
+    def resolved(path: str) -> str:
+        if "://" in path:
+            return path
+        folder, name = os.path.split(os.path.abspath(path))
+        return os.path.join(os.path.realpath(folder), name)
+
+    for path in inputs:
+        real = path if "://" in path else os.path.realpath(path)
+        for pattern in outputs:
+            if fnmatch.fnmatchcase(real, resolved(pattern)) or fnmatch.fnmatchcase(
+                    resolved(path), resolved(pattern)):
+                raise UsageError(f"{output_flag}: its output {pattern} would replace the input "
+                                 f"{path} ({input_flag}): write the outputs elsewhere")
+
+
+def check_image_size(path: str, image_size: int) -> None:
+    """Fail fast (InputError) when the first example of shard ``path`` is not
+    ``image_size`` square, naming both sizes and the flag to give."""
+    from transforms.dataset import records, tfrecord_io
+
+    try:
+        record = next(iter(tfrecord_io.read_shard(path)), None)
+        side = None if record is None else records.image_side(record)
+    except (tfrecord_io.CorruptShardError, ValueError):
+        return  # reported per record by the run itself
+    if side is not None and side != image_size:
+        raise InputError(
+            f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
+            f"run with --image_size {side}")
+
+
+def check_writable(folder: str, flag: str) -> None:
+    """A local output folder can be created and written (else UsageError
+    naming ``flag``); remote ones are checked by the runner when it writes."""
+    import os
+
+    if not folder or "://" in folder:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to {flag} {folder}: {e.strerror or e}") from e

@@ -1,0 +1,92 @@
+"""The flags several commands share, each defined once (Beam allows one
+definition per flag): ``--output_dir``, ``--input_data_path``,
+``--progress_seconds``, and ``add_shared_argument`` for the others."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.runtime.errors import UsageError
+
+PUBLIC_SHARDS = ("gs://eoscience-public/soil_moisture_retrieval_data/"
+                 "data-*-of-00500.tfrecord.gz")
+
+
+class OutputDirOptions(PipelineOptions):
+    """``--output_dir``, shared by the pipelines that write a directory.
+
+    Beam builds its parser from the *direct* subclasses of ``PipelineOptions``
+    only (``PipelineOptions.__subclasses__()``), and a flag may be defined
+    once: so every options class here and in ``pipelines/`` subclasses
+    ``PipelineOptions`` directly, and pipelines read this flag with
+    ``options.view_as(OutputDirOptions)``. (A subclass of this class would be
+    invisible to Beam's parser, which then warns that its flags are unknown.)
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--output_dir", default=None, help="where outputs go (local or gs://)")
+
+
+def add_shared_argument(parser, flag: str, **kwargs) -> None:
+    """Add ``flag`` unless another pipeline's options class already did.
+
+    Several pipelines take the same flag with the same default (``--image_size``,
+    ``--train_fraction``, ...); Beam parses every options class into one
+    parser, where a flag may appear once. Defaults must agree (tested).
+    """
+    if flag not in parser._option_string_actions:  # argparse's registry of flags
+        parser.add_argument(flag, **kwargs)
+
+
+def output_dir_of(options: PipelineOptions) -> str:
+    """``--output_dir``, which the command requires (else UsageError)."""
+    output_dir = options.view_as(OutputDirOptions).output_dir
+    if not output_dir:
+        raise UsageError("--output_dir required")
+    return output_dir
+
+
+class ShardInputOptions(PipelineOptions):
+    """``--input_data_path``, shared by the pipelines (Beam allows one definition per flag)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input_data_path", default=PUBLIC_SHARDS,
+                            help="glob of input shards, local or gs:// "
+                                 "(default: the public bucket's 500 shards)")
+
+
+class ProgressOptions(PipelineOptions):
+    """``--progress_seconds``: how often a local run logs its progress."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--progress_seconds", type=float, default=10.0,
+                            help="local runs: log shards done, examples, MB/s and ETA this "
+                                 "often (default 10; 0: never)")
+
+
+def add_model_arguments(parser) -> None:
+    """The flags of every command that runs the model (``run_inference``,
+    ``predict_map``), defined once whichever command's options come first."""
+    from transforms.dataset.model_interface import INPUT_TENSORS, OUTPUT_TENSOR
+
+    add = lambda flag, **kw: add_shared_argument(parser, flag, **kw)  # noqa: E731
+    add("--exported_model_dir", default=None,
+        help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
+    add("--batch_size", type=int, default=None,
+        help="examples or windows per session.run (default 8, or 64 when the local machine "
+             "has a GPU or Dataflow workers get one: a worker_accelerator service option)")
+    add("--feed_whole_images", action="store_true",
+        help="always feed whole images (by default only the centre window is decoded and "
+             "fed when a check at load shows the model crops to it, as the released model does)")
+    add("--image_size", type=int, default=512,
+        help="image side of the examples (512 in the release)")
+    add("--image_tensor", default=INPUT_TENSORS["image"])
+    add("--low_res_tensor", default=INPUT_TENSORS["low_res"])
+    add("--aux_tensor", default=INPUT_TENSORS["aux"])
+    add("--output_tensor", default=OUTPUT_TENSOR)
+    add("--tensorflow_threads", type=int, default=0,
+        help="TensorFlow threads per worker process (default 0: the cores divided by "
+             "--direct_num_workers on a local run, else TensorFlow's own default)")
