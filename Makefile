@@ -38,7 +38,8 @@ mutate: venv
 
 demo: venv
 	$(PY) -m pipelines.make_sample_data --output_dir $(SAMPLE) --num_shards 2 \
-	    --examples_per_shard 120 --image_size 32 --seed 0 --ismn_format ceop --ismn_layout zip
+	    --examples_per_shard 120 --image_size 32 --seed 0 --ismn_format ceop --ismn_layout zip \
+	    --scene_size 768
 	$(PY) -m pipelines.combine_ismn_data \
 	    --input_data_path '$(SAMPLE)/shards/data-*-of-00002.tfrecord.gz' \
 	    --ismn_data_path $(SAMPLE)/ismn/ISMN_sample.zip --output_dir $(SAMPLE)/merged \
@@ -55,6 +56,9 @@ demo: venv
 	    --output_path $(SAMPLE)/predictions/pred
 	$(PY) -m pipelines.evaluate --predictions '$(SAMPLE)/predictions/pred-*.csv' \
 	    --output_dir $(SAMPLE)/evaluation --min_samples_per_sensor 3
+	$(PY) -m pipelines.predict_map --scene_path $(SAMPLE)/scene \
+	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 --stride 32 \
+	    --output_path $(SAMPLE)/maps/map.tif
 
 bench: venv
 	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data

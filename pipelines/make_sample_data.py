@@ -3,13 +3,14 @@
 Example (the demo's sample):
 
     python -m pipelines.make_sample_data --output_dir sample_data \
-        --num_shards 2 --examples_per_shard 16 --image_size 64 --seed 0 \
-        --ismn_format ceop --ismn_layout zip
+        --num_shards 2 --examples_per_shard 120 --image_size 32 --seed 0 \
+        --ismn_format ceop --ismn_layout zip --scene_size 768
 
 Writes ``<output_dir>/shards/data-NNNNN-of-MMMMM.tfrecord.gz``,
 ``<output_dir>/ismn/ISMN_sample.zip`` (or the folder ``ISMN_sample/`` with
 ``--ismn_layout dir``), ``<output_dir>/ground_truth.jsonl`` (each example's
-expected merge outcome and label) and ``<output_dir>/manifest.json``.
+expected merge outcome and label) and ``<output_dir>/manifest.json``; with
+``--scene_size N``, ``<output_dir>/scene/`` for ``predict_map``.
 See ``transforms.synthetic.generate`` for what the data contains.
 """
 
@@ -22,7 +23,8 @@ from typing import List, Optional
 from transforms import synthetic
 
 
-def parse_args(argv: Optional[List[str]] = None) -> synthetic.SampleConfig:
+def parse_args(argv: Optional[List[str]] = None):
+    """``(SampleConfig, scene size)`` from the command line."""
     defaults = synthetic.SampleConfig(output_dir="")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output_dir", required=True)
@@ -36,11 +38,29 @@ def parse_args(argv: Optional[List[str]] = None) -> synthetic.SampleConfig:
     p.add_argument("--ismn_days", type=int, default=defaults.ismn_days,
                    help="length of the hourly ISMN series, days")
     p.add_argument("--start", default=defaults.start, help="first day of the ISMN series")
-    return synthetic.SampleConfig(**vars(p.parse_args(argv)))
+    p.add_argument("--scene_size", type=int, default=0,
+                   help="also write <output_dir>/scene/: a scene of this many 10 m pixels a "
+                        "side in UTM, with coarse SMAP/GLDAS rasters in EPSG:4326, for "
+                        "predict_map (default 0: none)")
+    args = vars(p.parse_args(argv))
+    scene_size = args.pop("scene_size")
+    return synthetic.SampleConfig(**args), scene_size
 
 
 def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
-    return synthetic.generate(parse_args(argv))
+    import os
+
+    from transforms.synthetic.scene import SceneConfig, make_scene
+
+    config, scene_size = parse_args(argv)
+    paths = synthetic.generate(config)
+    if scene_size:
+        folder = os.path.join(config.output_dir, "scene")
+        make_scene(SceneConfig(folder, scene_size, scene_size, seed=config.seed,
+                               nodata_box=(scene_size // 3, scene_size // 3 + 40,
+                                           scene_size // 2, scene_size // 2 + 60)))
+        print(f"wrote the scene {folder} ({scene_size}x{scene_size} pixels at 10 m)")
+    return paths
 
 
 if __name__ == "__main__":

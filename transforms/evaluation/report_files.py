@@ -105,7 +105,8 @@ def paired_lines(report: Dict[str, object]) -> List[str]:
                 f"r {p['r_diff_mean']:+.3f} {_pair(p, 'r')}, better on "
                 f"{p['share_r_better']:.0%} of sensors; ubRMSE {p['ubrmse_diff_mean']:+.3f} "
                 f"{_pair(p, 'ubrmse')}, better on {p['share_ubrmse_better']:.0%}. "
-                f"The improvement is **{verdict}** at the {level} level.")
+                + (f"The improvement is **{verdict}** at the {level} level." if not
+                   verdict.startswith("not assessed") else f"Significance **{verdict}**."))
     return lines or ["- no sensor has both predictions with enough pairs."]
 
 

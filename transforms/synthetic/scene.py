@@ -15,11 +15,17 @@ from transforms.dataset import schema
 
 IMAGE_BANDS: Tuple[str, ...] = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
 NODATA = -32768
-#: value ranges of each band in the generated encoding (integers; DEM in metres)
+#: value ranges of each band, as the generated examples encode them
+#: (``examples.make_images``: Sentinel-1/2 on 0-255, the DEM in metres,
+#: SoilGrids in g/kg and cg/cm³), so a model trained on the sample maps it
 RANGES: Dict[str, Tuple[int, int]] = {
-    **{b: (0, 4000) for b in schema.IMAGE_BANDS},
+    **{b: (40, 190) for b in schema.IMAGE_BANDS},
+    "sentinel_1_angle": (90, 160),
     schema.NASA_DEM_ELEVATION: (50, 2500),
-    **{b: (50, 600) for b in schema.LOW_RES_BANDS},
+    "soil_grids_sand_sand_0-5cm_mean": (150, 700),
+    "soil_grids_silt_silt_0-5cm_mean": (100, 600),
+    "soil_grids_clay_clay_0-5cm_mean": (50, 500),
+    "soil_grids_bd_bdod_0-5cm_mean": (80, 180),
 }
 
 
@@ -115,7 +121,7 @@ def make_scene(config: SceneConfig) -> Dict[str, str]:
     rows = int(np.ceil((north - (min(lats) - d)) / d)) + 1
     for k, name in enumerate((schema.SMAP_SM, schema.GLDAS_SM)):
         rng = np.random.default_rng([config.seed, 100 + k])
-        values = rng.integers(40, 200, (rows, cols)).astype(np.int16)
+        values = rng.integers(20, 236, (rows, cols)).astype(np.int16)
         path = os.path.join(config.output_dir, f"{name}.tif")
         with rasterio.open(path, "w", driver="GTiff", dtype="int16", count=1, height=rows,
                            width=cols, crs=CRS.from_epsg(4326),
