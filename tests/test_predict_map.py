@@ -298,3 +298,49 @@ def test_the_same_command_builds_a_dataflow_job(scene, reference_model):
                          "--region", "us-central1", "--temp_location", "gs://my-bucket-123/tmp",
                          "--dry_run=True", "--no_auth", "--sdk_location=container"])
     assert r["dry_run"] and any(n.startswith("Predict map/Run model") for n in r["transforms"])
+
+
+def test_cut_examples_then_run_inference_give_the_map_values(reference_model, tmp_path):
+    import csv
+
+    import rasterio
+    from pyproj import Transformer
+
+    folder = str(tmp_path / "clean")
+    make_scene(SceneConfig(folder, 768, 768, seed=5))
+    out = str(tmp_path / "clean.tif")
+    rc, _, stderr = run_cli(["--scene_path", folder, "--exported_model_dir", reference_model,
+                             "--output_path", out, "--stride", "64"])
+    assert rc == 0, stderr[-2000:]
+    values = read_map(out)[0]
+    with rasterio.open(os.path.join(folder, "sentinel_1_VV.tif")) as ds:
+        transform, crs = ds.transform, ds.crs
+    to_lonlat = Transformer.from_crs(crs, 4326, always_xy=True)
+    points, expected = tmp_path / "points.csv", {}
+    with open(points, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sensor_id", "lat", "lon"])
+        for i in range(4, 8):  # the map pixels whose 512 x 512 example fits in the scene
+            for j in range(4, 8):
+                lon, lat = to_lonlat.transform(*(transform @ (j * 64 + 32, i * 64 + 32)))
+                writer.writerow([f"NET__P{i}_{j}__X", repr(lat), repr(lon)])
+                expected[f"NET__P{i}_{j}__X"] = values[i, j]
+        writer.writerow(["NET__EDGE__X", repr(lat + 0.05), repr(lon)])  # cannot be cut
+    examples = tmp_path / "examples"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cut_examples", "--scene_path", folder,
+                           "--points", str(points), "--timestamp", "2021-06-01T10:30:00Z",
+                           "--output_dir", str(examples)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    failures = [json.loads(line) for line in open(examples / "failures.jsonl")]
+    assert [f["sensor_id"] for f in failures] == ["NET__EDGE__X"]
+    proc = subprocess.run([sys.executable, "-m", "pipelines.run_inference", "--input_data_path",
+                           str(examples / "*.tfrecord.gz"), "--exported_model_dir",
+                           reference_model, "--output_path", str(tmp_path / "pred" / "p")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "pred" / "p-00000-of-00001.csv") as f:
+        got = {r["sensor_id"]: float(r["prediction"]) for r in csv.DictReader(f)}
+    assert set(got) == set(expected)
+    for sensor_id, value in expected.items():
+        assert got[sensor_id] == pytest.approx(float(value), abs=1e-5), sensor_id

@@ -11,6 +11,8 @@ their tile's block, and the blocks are written into the map by one writer
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from typing import List, Tuple
 
 import apache_beam as beam
@@ -24,6 +26,8 @@ from transforms.mapping.scene import Scene
 
 NAMESPACE = "predict_map"
 COUNTERS = FlowCounters(NAMESPACE)
+PROGRESS_SECONDS = 10.0
+_LOG = logging.getLogger(__name__)
 
 
 class ReadTileWindowsFn(beam.DoFn):
@@ -46,12 +50,23 @@ class ReadTileWindowsFn(beam.DoFn):
     def setup(self):
         self.tiles_read = COUNTERS("tiles_read")
         self.windows = COUNTERS("windows_fed")
+        self._progress = [time.time(), 0, 0]  # last line, tiles and windows since
+
+    def _log_progress(self, windows: int) -> None:
+        """A progress line at most every ``PROGRESS_SECONDS`` per worker."""
+        self._progress[1] += 1
+        self._progress[2] += windows
+        if time.time() - self._progress[0] >= PROGRESS_SECONDS:
+            _LOG.info("progress: %d tiles read, %d windows fed to the model in the last %.0f s",
+                      self._progress[1], self._progress[2], time.time() - self._progress[0])
+            self._progress = [time.time(), 0, 0]
 
     def process(self, tile: Tile):
         for kind, value in tiles_module.tile_windows(self.scene, self.geometry, tile,
                                                      self.edge_mode, self.batch_size):
             if kind == "causes":
                 self.tiles_read.inc()
+                self._log_progress(int((value == 0).sum()))
                 yield beam.pvalue.TaggedOutput(self.CAUSES, (tuple(tile), value))
             else:
                 pixels, inputs = value

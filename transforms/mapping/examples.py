@@ -1,0 +1,99 @@
+"""The map's windows as examples: 512 x 512 examples in the released schema
+cut from a scene at given points (``pipelines.cut_examples``), so a scene
+can feed ``run_inference``, the released ``run_inference.py`` or the merge.
+
+An example holds only what a scene can tell: ``sensor_id``, ``timestamp``,
+``center_lat``, ``center_long``, ``size``, the model's 14 bands and
+``smap_sm``/``gldas_sm``; nothing is invented for the other fields. It is
+centred on the scene pixel corner nearest the point (a map pixel's centre
+cuts exactly its map window's surroundings); a point whose example would
+reach outside the scene or hold a nodata pixel, or whose SMAP/GLDAS pixel is
+missing, gives no example but a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from transforms.dataset import example_proto, schema
+from transforms.mapping.geometry import Region
+from transforms.mapping.scene import Scene, rasterio_path
+from transforms.mapping.tiles import read_band
+
+
+class Point(NamedTuple):
+    """A place to cut an example at: ``sensor_id``, WGS84 ``lat`` and ``lon``."""
+
+    sensor_id: str
+    lat: float
+    lon: float
+
+
+def centre_pixel(scene: Scene, lat: float, lon: float) -> Tuple[int, int]:
+    """The scene pixel corner ``(row, col)`` nearest the point."""
+    from affine import Affine
+    from pyproj import CRS, Transformer
+
+    x, y = Transformer.from_crs(4326, CRS.from_wkt(scene.grid.crs),
+                                always_xy=True).transform(lon, lat)
+    col, row = ~Affine(*scene.grid.transform) @ (x, y)
+    return int(round(row)), int(round(col))
+
+
+def aux_at(scene: Scene, name: str, row: int, col: int) -> Tuple[Optional[int], str]:
+    """``(value, "")`` of the ``name`` raster's pixel containing scene point
+    ``(row, col)`` (a pixel corner), or ``(None, cause)``."""
+    import rasterio
+    from affine import Affine
+    from pyproj import CRS, Transformer
+    from rasterio.windows import Window
+
+    x, y = Affine(*scene.grid.transform) @ (col, row)
+    grid = scene.aux_grids[name]
+    if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
+        x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
+                                    always_xy=True).transform(x, y)
+    c, r = ~Affine(*grid.transform) @ (x, y)
+    r, c = int(math.floor(r)), int(math.floor(c))
+    prefix = name.split("_")[0]
+    if not (0 <= r < grid.height and 0 <= c < grid.width):
+        return None, f"{prefix}_outside"
+    source = scene.aux[name]
+    with rasterio.open(rasterio_path(source.path)) as ds:
+        value = int(ds.read(source.index, window=Window(c, r, 1, 1))[0, 0])
+    if source.nodata is not None and value == source.nodata:
+        return None, f"{prefix}_nodata"
+    return value, ""
+
+
+def cut_example(scene: Scene, point: Point, timestamp_ms: float,
+                size: int = schema.RELEASED_IMAGE_SIZE) -> Tuple[Optional[bytes], str]:
+    """``(serialized tf.train.Example, "")`` centred on ``point``, or
+    ``(None, why not)``: ``outside_scene``, ``band_nodata``, ``smap_*``,
+    ``gldas_*`` (see ``tiles.CAUSES``)."""
+    row, col = centre_pixel(scene, point.lat, point.lon)
+    region = Region(row - size // 2, col - size // 2, size, size)
+    grid = scene.grid
+    if region.row < 0 or region.col < 0 or region.row + size > grid.height \
+            or region.col + size > grid.width:
+        return None, "outside_scene"
+    features: Dict[str, Tuple[str, object]] = {
+        schema.SENSOR_ID: ("bytes", [point.sensor_id.encode()]),
+        schema.TIMESTAMP: ("float", [timestamp_ms]),
+        schema.CENTER_LAT: ("float", [point.lat]),
+        schema.CENTER_LONG: ("float", [point.lon]),
+        schema.SIZE: ("int64", [size])}
+    for name, source in scene.bands.items():
+        values, nodata = read_band(source, region, grid)
+        if nodata.any():
+            return None, "band_nodata"
+        features[name] = ("int64", np.asarray(values, np.int64).ravel())
+    for name in (schema.SMAP_SM, schema.GLDAS_SM):
+        value, cause = aux_at(scene, name, row, col)
+        if value is None:
+            return None, cause
+        features[name] = ("int64", [value])
+    return example_proto.encode_example(features), ""
