@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
+import threading
 import time
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -28,6 +30,49 @@ NAMESPACE = "predict_map"
 COUNTERS = FlowCounters(NAMESPACE)
 PROGRESS_SECONDS = 10.0
 _LOG = logging.getLogger(__name__)
+
+
+#: batches of windows read and decoded ahead of the model, per tile
+READ_AHEAD = 3
+
+
+def read_ahead(items: Iterator, depth: int) -> Iterator:
+    """``items``, produced in a background thread at most ``depth`` ahead of
+    the consumer: reading and decoding the next windows (GDAL and numpy
+    release the GIL) overlaps the model's ``session.run`` on the last ones.
+    An exception in the producer is raised in the consumer."""
+    done = object()
+    slots: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            slots.put(e)
+
+    thread = threading.Thread(target=produce, name="map-tile-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 class ReadTileWindowsFn(beam.DoFn):
@@ -62,8 +107,8 @@ class ReadTileWindowsFn(beam.DoFn):
             self._progress = [time.time(), 0, 0]
 
     def process(self, tile: Tile):
-        for kind, value in tiles_module.tile_windows(self.scene, self.geometry, tile,
-                                                     self.edge_mode, self.batch_size):
+        for kind, value in read_ahead(tiles_module.tile_windows(
+                self.scene, self.geometry, tile, self.edge_mode, self.batch_size), READ_AHEAD):
             if kind == "causes":
                 self.tiles_read.inc()
                 self._log_progress(int((value == 0).sum()))

@@ -118,11 +118,7 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
     j = np.arange(tile.col, tile.col + tile.width)[None, :]
     top, left = i * s + s // 2 - w // 2, j * s + s // 2 - w // 2
     outside = (top < 0) | (left < 0) | (top + w > geometry.height) | (left + w > geometry.width)
-    bands: Dict[str, np.ndarray] = {}
-    bad = np.zeros((region.height, region.width), dtype=bool)
-    for name, source in scene.bands.items():
-        bands[name], nodata = read_band(source, region, scene.grid)
-        bad |= nodata
+    stacks, bad = decoded_stacks(scene, region)
     band_nodata = window_sums(bad, w, s, (tile.height, tile.width)) > 0
     aux = {}
     checks: List[np.ndarray] = [outside if edge_mode == "nan" else np.zeros_like(outside),
@@ -138,26 +134,42 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
     for start in range(0, len(valid), batch_size):
         pixels = valid[start:start + batch_size]
         yield "batch", ([tuple(int(v) for v in p) for p in pixels],
-                        decode_windows(bands, aux, pixels, s, w))
+                        decode_windows(stacks, aux, pixels, s, w))
 
 
-def decode_windows(bands: Dict[str, np.ndarray], aux: Dict[str, np.ndarray], pixels,
+def decode_windows(stacks: Dict[str, np.ndarray], aux: Dict[str, np.ndarray], pixels,
                    stride: int, window: int) -> Dict[str, np.ndarray]:
-    """The model inputs of the windows of tile ``pixels`` (see ``tile_windows``)."""
+    """The model inputs of the windows of tile ``pixels`` (see ``tile_windows``):
+    ``stacks`` holds the region's decoded ``image`` and ``low_res`` bands,
+    channel-last float32, so each window is one copy of contiguous rows."""
     n = len(pixels)
-    out = {"image": np.empty((n, window, window, len(schema.IMAGE_BANDS)), np.float32),
-           "low_res": np.empty((n, window, window, len(schema.LOW_RES_BANDS)), np.float32),
-           "aux": np.empty((n, 2), np.float32)}
+    out = {key: np.empty((n, window, window, stack.shape[-1]), np.float32)
+           for key, stack in stacks.items()}
+    out["aux"] = np.empty((n, 2), np.float32)
     for k, (a, b) in enumerate(pixels):
         r, c = a * stride, b * stride
-        for key, names in (("image", schema.IMAGE_BANDS), ("low_res", schema.LOW_RES_BANDS)):
-            for channel, name in enumerate(names):
-                view = bands[name][r:r + window, c:c + window]
-                out[key][k, :, :, channel] = (dem_to_model(view)
-                                              if name == schema.NASA_DEM_ELEVATION else view)
+        for key, stack in stacks.items():
+            out[key][k] = stack[r:r + window, c:c + window]
         out["aux"][k] = (np.float32(aux[schema.SMAP_SM][a, b] / schema.AUX_SCALE),
                          np.float32(aux[schema.GLDAS_SM][a, b] / schema.AUX_SCALE))
     return out
+
+
+def decoded_stacks(scene: Scene, region: Region) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """``({"image": [h, w, 10], "low_res": [h, w, 4]} float32, nodata mask)``
+    of ``region``: each band read once, cast (the DEM by its rule) into its
+    channel of the model's input."""
+    stacks = {key: np.empty((region.height, region.width, len(names)), np.float32)
+              for key, names in (("image", schema.IMAGE_BANDS),
+                                 ("low_res", schema.LOW_RES_BANDS))}
+    bad = np.zeros((region.height, region.width), dtype=bool)
+    for key, names in (("image", schema.IMAGE_BANDS), ("low_res", schema.LOW_RES_BANDS)):
+        for channel, name in enumerate(names):
+            values, nodata = read_band(scene.bands[name], region, scene.grid)
+            bad |= nodata
+            stacks[key][:, :, channel] = (dem_to_model(values)
+                                          if name == schema.NASA_DEM_ELEVATION else values)
+    return stacks, bad
 
 
 def empty_block(tile: Tile) -> np.ndarray:
