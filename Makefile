@@ -64,6 +64,7 @@ bench: venv
 	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data
 	$(PY) benchmarks/inference_benchmark.py --work_dir bench_data/inference
 	$(PY) benchmarks/train_benchmark.py --work_dir bench_data/train
+	$(PY) benchmarks/map_benchmark.py --work_dir bench_data/maps --sizes 2048,8192 --stride 64
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \
