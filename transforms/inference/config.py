@@ -7,8 +7,8 @@ from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, SoilMoistureModelHandler,
-                                TensorNames, default_batch_size, local_gpus)
+from model_runner.model import SoilMoistureModelHandler, default_batch_size, local_gpus
+from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.runtime.settings import values_for
 
@@ -17,42 +17,28 @@ SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "tfrecord": ".tfrecord.gz"}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class InferenceConfig:
-    """Everything ``run_inference`` does differently from run to run.
+class InferenceConfig(ModelSettings):
+    """Everything ``run_inference`` does differently from run to run (the
+    model's settings are ``ModelSettings``': ``batch_size`` settled by
+    ``from_options`` (given, else 64 with a GPU, 8 without),
+    ``tensorflow_threads`` too (given, else the cores divided among local
+    worker processes, else None: TensorFlow's default)).
 
     Attributes:
         input_data_path: glob of the input shards.
-        exported_model_dir: the SavedModel folder or frozen ``.pb``.
         num_inference_samples: sample mode: predict and print this many
             examples (None: a full run).
         num_skip_samples: sample mode: examples skipped first.
         output_path: full run: the prefix of every output file.
         output_format: ``csv``, ``parquet`` or ``tfrecord``.
-        batch_size: examples per ``session.run``, settled by ``from_options``
-            (given, else 64 with a GPU, 8 without).
-        feed_whole_images: always feed whole images, never only the window.
-        image_size: the examples' image side.
-        image_tensor, low_res_tensor, aux_tensor, output_tensor: tensor names.
-        tensorflow_threads: TensorFlow threads per worker, settled by
-            ``from_options`` (given, else the cores divided among local
-            worker processes, else None: TensorFlow's default).
         progress_seconds: how often a local run logs its progress.
     """
 
     input_data_path: str
-    exported_model_dir: str
     num_inference_samples: Optional[int] = None
     num_skip_samples: int = 0
     output_path: Optional[str] = None
     output_format: str = "csv"
-    batch_size: int = 8
-    feed_whole_images: bool = False
-    image_size: int = 512
-    image_tensor: str = DEFAULT_INPUTS["image"]
-    low_res_tensor: str = DEFAULT_INPUTS["low_res"]
-    aux_tensor: str = DEFAULT_INPUTS["aux"]
-    output_tensor: str = DEFAULT_OUTPUT
-    tensorflow_threads: Optional[int] = None
     progress_seconds: float = 10.0
 
     @classmethod
@@ -74,11 +60,6 @@ class InferenceConfig:
     @property
     def sample_mode(self) -> bool:
         return self.num_inference_samples is not None
-
-    @property
-    def names(self) -> TensorNames:
-        return TensorNames(self.image_tensor, self.low_res_tensor, self.aux_tensor,
-                           self.output_tensor)
 
     def handler(self) -> SoilMoistureModelHandler:
         """The model handler of these settings (paths and config only; the

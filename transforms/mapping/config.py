@@ -3,52 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, TensorNames, default_batch_size,
-                                local_gpus)
+from model_runner.model import default_batch_size, local_gpus
+from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MapConfig:
-    """Everything ``predict_map`` does differently from run to run.
+class MapConfig(ModelSettings):
+    """Everything ``predict_map`` does differently from run to run (the
+    model's settings are ``ModelSettings``'; ``batch_size`` and
+    ``tensorflow_threads`` settled by ``from_options`` as for inference).
 
     Attributes:
         scene_path: the scene folder (GeoTIFFs; see ``scene``).
-        exported_model_dir: the SavedModel folder or frozen ``.pb``.
         output_path: the map, a Cloud-Optimized GeoTIFF (``.tif``); its
             quicklook and ``summary.json`` are written beside it.
         stride: scene pixels per map pixel (even; 32 = 320 m at 10 m pixels).
         edge_mode: ``nan``: a window reaching outside the scene is a NaN
             pixel; ``pad``: the outside is zeros, as the model's own crop-or-pad.
         tile_size: map pixels per tile side (a tile is one Beam element).
-        batch_size: windows per ``session.run``, settled by ``from_options``.
-        feed_whole_images: feed ``image_size`` windows even when the model
-            is found to see only its centre window.
-        image_size: the example size the model was made for (512).
-        image_tensor, low_res_tensor, aux_tensor, output_tensor: tensor names.
-        tensorflow_threads: TensorFlow threads per worker (None: its default).
     """
 
     scene_path: str
-    exported_model_dir: str
     output_path: str
     stride: int = 32
     edge_mode: str = "nan"
     tile_size: int = 32
-    batch_size: int = 8
-    feed_whole_images: bool = False
-    image_size: int = 512
-    image_tensor: str = DEFAULT_INPUTS["image"]
-    low_res_tensor: str = DEFAULT_INPUTS["low_res"]
-    aux_tensor: str = DEFAULT_INPUTS["aux"]
-    output_tensor: str = DEFAULT_OUTPUT
-    tensorflow_threads: Optional[int] = None
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "MapConfig":
@@ -81,8 +66,3 @@ class MapConfig:
             raise runtime.UsageError(f"--output_path {config.output_path}: the map is a "
                                      f"GeoTIFF, name it .tif")
         return config
-
-    @property
-    def names(self) -> TensorNames:
-        return TensorNames(self.image_tensor, self.low_res_tensor, self.aux_tensor,
-                           self.output_tensor)
