@@ -43,9 +43,6 @@ class PredictMapOptions(PipelineOptions):
         parser.add_argument("--scene_path", default=None,
                             help="the scene folder: GeoTIFFs of the model's bands, smap_sm.tif, "
                                  "gldas_sm.tif (local or gs://)")
-        runtime.add_shared_argument(parser, "--output_path", default=None,
-                                    help="output path (a file prefix for run_inference, the "
-                                         "map's .tif for predict_map)")
         parser.add_argument("--stride", type=int, default=32,
                             help="scene pixels per map pixel, even (default 32: 320 m at the "
                                  "release's 10 m pixels)")

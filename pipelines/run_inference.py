@@ -57,9 +57,6 @@ class RunInferenceOptions(PipelineOptions):
                             help="sample mode: predict this many examples, print them, exit")
         parser.add_argument("--num_skip_samples", type=int, default=0,
                             help="sample mode: examples to skip first (file order)")
-        runtime.add_shared_argument(parser, "--output_path", default=None,
-                                    help="output path (a file prefix for run_inference, the "
-                                         "map's .tif for predict_map)")
         parser.add_argument("--output_format", choices=FORMATS, default="csv")
         runtime.add_model_arguments(parser)
 

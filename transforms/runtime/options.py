@@ -69,10 +69,13 @@ class ProgressOptions(PipelineOptions):
 
 def add_model_arguments(parser) -> None:
     """The flags of every command that runs the model (``run_inference``,
-    ``predict_map``), defined once whichever command's options come first."""
+    ``predict_map``): the model, how it is fed, and the output path, defined
+    once whichever command's options come first."""
     from transforms.dataset.model_interface import INPUT_TENSORS, OUTPUT_TENSOR
 
     add = lambda flag, **kw: add_shared_argument(parser, flag, **kw)  # noqa: E731
+    add("--output_path", default=None,
+        help="output path (a file prefix for run_inference, the map's .tif for predict_map)")
     add("--exported_model_dir", default=None,
         help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
     add("--batch_size", type=int, default=None,
