@@ -10,6 +10,12 @@ and ``<output_dir>/failures.jsonl`` (one line per point that could not:
 its sensor_id and why). The examples feed ``run_inference``, the released
 ``run_inference.py`` or ``combine_ismn_data`` (see ``transforms.mapping.examples``
 for what they hold). A plain loop, not a Beam pipeline: a scene's points are few.
+
+``--compare_with 'shards/*.tfrecord.gz'`` checks a scene's encoding instead:
+every example of the shards whose window lies in the scene is cut again
+from the scene at its centre and compared band by band (mean absolute
+difference and correlation, pooled), printed as a table and written to
+``<output_dir>/compare.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import List, Optional
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
 from transforms.mapping import SceneError, read_scene
-from transforms.mapping.examples import Point, cut_example
+from transforms.mapping.examples import Point, compare_with_examples, cut_example
 
 
 def timestamp_ms(text: str) -> float:
@@ -56,22 +62,47 @@ def read_points(path: str) -> List[Point]:
                                  f"({e})") from e
 
 
+def compare(scene, pattern: str, output_dir: str) -> dict:
+    """``--compare_with``: the table printed, ``compare.json`` written."""
+    try:
+        found = compare_with_examples(scene, pattern)
+    except FileNotFoundError as e:
+        raise runtime.UsageError(f"--compare_with: {e}") from e
+    lines = [f"{found['examples']} examples compared ({found['skipped']} outside the scene "
+             f"or on nodata)", "", "| band | mean abs. difference | r |", "| --- | ---: | ---: |"]
+    for band, m in found["bands"].items():
+        mad = "–" if m["mean_abs_diff"] is None else f"{m['mean_abs_diff']:.3f}"
+        r = "–" if m["r"] is None else f"{m['r']:.4f}"
+        lines.append(f"| {band} | {mad} | {r} |")
+    print("\n".join(lines))
+    files.write_json_atomically(os.path.join(output_dir, "compare.json"), found)
+    return found
+
+
 def run(argv: Optional[List[str]] = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m pipelines.cut_examples",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--scene_path", required=True)
-    p.add_argument("--points", required=True, help="CSV: sensor_id,lat,lon")
-    p.add_argument("--timestamp", required=True, help="ISO time (UTC) or Unix milliseconds")
+    p.add_argument("--points", default=None, help="CSV: sensor_id,lat,lon")
+    p.add_argument("--timestamp", default=None, help="ISO time (UTC) or Unix milliseconds")
+    p.add_argument("--compare_with", default=None,
+                   help="glob of released shards: cut each example that lies in the scene "
+                        "again from the scene and compare band by band (mean absolute "
+                        "difference, correlation): a check of the scene's encoding")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--size", type=int, default=512, help="example side (512 in the release)")
     args = p.parse_args(argv)
-    when = timestamp_ms(args.timestamp)
-    points = read_points(args.points)
+    if not args.compare_with and not (args.points and args.timestamp):
+        raise runtime.UsageError("give --points and --timestamp, or --compare_with")
     try:
         scene = read_scene(args.scene_path)
     except SceneError as e:
         raise runtime.InputError(str(e)) from e
     os.makedirs(args.output_dir, exist_ok=True)
+    if args.compare_with:
+        return compare(scene, args.compare_with, args.output_dir)
+    when = timestamp_ms(args.timestamp)
+    points = read_points(args.points)
     examples, failures = [], []
     for point in points:
         serialized, why = cut_example(scene, point, when, args.size)

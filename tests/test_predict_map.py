@@ -344,3 +344,22 @@ def test_cut_examples_then_run_inference_give_the_map_values(reference_model, tm
     assert set(got) == set(expected)
     for sensor_id, value in expected.items():
         assert got[sensor_id] == pytest.approx(float(value), abs=1e-5), sensor_id
+
+    # the same examples checked against the scene they came from, and another one
+    for scene_dir, same in ((folder, True), (str(tmp_path / "other"), False)):
+        if not same:
+            make_scene(SceneConfig(scene_dir, 768, 768, seed=6))
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cut_examples", "--scene_path",
+                               scene_dir, "--compare_with", str(examples / "*.tfrecord.gz"),
+                               "--output_dir", str(tmp_path / f"compare{same}")], cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        found = json.load(open(tmp_path / f"compare{same}" / "compare.json"))
+        assert found["examples"] == len(expected) and found["skipped"] == 0
+        assert "| sentinel_1_VV |" in proc.stdout
+        for band, m in found["bands"].items():
+            assert m["pixels"] == len(expected) * 512 * 512, band
+            if same:
+                assert m["mean_abs_diff"] == 0 and m["r"] == pytest.approx(1.0), band
+            else:  # other noise on the same smooth fields: differences, however correlated
+                assert m["mean_abs_diff"] > 0, band

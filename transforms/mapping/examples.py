@@ -97,3 +97,62 @@ def cut_example(scene: Scene, point: Point, timestamp_ms: float,
             return None, cause
         features[name] = ("int64", [value])
     return example_proto.encode_example(features), ""
+
+
+def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
+    """Compare a scene's encoding with released examples: every example of
+    the shards ``pattern`` matches whose window lies in the scene is cut
+    again from the scene at its ``center_lat``/``center_long``, and each band
+    compared pixel by pixel, pooled over the examples.
+
+    Returns:
+        ``{"examples": compared, "skipped": outside or nodata, "bands":
+        {band: {"mean_abs_diff", "r", "pixels"}}}`` (``r`` None for a band
+        constant in either source).
+    """
+    from transforms.dataset import tfrecord_io
+
+    names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
+    sums = {n: np.zeros(6) for n in names}  # n, |d|, x, y, xx, yy ... and xy below
+    xy = {n: 0.0 for n in names}
+    compared = skipped = 0
+    for path in tfrecord_io.match_input_shards(pattern):
+        for record in tfrecord_io.read_shard(path):
+            found = example_proto.read_features(
+                record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE, *names))
+            size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else 512
+            row, col = centre_pixel(scene, float(found[schema.CENTER_LAT][0]),
+                                    float(found[schema.CENTER_LONG][0]))
+            region = Region(row - size // 2, col - size // 2, size, size)
+            grid = scene.grid
+            if region.row < 0 or region.col < 0 or region.row + size > grid.height \
+                    or region.col + size > grid.width:
+                skipped += 1
+                continue
+            cut = {}
+            for name in names:
+                values, nodata = read_band(scene.bands[name], region, grid)
+                if nodata.any():
+                    break
+                cut[name] = values.astype(np.float64).ravel()
+            if len(cut) < len(names):
+                skipped += 1
+                continue
+            compared += 1
+            for name in names:
+                a = np.asarray(found[name], np.float64)
+                b = cut[name]
+                sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
+                               (b * b).sum())
+                xy[name] += float((a * b).sum())
+    bands = {}
+    for name in names:
+        n, absdiff, sa, sb, saa, sbb = sums[name]
+        r = None
+        if n:
+            cov = xy[name] / n - sa / n * sb / n
+            va, vb = saa / n - (sa / n) ** 2, sbb / n - (sb / n) ** 2
+            r = float(cov / math.sqrt(va * vb)) if va > 1e-12 and vb > 1e-12 else None
+        bands[name] = {"pixels": int(n), "mean_abs_diff": float(absdiff / n) if n else None,
+                       "r": r}
+    return {"examples": compared, "skipped": skipped, "bands": bands}
