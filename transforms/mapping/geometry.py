@@ -64,15 +64,18 @@ class MapGeometry:
         """``(rows, columns)`` of the map."""
         return self.height // self.stride, self.width // self.stride
 
-    def window_origin(self, i: int, j: int) -> Tuple[int, int]:
-        """The top-left scene pixel of map pixel ``(i, j)``'s window."""
+    def window_origin(self, i, j):
+        """The top-left scene pixel of map pixel ``(i, j)``'s window (``i``
+        and ``j`` may be numpy arrays: then arrays of rows and columns)."""
         half = self.stride // 2 - self.window // 2
         return i * self.stride + half, j * self.stride + half
 
-    def inside(self, i: int, j: int) -> bool:
-        """Whether map pixel ``(i, j)``'s window lies wholly inside the scene."""
+    def inside(self, i, j):
+        """Whether map pixel ``(i, j)``'s window lies wholly inside the scene
+        (element-wise for numpy arrays)."""
         r, c = self.window_origin(i, j)
-        return r >= 0 and c >= 0 and r + self.window <= self.height and c + self.window <= self.width
+        return ((r >= 0) & (c >= 0) & (r + self.window <= self.height)
+                & (c + self.window <= self.width))
 
     def tiles(self) -> Iterator[Tile]:
         """Every tile, row by row; together they cover each map pixel once."""

@@ -114,10 +114,8 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
     s, w = geometry.stride, geometry.window
     region = geometry.region(tile)
     causes = np.zeros((tile.height, tile.width), dtype=np.uint8)
-    i = np.arange(tile.row, tile.row + tile.height)[:, None]
-    j = np.arange(tile.col, tile.col + tile.width)[None, :]
-    top, left = i * s + s // 2 - w // 2, j * s + s // 2 - w // 2
-    outside = (top < 0) | (left < 0) | (top + w > geometry.height) | (left + w > geometry.width)
+    outside = ~geometry.inside(np.arange(tile.row, tile.row + tile.height)[:, None],
+                               np.arange(tile.col, tile.col + tile.width)[None, :])
     stacks, bad = decoded_stacks(scene, region)
     band_nodata = window_sums(bad, w, s, (tile.height, tile.width)) > 0
     aux = {}
