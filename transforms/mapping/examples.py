@@ -20,8 +20,8 @@ import numpy as np
 
 from transforms.dataset import example_proto, schema
 from transforms.mapping.geometry import Region
-from transforms.mapping.scene import Scene, rasterio_path
-from transforms.mapping.tiles import read_band
+from transforms.mapping.scene import Scene
+from transforms.mapping.tiles import aux_at_points, read_band
 
 
 class Point(NamedTuple):
@@ -46,27 +46,32 @@ def centre_pixel(scene: Scene, lat: float, lon: float) -> Tuple[int, int]:
 def aux_at(scene: Scene, name: str, row: int, col: int) -> Tuple[Optional[int], str]:
     """``(value, "")`` of the ``name`` raster's pixel containing scene point
     ``(row, col)`` (a pixel corner), or ``(None, cause)``."""
-    import rasterio
-    from affine import Affine
-    from pyproj import CRS, Transformer
-    from rasterio.windows import Window
-
-    x, y = Affine(*scene.grid.transform) @ (col, row)
-    grid = scene.aux_grids[name]
-    if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
-        x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
-                                    always_xy=True).transform(x, y)
-    c, r = ~Affine(*grid.transform) @ (x, y)
-    r, c = int(math.floor(r)), int(math.floor(c))
+    values, outside, nodata = aux_at_points(scene, name, np.array([row]), np.array([col]))
     prefix = name.split("_")[0]
-    if not (0 <= r < grid.height and 0 <= c < grid.width):
+    if outside[0]:
         return None, f"{prefix}_outside"
-    source = scene.aux[name]
-    with rasterio.open(rasterio_path(source.path)) as ds:
-        value = int(ds.read(source.index, window=Window(c, r, 1, 1))[0, 0])
-    if source.nodata is not None and value == source.nodata:
+    if nodata[0]:
         return None, f"{prefix}_nodata"
-    return value, ""
+    return int(values[0]), ""
+
+
+def cut_bands(scene: Scene, row: int, col: int,
+              size: int) -> Tuple[Optional[Dict[str, np.ndarray]], str]:
+    """``({band: size x size values}, "")`` of the model's bands centred on
+    scene pixel corner ``(row, col)``, or ``(None, "outside_scene" or
+    "band_nodata")``."""
+    region = Region(row - size // 2, col - size // 2, size, size)
+    grid = scene.grid
+    if region.row < 0 or region.col < 0 or region.row + size > grid.height \
+            or region.col + size > grid.width:
+        return None, "outside_scene"
+    bands = {}
+    for name, source in scene.bands.items():
+        values, nodata = read_band(source, region, grid)
+        if nodata.any():
+            return None, "band_nodata"
+        bands[name] = values
+    return bands, ""
 
 
 def cut_example(scene: Scene, point: Point, timestamp_ms: float,
@@ -75,21 +80,16 @@ def cut_example(scene: Scene, point: Point, timestamp_ms: float,
     ``(None, why not)``: ``outside_scene``, ``band_nodata``, ``smap_*``,
     ``gldas_*`` (see ``tiles.CAUSES``)."""
     row, col = centre_pixel(scene, point.lat, point.lon)
-    region = Region(row - size // 2, col - size // 2, size, size)
-    grid = scene.grid
-    if region.row < 0 or region.col < 0 or region.row + size > grid.height \
-            or region.col + size > grid.width:
-        return None, "outside_scene"
+    bands, cause = cut_bands(scene, row, col, size)
+    if bands is None:
+        return None, cause
     features: Dict[str, Tuple[str, object]] = {
         schema.SENSOR_ID: ("bytes", [point.sensor_id.encode()]),
         schema.TIMESTAMP: ("float", [timestamp_ms]),
         schema.CENTER_LAT: ("float", [point.lat]),
         schema.CENTER_LONG: ("float", [point.lon]),
         schema.SIZE: ("int64", [size])}
-    for name, source in scene.bands.items():
-        values, nodata = read_band(source, region, grid)
-        if nodata.any():
-            return None, "band_nodata"
+    for name, values in bands.items():
         features[name] = ("int64", np.asarray(values, np.int64).ravel())
     for name in (schema.SMAP_SM, schema.GLDAS_SM):
         value, cause = aux_at(scene, name, row, col)
@@ -113,8 +113,7 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     from transforms.dataset import tfrecord_io
 
     names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
-    sums = {n: np.zeros(6) for n in names}  # n, |d|, x, y, xx, yy ... and xy below
-    xy = {n: 0.0 for n in names}
+    sums = {n: np.zeros(7) for n in names}  # n, sum |a - b|, a, b, a², b², ab
     compared = skipped = 0
     for path in tfrecord_io.match_input_shards(pattern):
         for record in tfrecord_io.read_shard(path):
@@ -123,34 +122,22 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
             size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else 512
             row, col = centre_pixel(scene, float(found[schema.CENTER_LAT][0]),
                                     float(found[schema.CENTER_LONG][0]))
-            region = Region(row - size // 2, col - size // 2, size, size)
-            grid = scene.grid
-            if region.row < 0 or region.col < 0 or region.row + size > grid.height \
-                    or region.col + size > grid.width:
-                skipped += 1
-                continue
-            cut = {}
-            for name in names:
-                values, nodata = read_band(scene.bands[name], region, grid)
-                if nodata.any():
-                    break
-                cut[name] = values.astype(np.float64).ravel()
-            if len(cut) < len(names):
+            cut, _ = cut_bands(scene, row, col, size)
+            if cut is None:
                 skipped += 1
                 continue
             compared += 1
             for name in names:
                 a = np.asarray(found[name], np.float64)
-                b = cut[name]
+                b = cut[name].astype(np.float64).ravel()
                 sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
-                               (b * b).sum())
-                xy[name] += float((a * b).sum())
+                               (b * b).sum(), (a * b).sum())
     bands = {}
     for name in names:
-        n, absdiff, sa, sb, saa, sbb = sums[name]
+        n, absdiff, sa, sb, saa, sbb, sab = sums[name]
         r = None
         if n:
-            cov = xy[name] / n - sa / n * sb / n
+            cov = sab / n - sa / n * sb / n
             va, vb = saa / n - (sa / n) ** 2, sbb / n - (sb / n) ** 2
             r = float(cov / math.sqrt(va * vb)) if va > 1e-12 and vb > 1e-12 else None
         bands[name] = {"pixels": int(n), "mean_abs_diff": float(absdiff / n) if n else None,

@@ -61,19 +61,28 @@ def window_sums(mask: np.ndarray, side: int, stride: int, shape: Tuple[int, int]
 
 def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile):
     """``(values, outside, nodata)`` arrays of the tile's shape: the
-    ``name`` raster's pixel containing each map pixel's centre point,
-    reprojected from the scene's CRS (a point on a pixel edge belongs to the
-    pixel right of and below it)."""
+    ``name`` raster's pixel containing each map pixel's centre point (see
+    ``aux_at_points``)."""
+    s = geometry.stride
+    i = np.arange(tile.row, tile.row + tile.height)
+    j = np.arange(tile.col, tile.col + tile.width)
+    cols, rows = np.meshgrid(j * s + s / 2, i * s + s / 2)
+    return aux_at_points(scene, name, rows, cols)
+
+
+def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray):
+    """``(values, outside, nodata)`` arrays of ``rows``' shape: the ``name``
+    raster's pixel containing each scene point ``(rows, cols)`` (pixel
+    coordinates, corners at integers), reprojected from the scene's CRS (a
+    point on a pixel edge belongs to the pixel right of and below it). One
+    windowed read covers all the points."""
     import rasterio
     from affine import Affine
     from pyproj import CRS, Transformer
     from rasterio.windows import Window
 
-    s = geometry.stride
-    i = np.arange(tile.row, tile.row + tile.height)
-    j = np.arange(tile.col, tile.col + tile.width)
-    cols, rows = np.meshgrid(j * s + s / 2, i * s + s / 2)
-    x, y = Affine(*scene.grid.transform) @ (cols, rows)
+    x, y = Affine(*scene.grid.transform) @ (np.asarray(cols, np.float64),
+                                            np.asarray(rows, np.float64))
     grid = scene.aux_grids[name]
     if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
         x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
