@@ -65,7 +65,8 @@ def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dic
         ``metrics.json`` as written (with ``rows_set_aside`` by kind,
         ``stale_files`` and ``files``), plus ``table`` (``metrics.md``) and
         ``usable``/``error`` when nothing could be evaluated or a time split
-        asked for is empty; or a dry run's report.
+        asked for is empty, and ``bad_rows_shown`` (the first rows left out of
+        each kind); or a dry run's report.
 
     Raises:
         UsageError, InputError: see ``check_prediction_files``; a prediction
@@ -86,19 +87,38 @@ def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dic
     if dry_run:
         return dry_run
     metrics = read_metrics(out)
-    bad = files.read_json_lines(FileSystems.join(out, "bad_rows.jsonl"))
-    set_aside = {kind: sum(b.get("kind", "unparseable") == kind for b in bad)
-                 for kind in BAD_ROW_KINDS}
+    set_aside, shown = bad_rows_summary(FileSystems.join(out, "bad_rows.jsonl"))
     metrics.update(rows_unparseable=set_aside["unparseable"], rows_set_aside=set_aside,
                    stale_files=stale_report_files(out, metrics["files"]))
     files.write_json_atomically(FileSystems.join(out, "metrics.json"), metrics)
+    empty = splits.test_years and empty_time_splits(metrics, splits)
     if not any(m.get("n") for split in metrics["pooled"].values() for m in split.values()):
         metrics.update(usable=False, error=f"no row of {config.predictions or config.input_data_path} "
                                            f"has a label and a prediction to evaluate")
-    elif splits.test_years and empty_time_splits(metrics, splits):
-        metrics.update(usable=False, error=empty_time_splits(metrics, splits))
+    elif empty:
+        metrics.update(usable=False, error=empty)
     metrics["table"] = _read(FileSystems.join(out, "metrics.md"))
+    metrics["bad_rows_shown"] = shown
     return metrics
+
+
+def bad_rows_summary(path: str, shown: int = 5):
+    """``({kind: rows}, {kind: the first ``shown`` rows})`` of ``bad_rows.jsonl``,
+    read line by line (the file may hold millions of rows)."""
+    counts = {kind: 0 for kind in BAD_ROW_KINDS}
+    first: Dict[str, List[Dict[str, object]]] = {kind: [] for kind in BAD_ROW_KINDS}
+    if not FileSystems.exists(path):
+        return counts, first
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            kind = row.get("kind", "unparseable")
+            counts[kind] += 1
+            if len(first[kind]) < shown:
+                first[kind].append(row)
+    return counts, first
 
 
 def report_lines(metrics: Dict[str, object], output_dir: str):
@@ -114,13 +134,11 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
     if stale:
         err.append(f"NOTE: {len(stale)} files in {output_dir} are from an earlier run, not this "
                    f"one: {', '.join(stale)}")
-    bad = files.read_json_lines(FileSystems.join(output_dir, "bad_rows.jsonl"))
     for kind, n in metrics["rows_set_aside"].items():
         if n:
             err.append(f"{n} rows {BAD_ROW_WORDS[kind]} and were left out (all in "
                        f"{FileSystems.join(output_dir, 'bad_rows.jsonl')}):")
-            err += [f"  {b['source']}: {b['reason']}"
-                    for b in [b for b in bad if b.get("kind", "unparseable") == kind][:5]]
+            err += [f"  {b['source']}: {b['reason']}" for b in metrics["bad_rows_shown"][kind]]
     if metrics.get("error"):
         err.append(f"evaluate: error: {metrics['error']}")
     return out, err
