@@ -31,6 +31,12 @@ def write_json_atomically(path: str, payload) -> None:
     write_bytes_atomically(path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
 
+def read_json(path: str):
+    """The JSON document at ``path`` (local or any Beam filesystem)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.load(f)
+
+
 def read_json_lines(path: str) -> List[dict]:
     if not FileSystems.exists(path):
         return []

@@ -55,7 +55,7 @@ def _read(path: str) -> str:
 
 def read_metrics(output_dir: str) -> Dict[str, object]:
     """``metrics.json`` of the report in ``output_dir``."""
-    return json.loads(_read(FileSystems.join(output_dir, "metrics.json")))
+    return files.read_json(FileSystems.join(output_dir, "metrics.json"))
 
 
 def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dict[str, object]:

@@ -9,7 +9,6 @@ import time
 from typing import Dict
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from model_runner.model import ModelLoadError, check_model
 from model_runner.windows import WindowModelHandler, window_side_for
@@ -112,16 +111,9 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     result, dry_run = runtime.run_pipeline(options, test_pipeline, build, "predict_map")
     if dry_run:
         return dry_run
-    summary = _read_json(summary_path(config.output_path))
+    summary = files.read_json(summary_path(config.output_path))
     summary["counters"] = runtime.counters(result, NAMESPACE)
     return summary
-
-
-def _read_json(path: str) -> Dict[str, object]:
-    import json
-
-    with FileSystems.open(path) as f:
-        return json.load(f)
 
 
 def _write_summary(counts: Dict[str, int], config: MapConfig, geometry: MapGeometry,

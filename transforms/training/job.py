@@ -3,7 +3,6 @@ fit and export, report."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from typing import Dict
 
@@ -102,8 +101,7 @@ def run_training(config: TrainingConfig, options, test_pipeline=None) -> Dict[st
     clock = runtime.Stopwatch()
     summary_path = FileSystems.join(config.output_dir, "preprocessing.json")
     if config.resume and FileSystems.exists(summary_path):
-        with FileSystems.open(summary_path) as f:
-            prepared = json.load(f)
+        prepared = files.read_json(summary_path)
         prepared["reused_from"] = summary_path
     else:
         prepared = preprocess_shards(config, options, test_pipeline)
