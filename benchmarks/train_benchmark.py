@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from measure import measured  # noqa: E402
 
 from transforms import synthetic  # noqa: E402
-from transforms.dataset import records, schema, tfrecord_io  # noqa: E402
+from transforms.dataset import keys, schema, tfrecord_io  # noqa: E402
+from transforms.dataset.walks import ShardReader  # noqa: E402
 
 
 def labelled_pool(work_dir: str, image_size: int, wanted: int, seed: int):
@@ -59,8 +60,8 @@ def dataset_of(pool, n: int, folder: str) -> str:
         return pattern
     chosen = []
     for shard in pool:
-        for _, record in records.ShardReader(shard):
-            if records.label_of(records.first_values(record, schema.LABEL_KEYS)) is not None:
+        for _, record in ShardReader(shard):
+            if keys.label_of(keys.first_values(record, schema.LABEL_KEYS)) is not None:
                 chosen.append(record)
             if len(chosen) == n:
                 break

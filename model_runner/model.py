@@ -294,18 +294,30 @@ def sees_only_window(session, feeds: Dict[str, Any], output, size: int, seed: in
 
 
 class SoilMoistureModelHandler(ModelHandler):
-    """RunInference handler for the released model interface (paths and config only).
+    """RunInference handler for the released model interface (paths and config
+    only; the model loads in ``load_model``, once per worker process).
 
-    ``feed_window``: when the model's prediction depends only on the centre
-    window of its images (checked at load by ``sees_only_window``), decode
-    and feed only that window: the same predictions (tested) from a quarter
-    of the pixels at 512x512. False: always feed whole images.
+    Args:
+        model_path: SavedModel folder or frozen ``.pb`` (local or ``gs://``).
+        image_size: the side of the examples' images.
+        batch_size: the most examples one ``session.run`` gets (Beam's
+            ``max_batch_size``; Beam may form smaller batches).
+        names: the model's tensor names.
+        threads: TensorFlow threads per worker process (None: its default).
+        feed_window: when the model's prediction depends only on the centre
+            window of its images (checked at load by ``sees_only_window``),
+            decode and feed only that window: the same predictions (tested)
+            from a quarter of the pixels at 512x512. False: always feed whole
+            images.
+        metrics_namespace: the namespace of RunInference's metrics (the
+            flow's, so they sit beside its own counters; None: Beam's).
     """
 
     def __init__(self, model_path: str, image_size: int = 512, batch_size: int = 8,
                  names: TensorNames = TensorNames(), threads: Optional[int] = None,
-                 feed_window: bool = True):
-        super().__init__()
+                 feed_window: bool = True, metrics_namespace: Optional[str] = None):
+        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        self.metrics_namespace = metrics_namespace
         self.model_path = model_path
         self.image_size = image_size
         self.batch_size = batch_size
@@ -331,15 +343,12 @@ class SoilMoistureModelHandler(ModelHandler):
         return [PredictionResult(example, inference)
                 for example, inference in zip(batch, predict_serialized(model, batch))]
 
-    def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": self.batch_size}
-
     def get_num_bytes(self, batch: Sequence[bytes]) -> int:
         """The serialized size (Beam's default pickles the whole batch to measure it)."""
         return sum(len(example) for example in batch)
 
     def get_metrics_namespace(self) -> str:
-        return "run_inference"
+        return self.metrics_namespace or super().get_metrics_namespace()
 
     def share_model_across_processes(self) -> bool:
         return False

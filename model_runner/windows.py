@@ -51,11 +51,14 @@ class WindowModelHandler(ModelHandler):
         model_path: SavedModel folder or frozen ``.pb`` (local or ``gs://``).
         names: the model's tensor names.
         threads: TensorFlow threads per worker process (None: its default).
+        metrics_namespace: the namespace of RunInference's metrics (the
+            flow's; None: Beam's).
     """
 
     def __init__(self, model_path: str, names: TensorNames = TensorNames(),
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, metrics_namespace: Optional[str] = None):
         super().__init__(min_batch_size=1, max_batch_size=1)
+        self.metrics_namespace = metrics_namespace
         self.model_path = model_path
         self.names = names
         self.threads = threads
@@ -76,7 +79,7 @@ class WindowModelHandler(ModelHandler):
         return sum(b.image.nbytes + b.low_res.nbytes + b.aux.nbytes for b in batch)
 
     def get_metrics_namespace(self) -> str:
-        return "predict_map"
+        return self.metrics_namespace or super().get_metrics_namespace()
 
 
 def window_side_for(model_path: str, names: TensorNames = TensorNames(),

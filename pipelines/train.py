@@ -40,12 +40,14 @@ Preprocessing on Dataflow, training here (a GPU machine) against gs:// data::
 import sys
 from typing import List, Optional
 
+import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model_runner.model import SoilMoistureModelHandler, keyed_examples
 from transforms import evaluation, inference, runtime, training
 from transforms.dataset import tfrecord_io
+from transforms.dataset.keys import PredictionRow
 
 
 class TrainOptions(PipelineOptions):
@@ -85,7 +87,8 @@ def build_evaluation(p, config: training.TrainingConfig, model_dir: str) -> None
     shards (``<output_dir>/evaluation/pred-*.csv``) and the evaluation report
     of them in ``<output_dir>/evaluation/``, in one pipeline."""
     folder = FileSystems.join(config.output_dir, "evaluation")
-    handler = SoilMoistureModelHandler(model_dir, image_size=config.image_size)
+    handler = SoilMoistureModelHandler(model_dir, image_size=config.image_size,
+                                       metrics_namespace=inference.NAMESPACE)
     predicted = (p
                  | "Match shards" >> tfrecord_io.MatchShards(config.input_data_path)
                  | "Predict" >> inference.PredictShards(keyed_examples(handler)))
@@ -95,7 +98,9 @@ def build_evaluation(p, config: training.TrainingConfig, model_dir: str) -> None
         output_dir=folder, predictions=FileSystems.join(folder, "pred-*.csv"),
         train_fraction=config.train_fraction, validation_fraction=config.validation_fraction,
         min_samples_per_sensor=3)
-    _ = predicted["rows"] | "Evaluate" >> evaluation.Evaluate(report, config.splits)
+    _ = (predicted["rows"]
+         | "Rows as dicts" >> beam.Map(PredictionRow.to_dict)
+         | "Evaluate" >> evaluation.Evaluate(report, config.splits))
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:

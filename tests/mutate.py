@@ -44,7 +44,9 @@ MODULES: Dict[str, List[str]] = {
     "transforms/dataset/tfrecord_io.py": ["tests/test_tfrecord_io.py", "tests/test_fuzz_readers.py"],
     "transforms/dataset/decode.py": ["tests/test_decode.py"],
     # failure accounting: the failure record, the shard walk, the merge's scan and per-shard sums
-    "transforms/dataset/records.py": ["tests/test_records.py"],
+    "transforms/dataset/failures.py": ["tests/test_records.py"],
+    "transforms/dataset/keys.py": ["tests/test_records.py"],
+    "transforms/dataset/walks.py": ["tests/test_records.py"],
     "transforms/merge/scan.py": ["tests/test_records.py", "tests/test_pipeline_rules.py"],
     "transforms/merge/accounting.py": ["tests/test_records.py"],
     # metric formulas and the sensor split

@@ -1,13 +1,16 @@
 """Failure accounting in memory: the failure record, the shard walk, the merge's
 scan of each record and its per-shard sums (fast enough to run per mutant)."""
 
+import dataclasses
 import gzip
+import json
 import os
 
 import numpy as np
 import pytest
 
-from transforms.dataset import example_proto, records, schema, tfrecord_io
+from transforms.dataset import counters, example_proto, failures, keys, schema, tfrecord_io
+from transforms.dataset.walks import ConcurrentWalks, ShardReader
 from transforms.merge import accounting, scan
 
 
@@ -37,47 +40,48 @@ def noisy(rng, n, size=3000):
 
 
 def test_failure_record_fields():
-    f = records.failure("gs://b/in/data-1.tfrecord.gz", 7, "lookup", "why", "A__B__C", 1.0)
-    assert f == {"shard": "data-1.tfrecord.gz", "path": "gs://b/in/data-1.tfrecord.gz",
+    f = failures.Failure("gs://b/in/data-1.tfrecord.gz", 7, "lookup", "why", "A__B__C", 1.0)
+    assert json.loads(f.to_json()) == f.to_dict() == {"shard": "data-1.tfrecord.gz", "path": "gs://b/in/data-1.tfrecord.gz",
                  "index": 7, "sensor_id": "A__B__C", "timestamp": 1.0, "kind": "lookup",
                  "reason": "why"}
-    assert records.failure("s", 0, "lookup", "r", ismn_file="N/S/f.stm")["ismn_file"] == "N/S/f.stm"
-    with pytest.raises(AssertionError):
-        records.failure("s", 0, "oops", "r")
-    m = records.malformed("s", 3, ValueError("bad tag"))
-    assert (m["kind"], m["index"], m["reason"]) == ("malformed", 3,
+    assert failures.Failure("s", 0, "lookup", "r", ismn_file="N/S/f.stm").to_dict()["ismn_file"] == "N/S/f.stm"
+    assert f.to_json() == json.dumps(f.to_dict(), sort_keys=True)  # the line failures.jsonl holds
+    with pytest.raises(ValueError):
+        failures.Failure("s", 0, "oops", "r")
+    m = failures.malformed("s", 3, ValueError("bad tag"))
+    assert (m.kind, m.index, m.reason) == ("malformed", 3,
                                                     "not a tf.train.Example: bad tag")
 
 
 def test_label_prefers_sm_0_5_and_sensor_id_must_be_bytes():
     both = example(sm_0_5=("float", [0.25]), sm_5_5=("float", [0.5]))
-    assert records.label_of(records.first_values(both, schema.LABEL_KEYS)) == 0.25
+    assert keys.label_of(keys.first_values(both, schema.LABEL_KEYS)) == 0.25
     deep = example(sm_5_5=("float", [0.5]))
-    assert records.label_of(records.first_values(deep, schema.LABEL_KEYS)) == 0.5
-    assert records.label_of(records.first_values(example(), schema.LABEL_KEYS)) is None
+    assert keys.label_of(keys.first_values(deep, schema.LABEL_KEYS)) == 0.5
+    assert keys.label_of(keys.first_values(example(), schema.LABEL_KEYS)) is None
     zero = example(sm_0_5=("float", [0.0]), sm_5_5=("float", [0.5]))
-    assert records.label_of(records.first_values(zero, schema.LABEL_KEYS)) == 0.0
-    assert records.sensor_id_of({schema.SENSOR_ID: 5}) is None
-    assert records.sensor_id_of({schema.SENSOR_ID: b"A__B__\xff"}) == "A__B__\ufffd"
-    assert records.first_values(example(sensor_id=("bytes", [])), [schema.SENSOR_ID]) == {}
+    assert keys.label_of(keys.first_values(zero, schema.LABEL_KEYS)) == 0.0
+    assert keys.sensor_id_of({schema.SENSOR_ID: 5}) is None
+    assert keys.sensor_id_of({schema.SENSOR_ID: b"A__B__\xff"}) == "A__B__\ufffd"
+    assert keys.first_values(example(sensor_id=("bytes", [])), [schema.SENSOR_ID]) == {}
 
 
 def test_example_key_and_its_row():
     record = example(sensor_id=("bytes", [b"A__B__C"]), timestamp=("float", [2.0]),
                      sm_5_5=("float", [0.5]), smap_sm=("int64", [7]), gldas_sm=("int64", [9]),
                      center_lat=("float", [1.5]), center_long=("float", [-2.5]))
-    key = records.example_key("in/data-3.gz", 4, record)
-    assert key == records.ExampleKey("in/data-3.gz", 4, "A__B__C", 2.0, 0.5, 7, 9, 1.5, -2.5)
-    row = records.row(key, 0.3)
+    key = keys.example_key("in/data-3.gz", 4, record)
+    assert key == keys.ExampleKey("in/data-3.gz", 4, "A__B__C", 2.0, 0.5, 7, 9, 1.5, -2.5)
+    row = keys.row(key, 0.3).to_dict()
     assert tuple(row) == schema.ROW_COLUMNS
     assert (row["shard"], row["index"], row["prediction"], row["label"]) == ("data-3.gz", 4, 0.3, 0.5)
     with pytest.raises(example_proto.MalformedExampleError):
-        records.example_key("s", 0, b"\xff\xff")
+        keys.example_key("s", 0, b"\xff\xff")
 
 
 def test_shard_reader_walks_a_whole_shard(tmp_path):
     payloads = [b"a", b"", b"c" * 100]
-    reader = records.ShardReader(write(tmp_path / "s.gz", payloads))
+    reader = ShardReader(write(tmp_path / "s.gz", payloads))
     assert list(reader) == list(enumerate(payloads))
     assert (reader.records, reader.examples_read, reader.corrupt) == (3, 3, None)
 
@@ -85,12 +89,12 @@ def test_shard_reader_walks_a_whole_shard(tmp_path):
 def test_shard_reader_keeps_the_head_of_a_cut_shard(tmp_path):
     payloads = noisy(np.random.default_rng(0), 40)
     path = write(tmp_path / "cut.gz", payloads, cut_at=0.5)
-    reader = records.ShardReader(path)
+    reader = ShardReader(path)
     head = list(reader)
     assert 5 < len(head) < 40
     assert [r for _, r in head] == payloads[:len(head)]
-    assert reader.corrupt["kind"] == "corrupt" and reader.corrupt["index"] == len(head)
-    assert reader.corrupt["path"] == path and reader.error.index == len(head)
+    assert reader.corrupt.kind == "corrupt" and reader.corrupt.index == len(head)
+    assert reader.corrupt.path == path and reader.error.index == len(head)
     assert reader.examples_read == len(head) + 1
 
 
@@ -112,7 +116,7 @@ def test_classify_record():
     }
     for record, reason in cases.items():
         kind, fail = scan.classify_record("s", 9, record)
-        assert kind == "malformed" and reason in fail["reason"] and fail["index"] == 9
+        assert kind == "malformed" and reason in fail.reason and fail.index == 9
 
 
 def test_scan_of_a_shard_with_every_outcome_and_a_cut_tail(tmp_path):
@@ -123,26 +127,29 @@ def test_scan_of_a_shard_with_every_outcome_and_a_cut_tail(tmp_path):
     out = list(scan.ScanShardFn().process(path))
     refs = [o for o in out if isinstance(o, scan.ExampleRef)]
     tagged = [o for o in out if not isinstance(o, scan.ExampleRef)]
-    failures = [o.value for o in tagged if o.tag == "failures"]
-    (report,) = [o.value for o in tagged if o.tag == "reports"]
+    failed = [o.value for o in tagged if o.tag == "failures"]
+    (report,) = [dataclasses.asdict(o.value) for o in tagged if o.tag == "reports"]
     read = report["records"]
     assert 10 < read < len(head)
     assert [r.index for r in refs] == [2, *range(4, read)]
-    assert [(f["kind"], f["index"]) for f in failures] == [
+    assert [(f.kind, f.index) for f in failed] == [
         ("malformed", 1), ("malformed", 3), ("corrupt", read)]
     assert (report["complete"], report["already_labelled"], report["ismn_examples"]) == (
         False, 1, len(refs))
     assert report["error"].startswith(path)
     whole = list(scan.ScanShardFn().process(write(tmp_path / "ok.gz", head[:3])))
     (ok,) = [o.value for o in whole if getattr(o, "tag", None) == "reports"]
-    assert ok["complete"] and "error" not in ok and ok["records"] == 3
+    assert ok.complete and ok.error is None and ok.records == 3
 
 
 def _report(records_read, complete, written, merged, failed, mismatches=0):
-    scan_report = {"shard": "s.gz", "path": "in/s.gz", "complete": complete, "records": records_read}
-    return accounting.shard_report(("in/s.gz", {
-        "scan": [scan_report], "write": [{"written": written, "merged": merged}],
+    scan_report = accounting.ScanReport("s.gz", "in/s.gz", complete, records_read, 0, 0, 0.0,
+                                        None if complete else "cut")
+    report = accounting.shard_report(("in/s.gz", {
+        "scan": [scan_report], "write": [accounting.ShardWrite("out/s.gz", written, merged)],
         "failed": failed, "mismatch": [1] * mismatches}))
+    assert json.loads(report.to_json()) == report.to_dict()  # the line shards.jsonl holds
+    return report.to_dict()
 
 
 def test_shard_report_adds_up():
@@ -161,11 +168,11 @@ def test_shard_report_adds_up():
 
 
 def test_each_flow_counts_in_its_own_namespace():
-    counter = records.FlowCounters("combine_ismn_data")("examples_read")
+    counter = counters.FlowCounters("combine_ismn_data")("examples_read")
     assert (counter.metric_name.namespace, counter.metric_name.name) == (
         "combine_ismn_data", "examples_read")
     assert accounting.COUNTERS.namespace == accounting.NAMESPACE == "combine_ismn_data"
-    assert set(accounting.FAILURE_KINDS) <= set(records.FAILURE_KINDS)
+    assert set(accounting.FAILURE_KINDS) <= set(failures.FAILURE_KINDS)
 
 
 def test_gzip_of_the_written_shard_is_standard(tmp_path):
@@ -176,12 +183,12 @@ def test_gzip_of_the_written_shard_is_standard(tmp_path):
 
 def test_shard_reader_in_a_background_walk_keeps_the_corrupt_tail(tmp_path):
     payloads = noisy(np.random.default_rng(3), 40)
-    reader = records.ShardReader(write(tmp_path / "cut.gz", payloads, cut_at=0.5))
-    walks = records.ConcurrentWalks(depth=2)
+    reader = ShardReader(write(tmp_path / "cut.gz", payloads, cut_at=0.5))
+    walks = ConcurrentWalks(depth=2)
     walks.start("cut", reader)
-    head = [item for _, item in walks.take() if item is not records.ConcurrentWalks.END]
+    head = [item for _, item in walks.take() if item is not ConcurrentWalks.END]
     assert [r for _, r in head] == payloads[:len(head)]
-    assert reader.corrupt["index"] == len(head) and reader.examples_read == len(head) + 1
+    assert reader.corrupt.index == len(head) and reader.examples_read == len(head) + 1
 
 
 def test_shard_reader_reports_its_progress(tmp_path):
@@ -191,16 +198,16 @@ def test_shard_reader_reports_its_progress(tmp_path):
     board_dir.mkdir()
     payloads = noisy(np.random.default_rng(4), 12)
     path = write(tmp_path / "s.gz", payloads)
-    assert len(list(records.ShardReader(path, str(board_dir), stage="write"))) == 12
+    assert len(list(ShardReader(path, str(board_dir), stage="write"))) == 12
     board = progress.read_board(str(board_dir))
     assert board["write"]["shards_done"] == 1 and board["write"]["examples"] == 12
     assert board["write"]["bytes"] == os.path.getsize(path)  # compressed bytes read, all of them
     cut = write(tmp_path / "cut.gz", payloads, cut_at=0.5)
-    reader = records.ShardReader(cut, str(board_dir))
+    reader = ShardReader(cut, str(board_dir))
     head = list(reader)
     board = progress.read_board(str(board_dir))
     assert board["read"]["shards_done"] == 1 and board["read"]["examples"] == len(head)
-    assert records.ShardReader(path).progress.folder is None
+    assert ShardReader(path).progress.folder is None
 
 
 class FakeMetrics:
@@ -221,37 +228,37 @@ class FakeMetrics:
 
 def test_scan_counters_add_up_to_the_records_read(tmp_path, monkeypatch):
     fake = FakeMetrics()
-    monkeypatch.setattr(records, "Metrics", fake)
+    monkeypatch.setattr(counters, "Metrics", fake)
     rng = np.random.default_rng(5)
     head = [example(sm_0_5=("float", [0.2])), b"\xff\xff", ismn_example(), *noisy(rng, 30)]
     path = write(tmp_path / "shard.gz", head, cut_at=0.6)
     out = list(scan.ScanShardFn().process(path))
     assert {ns for ns, _ in fake.values} == {"combine_ismn_data"}
-    counters = {name: value for (_, name), value in fake.values.items()}
+    counted = {name: value for (_, name), value in fake.values.items()}
     (report,) = [o.value for o in out if getattr(o, "tag", None) == "reports"]
-    read = report["records"]
-    assert counters == {"examples_read": read + 1, "already_labelled": 1,
+    read = report.records
+    assert counted == {"examples_read": read + 1, "already_labelled": 1,
                         "ismn_examples": read - 2, "malformed": 1, "corrupt": 1,
                         "shards_read": 1, "shards_incomplete": 1}
-    assert counters["examples_read"] == (counters["already_labelled"] + counters["ismn_examples"]
-                                         + counters["malformed"] + counters["corrupt"])
+    assert counted["examples_read"] == (counted["already_labelled"] + counted["ismn_examples"]
+                                        + counted["malformed"] + counted["corrupt"])
 
 
 def test_concurrent_walks_merge_every_walk_in_order_and_raise_after_their_items():
-    walks = records.ConcurrentWalks(depth=3)
+    walks = ConcurrentWalks(depth=3)
     walks.start("a", iter(range(30)))
     walks.start("b", iter(range(100, 120)))
     got = {"a": [], "b": []}
     ended = []
     for key, item in walks.take(until="b"):
-        if item is records.ConcurrentWalks.END:
+        if item is ConcurrentWalks.END:
             ended.append(key)
         else:
             got[key].append(item)
     assert ended[-1] == "b" and got["b"] == list(range(100, 120))
     assert walks.running == (0 if "a" in ended else 1)
     for key, item in walks.take_all():
-        if item is records.ConcurrentWalks.END:
+        if item is ConcurrentWalks.END:
             ended.append(key)
         else:
             got[key].append(item)
@@ -281,7 +288,7 @@ def test_concurrent_walks_stay_within_depth_and_close_stops_them():
             yield i
             i += 1
 
-    walks = records.ConcurrentWalks(depth=4)
+    walks = ConcurrentWalks(depth=4)
     walks.start(0, endless(0))
     walks.start(1, endless(1))
     taken = walks.take()
@@ -300,18 +307,18 @@ def test_example_key_carries_land_cover_at_the_centre_and_the_input_ages():
                      cgls_lc_discrete_classification=("int64", classes),
                      sentinel_1_time_millis_diff=("float", [-3.6e6]),
                      sentinel_2_time_millis_diff=("float", [8.64e7]))
-    key = records.example_key("s", 0, record)
+    key = keys.example_key("s", 0, record)
     assert (key.land_cover, key.sentinel_1_age, key.sentinel_2_age) == (120, -3.6e6, 8.64e7)
-    row = records.row(key, None)
+    row = keys.row(key, None).to_dict()
     assert (row["land_cover"], row["sentinel_1_time_millis_diff"]) == (120, -3.6e6)
     even = example(cgls_lc_discrete_classification=("int64", np.arange(16) + 300))
-    assert records.land_cover_of(even) == 300 + 2 * 4 + 2  # (size // 2, size // 2) of 4x4
-    assert records.land_cover_of(example(cgls_lc_discrete_classification=("int64", [7]))) == 7
+    assert keys.land_cover_of(even) == 300 + 2 * 4 + 2  # (size // 2, size // 2) of 4x4
+    assert keys.land_cover_of(example(cgls_lc_discrete_classification=("int64", [7]))) == 7
     # absent, not a square, or stored as floats: no class
-    assert records.land_cover_of(example()) is None
-    assert records.land_cover_of(example(cgls_lc_discrete_classification=("int64", [1] * 24))) is None
-    assert records.land_cover_of(example(cgls_lc_discrete_classification=("float", [1.0] * 25))) is None
-    assert records.example_key("s", 0, example(sentinel_1_time_millis_diff=("bytes", [b"x"]))
+    assert keys.land_cover_of(example()) is None
+    assert keys.land_cover_of(example(cgls_lc_discrete_classification=("int64", [1] * 24))) is None
+    assert keys.land_cover_of(example(cgls_lc_discrete_classification=("float", [1.0] * 25))) is None
+    assert keys.example_key("s", 0, example(sentinel_1_time_millis_diff=("bytes", [b"x"]))
                                ).sentinel_1_age is None
 
 
@@ -343,10 +350,10 @@ def test_scan_shards_in_a_pipeline_and_its_log_line(tmp_path, caplog):
             stored = float(np.float32(1.5e12))  # the timestamp as a float32 holds it
             assert_that(out.refs, equal_to([scan.ExampleRef(path, 2, "SCAN__AdamsRanch_1__X", stored)]),
                         label="refs")
-            assert_that(out.failures | beam.Map(lambda f: (f["index"], f["kind"])),
+            assert_that(out.failures | beam.Map(lambda f: (f.index, f.kind)),
                         equal_to([(1, "malformed"), (3, "malformed")]), label="failures")
-            assert_that(out.reports | beam.Map(lambda r: (r["shard"], r["records"], r["complete"],
-                                                           r["already_labelled"], r["ismn_examples"])),
+            assert_that(out.reports | beam.Map(lambda r: (r.shard, r.records, r.complete,
+                                                           r.already_labelled, r.ismn_examples)),
                         equal_to([("s.gz", 4, True, 1, 1)]), label="reports")
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scanned")]
     assert line.startswith(f"scanned {path}: 4 records, 1 already labelled, 1 to merge (")
@@ -372,10 +379,12 @@ def test_malformed_records_are_reported_whole():
     ]
     for record, (reason, sensor_id, timestamp) in cases:
         _, fail = scan.classify_record("in/s.gz", 7, record)
+        fail = fail.to_dict()
         assert (fail["shard"], fail["path"], fail["index"], fail["kind"]) == ("s.gz", "in/s.gz", 7,
                                                                               "malformed")
         assert (fail["sensor_id"], fail["timestamp"], fail["reason"]) == (sensor_id, timestamp, reason)
     _, fail = scan.classify_record("s", 0, b"\xff\xff")
+    fail = fail.to_dict()
     assert fail["reason"].startswith("not a tf.train.Example: ") and len(fail["reason"]) > 26
 
 
@@ -386,7 +395,7 @@ def test_scan_counts_every_labelled_example_and_reports_progress(tmp_path):
     board.mkdir()
     head = [example(sm_0_5=("float", [0.2])), example(sm_5_5=("float", [0.3])), ismn_example()]
     out = list(scan.ScanShardFn(str(board)).process(write(tmp_path / "s.gz", head)))
-    (report,) = [o.value for o in out if getattr(o, "tag", None) == "reports"]
+    (report,) = [dataclasses.asdict(o.value) for o in out if getattr(o, "tag", None) == "reports"]
     assert (report["already_labelled"], report["ismn_examples"], report["records"]) == (2, 1, 3)
     assert isinstance(report["seconds"], float) and 0 <= report["seconds"] < 60
     assert progress.read_board(str(board))["read"]["shards_done"] == 1

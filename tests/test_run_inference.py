@@ -83,6 +83,7 @@ def test_handler_pickles_without_a_session(tmp_path):
     copy = pickle.loads(blob)
     assert (copy.model_path, copy.image_size, copy.batch_size) == ("/some/model", 64, 4)
     assert copy.batch_elements_kwargs() == {"min_batch_size": 1, "max_batch_size": 4}
+    assert SoilMoistureModelHandler("/m", metrics_namespace="run_inference").get_metrics_namespace() == "run_inference"
 
 
 def test_fake_model_batches_and_is_loaded_once(sample_ceop_zip, tmp_path, monkeypatch):

@@ -5,27 +5,69 @@ baselines alone, straight from shards (``shard_rows``). A file whose header
 lacks what evaluation needs is refused before the run (``header_problem``);
 a row with a value that is not a number is set aside with its ``path:line``
 (``CheckRowsFn``). ``keyed_pairs`` keys each labelled row's predictors by
-``(split, sensor_id, predictor)``.
+``PairKey(split, sensor_id, predictor)``; ``keyed_points`` a sensor's series
+by ``SeriesKey``; ``keyed_group_pairs`` the breakdowns by ``GroupKey``. The
+keys are NamedTuples encoded by Beam's ``RowCoder`` (deterministic, compact).
 """
 
 import csv
 import io
 import math
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
-from transforms.dataset import example_proto, records, schema, tfrecord_io
+from transforms.dataset import example_proto, keys, schema, tfrecord_io
+from transforms.dataset.counters import FlowCounters
 from transforms.dataset.splits import SplitConfig, network_of, year_of
 
 NAMESPACE = "evaluate"
-COUNTERS = records.FlowCounters(NAMESPACE)
+COUNTERS = FlowCounters(NAMESPACE)
 
 
 BASELINES = {"smap": schema.SMAP_SM, "gldas": schema.GLDAS_SM}
 
 
 MODEL_COLUMN = schema.PREDICTION
+
+
+class PairKey(NamedTuple):
+    """What a (prediction, label) pair counts towards: one predictor of one
+    sensor in one split."""
+
+    split: str
+    sensor_id: str
+    predictor: str
+
+
+class SeriesKey(NamedTuple):
+    """One sensor's time series in one split."""
+
+    split: str
+    sensor_id: str
+
+
+class GroupKey(NamedTuple):
+    """One predictor in one group of a breakdown (``BREAKDOWNS``) of a split."""
+
+    split: str
+    breakdown: str
+    group: str
+    predictor: str
+
+
+for _key in (PairKey, SeriesKey, GroupKey):
+    beam.coders.registry.register_coder(_key, beam.coders.RowCoder)
+
+
+class Labelled(NamedTuple):
+    """A row with a finite label in a split: its ``values`` are its finite
+    predictor values by predictor name (empty when it has none)."""
+
+    split: str
+    sensor_id: str
+    label: float
+    values: Dict[str, float]
 
 
 def predictor_values(row: Dict[str, object], extra: Sequence[str]) -> Dict[str, float]:
@@ -50,9 +92,9 @@ def _number(row: Dict[str, object], column: str) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def labelled(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
-    """``(split, sensor_id, label, {predictor: value})`` of a row with a
-    finite label in a split, else None (predictors: finite values only)."""
+def labelled(row: Dict[str, object], splits: SplitConfig,
+             extra: Sequence[str]) -> Optional[Labelled]:
+    """The row as ``Labelled`` when it has a finite label in a split, else None."""
     label = _number(row, schema.LABEL)
     if label is None:
         return None
@@ -61,7 +103,7 @@ def labelled(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
     if split is None:
         return None
     values = {p: v for p, v in predictor_values(row, extra).items() if math.isfinite(v)}
-    return split, sensor_id, label, values
+    return Labelled(split, sensor_id, label, values)
 
 
 def row_status(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]) -> str:
@@ -73,28 +115,28 @@ def row_status(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]
     found = labelled(row, splits, extra)
     if found is None:
         return "no_split"
-    return "evaluated" if found[3] else "no_prediction"
+    return "evaluated" if found.values else "no_prediction"
 
 
 def keyed_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
-    """``((split, sensor_id, predictor), (prediction, label))`` for a labelled row."""
+    """``(PairKey, (prediction, label))`` for each predictor of a labelled row."""
     found = labelled(row, splits, extra)
     if found is None:
         return
     split, sensor_id, label, values = found
     for predictor, value in values.items():
-        yield (split, sensor_id, predictor), (value, label)
+        yield PairKey(split, sensor_id, predictor), (value, label)
 
 
 def keyed_points(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
-    """``((split, sensor_id), (timestamp, label, {predictor: value}))`` for a
-    labelled row with a timestamp: one point of its sensor's series."""
+    """``(SeriesKey, (timestamp, label, {predictor: value}))`` for a labelled
+    row with a timestamp and a predictor value: one point of its sensor's series."""
     found = labelled(row, splits, extra)
     timestamp = _number(row, schema.TIMESTAMP)
-    if found is None or timestamp is None or not found[3]:
+    if found is None or timestamp is None or not found.values:
         return
     split, sensor_id, label, values = found
-    yield (split, sensor_id), (timestamp, label, values)
+    yield SeriesKey(split, sensor_id), (timestamp, label, values)
 
 
 #: Seasons by month (meteorological: December-February is DJF on either hemisphere).
@@ -135,14 +177,15 @@ def breakdown_groups(row: Dict[str, object]) -> List[Tuple[str, str]]:
 
 
 def keyed_group_pairs(row: Dict[str, object], splits: SplitConfig, extra: Sequence[str]):
-    """``((split, breakdown, group, predictor), (prediction, label))`` for a labelled row."""
+    """``(GroupKey, (prediction, label))`` for each breakdown group and
+    predictor of a labelled row."""
     found = labelled(row, splits, extra)
     if found is None:
         return
     split, _, label, values = found
     for breakdown, group in breakdown_groups(row):
         for predictor, value in values.items():
-            yield (split, breakdown, group, predictor), (value, label)
+            yield GroupKey(split, breakdown, group, predictor), (value, label)
 
 
 REQUIRED_COLUMNS = (schema.SENSOR_ID, schema.TIMESTAMP, schema.LABEL)
@@ -321,6 +364,6 @@ def shard_rows(shard: str):
     """Rows (no prediction) of every example of a shard, for the baselines."""
     for index, record in enumerate(tfrecord_io.read_shard(shard)):
         try:
-            yield records.row(records.example_key(shard, index, record), None)
+            yield keys.row(keys.example_key(shard, index, record), None).to_dict()
         except example_proto.MalformedExampleError:
             COUNTERS("malformed_skipped").inc()

@@ -66,18 +66,19 @@ class Evaluate(beam.PTransform):
                   | "Breakdown stats" >> beam.CombinePerKey(metrics.PairStatsFn())
                   | "Breakdown metrics" >> beam.Map(report.group_row, ci_level))
         pooled = (per_sensor
-                  | "By split" >> beam.Map(lambda kv: ((kv[0][0], kv[0][2]), kv[1]))
+                  | "By split" >> beam.Map(lambda kv: ((kv[0].split, kv[0].predictor), kv[1]))
                   | "Pooled stats" >> beam.CombinePerKey(metrics.MergeStatsFn()))
         networks = (per_sensor
                     | "By network" >> beam.Map(
-                        lambda kv: ((kv[0][0], network_of(kv[0][1]), kv[0][2]), kv[1]))
+                        lambda kv: ((kv[0].split, network_of(kv[0].sensor_id), kv[0].predictor),
+                                    kv[1]))
                     | "Network stats" >> beam.CombinePerKey(metrics.MergeStatsFn()))
         statuses = (rows
                     | "Row status" >> beam.Map(inputs.row_status, self.splits, extra)
                     | "Count statuses" >> beam.combiners.Count.PerElement())
         sensor_rows = per_sensor | "Per-sensor metrics" >> beam.Map(report.metrics_row, ci_level)
         hists = (pairs
-                 | "Pairs by split" >> beam.Map(lambda kv: ((kv[0][0], kv[0][2]), kv[1]))
+                 | "Pairs by split" >> beam.Map(lambda kv: ((kv[0].split, kv[0].predictor), kv[1]))
                  | "Density grids" >> beam.CombinePerKey(metrics.Hist2dFn()))
         top = (sensor_rows
                | "Sensor sizes" >> beam.Map(lambda r: (r["sensor_id"], r["n"]))

@@ -9,7 +9,7 @@ formats (``rows``); ``sample`` is the released script's sample mode; ``job``
 runs either mode as one call, with its checks, summary and exit status.
 """
 
-from transforms.dataset.records import row
+from transforms.dataset.keys import row
 from transforms.inference.config import SUFFIXES, InferenceConfig
 from transforms.inference.job import (build, check_model_flags, exit_code, run_predictions,
                                       run_samples, summary_lines)

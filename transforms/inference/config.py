@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from model_runner.model import SoilMoistureModelHandler, default_batch_size, local_gpus
 from model_runner.settings import ModelSettings
 from transforms import runtime
+from transforms.inference.pipeline import NAMESPACE
 from transforms.runtime.settings import values_for
 
 #: ``--output_format`` choices -> the file name suffix of each prediction file
@@ -67,7 +68,7 @@ class InferenceConfig(ModelSettings):
         return SoilMoistureModelHandler(
             self.exported_model_dir, image_size=self.image_size, batch_size=self.batch_size,
             names=self.names, threads=self.tensorflow_threads,
-            feed_window=not self.feed_whole_images)
+            feed_window=not self.feed_whole_images, metrics_namespace=NAMESPACE)
 
 
 def batch_size_for(options: PipelineOptions) -> int:

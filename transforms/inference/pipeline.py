@@ -2,27 +2,32 @@
 
 ``PredictShards``: shards are read record by record (``ReadExamplesFn``); the
 few scalars the output rows carry are taken from each record's wire format
-(``records.example_key``), and the record itself goes, keyed by its
+(``keys.example_key``), and the record itself goes, keyed by its
 ``ExampleKey``, through Beam's ``RunInference`` with
-``model_runner.model.SoilMoistureModelHandler``. Results become output rows
-(``rows.py``) or failure records (unreadable shard tails, malformed records,
-examples missing a band or with the wrong image size). The released
+``model_runner.model.SoilMoistureModelHandler``, whose results its
+post-processing (``outcome``) turns into output rows (``rows.py``) or
+failure records (examples missing a band or with the wrong image size), as
+unreadable shard tails and malformed records are. The released
 script's sample mode is ``sample.py``.
 """
 
 import dataclasses
 import logging
 import time
-from typing import Optional
+from typing import Optional, Tuple, Union
 
 import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.dataset import example_proto, records
-from transforms.dataset.records import row
+from transforms.dataset import example_proto, keys
+from transforms.dataset.counters import FlowCounters
+from transforms.dataset.failures import Failure, malformed
+from transforms.dataset.keys import PredictionRow, row
+from transforms.dataset.walks import ConcurrentWalks, ShardReader
 
 NAMESPACE = "run_inference"
-COUNTERS = records.FlowCounters(NAMESPACE)
+COUNTERS = FlowCounters(NAMESPACE)
 _LOG = logging.getLogger(__name__)
 
 
@@ -30,7 +35,7 @@ class ReadExamplesFn(beam.DoFn):
     """Shard path -> ``(ExampleKey, serialized)``; tagged ``failures``.
 
     ``parallel`` shards of a bundle are read at once, each in a background
-    thread (``records.ConcurrentWalks``), at most ``prefetch`` records ahead
+    thread (``walks.ConcurrentWalks``), at most ``prefetch`` records ahead
     of the model in all: inflating gzip is the one step of inference that
     cannot be split within a shard, and one core inflates one shard more
     slowly than the model predicts on a GPU or a light model on a CPU. So a
@@ -51,11 +56,11 @@ class ReadExamplesFn(beam.DoFn):
 
     def start_bundle(self):
         self.teardown()  # the walks of a bundle that failed, if any
-        self._walks = records.ConcurrentWalks(self.prefetch)
+        self._walks = ConcurrentWalks(self.prefetch)
         self._readers = {}
 
     def process(self, shard: str):
-        reader = records.ShardReader(shard, self.progress_dir)
+        reader = ShardReader(shard, self.progress_dir)
         self._readers[len(self._readers)] = (reader, time.time())
         self._walks.start(len(self._readers) - 1, reader)
         if self._walks.running >= self.parallel:  # one finishes before the next starts
@@ -76,19 +81,19 @@ class ReadExamplesFn(beam.DoFn):
     def _outputs(self, taken):
         for key, item in taken:
             reader, start = self._readers[key]
-            if item is records.ConcurrentWalks.END:
+            if item is ConcurrentWalks.END:
                 yield from self._shard_done(reader, start)
                 continue
             index, record = item
             self.count.read.inc()
             try:
-                yield records.example_key(reader.shard, index, record), record
+                yield keys.example_key(reader.shard, index, record), record
             except example_proto.MalformedExampleError as e:
                 self.count.malformed.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES,
-                                               records.malformed(reader.shard, index, e))
+                                               malformed(reader.shard, index, e))
 
-    def _shard_done(self, reader: records.ShardReader, start: float):
+    def _shard_done(self, reader: ShardReader, start: float):
         if reader.corrupt is not None:
             self.count.read.inc()
             self.count.corrupt.inc()
@@ -97,8 +102,21 @@ class ReadExamplesFn(beam.DoFn):
         _LOG.info("read %s: %d records (%.1f s)", reader.shard, reader.records, time.time() - start)
 
 
+def outcome(result: Tuple[keys.ExampleKey, PredictionResult]) -> Union[PredictionRow, Failure]:
+    """RunInference's post-processing: an example's ``(ExampleKey,
+    PredictionResult)`` -> its output row, or its ``decode`` failure when the
+    handler could not decode it (``DecodeFailure``)."""
+    key, predicted = result
+    if isinstance(predicted.inference, float):
+        return row(key, predicted.inference)
+    return Failure(key.shard, key.index, "decode", predicted.inference.reason, key.sensor_id,
+                   key.timestamp)
+
+
+@beam.typehints.with_output_types(PredictionRow)
 class RouteResultsFn(beam.DoFn):
-    """``(ExampleKey, prediction or DecodeFailure)`` -> rows; tagged ``failures``."""
+    """``PredictionRow`` or ``Failure`` -> rows; failures tagged ``failures``
+    (counted as ``predicted`` and ``decode_failed``)."""
 
     FAILURES = "failures"
 
@@ -106,40 +124,43 @@ class RouteResultsFn(beam.DoFn):
         self.predicted = COUNTERS("predicted")
         self.failed = COUNTERS("decode_failed")
 
-    def process(self, element):
-        key, inference = element
-        if isinstance(inference, float):
+    def process(self, result):
+        if isinstance(result, PredictionRow):
             self.predicted.inc()
-            yield row(key, inference)
+            yield result
         else:
             self.failed.inc()
-            yield beam.pvalue.TaggedOutput(self.FAILURES, records.failure(
-                key.shard, key.index, "decode", inference.reason, key.sensor_id, key.timestamp))
+            yield beam.pvalue.TaggedOutput(self.FAILURES, result)
 
 
 @dataclasses.dataclass
 class PredictShards(beam.PTransform):
-    """Shard paths -> ``{"rows": dicts, "failures": failure records}``."""
+    """Shard paths -> ``{"rows": PredictionRows, "failures": Failures}``.
 
-    model_handler: object  # a ModelHandler for (key, serialized) elements
-    progress_dir: Optional[str] = None  # where local runs report progress
-    prefetch: Optional[int] = None  # records read ahead (None: two more than a batch)
+    Attributes:
+        model_handler: a keyed handler (``model_runner.model.keyed_examples``)
+            for ``(ExampleKey, serialized example)`` elements.
+        progress_dir: where local runs report progress (None: nowhere).
+        prefetch: records read ahead of the model (None: two more than the
+            handler's largest batch, so reading goes on while a batch runs).
+    """
+
+    model_handler: KeyedModelHandler
+    progress_dir: Optional[str] = None
+    prefetch: Optional[int] = None
 
     STAGES = ("read",)
 
     def expand(self, shards):
-        from apache_beam.ml.inference.base import RunInference
-
         prefetch = self.prefetch
-        if prefetch is None:  # the reader keeps going while a whole batch is predicted
-            prefetch = self.model_handler.batch_elements_kwargs().get("max_batch_size", 8) + 2
+        if prefetch is None:
+            prefetch = self.model_handler.batch_elements_kwargs()["max_batch_size"] + 2
         read = (shards
                 | "Spread shards" >> beam.Reshuffle()
                 | "Read examples" >> beam.ParDo(ReadExamplesFn(self.progress_dir, prefetch)).with_outputs(
                     ReadExamplesFn.FAILURES, main="examples"))
         routed = (read.examples
-                  | "Run model" >> RunInference(self.model_handler)
-                  | "Unwrap" >> beam.Map(lambda kv: (kv[0], kv[1].inference))
+                  | "Run model" >> RunInference(self.model_handler.with_postprocess_fn(outcome))
                   | "Route results" >> beam.ParDo(RouteResultsFn()).with_outputs(
                       RouteResultsFn.FAILURES, main="rows"))
         failures = (read.failures, routed.failures) | "All failures" >> beam.Flatten()

@@ -1,7 +1,8 @@
 """Prediction rows and their three output formats (CSV, Parquet, TFRecord).
 
-A row holds ``schema.ROW_COLUMNS``: the example's identity and the scalars
-evaluation needs (from its ``ExampleKey``), and the prediction. Float32
+A row (``keys.PredictionRow``) holds ``schema.ROW_COLUMNS``: the example's
+identity and the scalars evaluation needs (from its ``ExampleKey``), and the
+prediction. Float32
 values are written as the shortest text that reads back as the same float32;
 the timestamp as the stored float32 milliseconds, exactly.
 """
@@ -12,6 +13,7 @@ import io
 import numpy as np
 
 from transforms.dataset import example_proto, schema
+from transforms.dataset.keys import PredictionRow
 
 COLUMNS = schema.ROW_COLUMNS
 CSV_HEADER = ",".join(COLUMNS)
@@ -31,13 +33,16 @@ def _cell(column: str, value) -> str:
     return str(value)
 
 
-def csv_line(r) -> str:
+def csv_line(row: PredictionRow) -> str:
+    """The row as one CSV line (no line end) under ``CSV_HEADER``."""
+    values = row.to_dict()
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([_cell(c, r[c]) for c in COLUMNS])
+    csv.writer(buf, lineterminator="").writerow([_cell(c, values[c]) for c in COLUMNS])
     return buf.getvalue()
 
 
 def parquet_schema():
+    """The Parquet schema of ``PredictionRow.to_dict()`` rows."""
     import pyarrow as pa
 
     def kind(column):
@@ -50,11 +55,10 @@ def parquet_schema():
     return pa.schema([(c, kind(c)) for c in COLUMNS])
 
 
-def tf_example(r) -> bytes:
+def tf_example(row: PredictionRow) -> bytes:
     """A row as a serialized ``tf.train.Example`` (absent values left out)."""
     features = {}
-    for c in COLUMNS:
-        v = r[c]
+    for c, v in row.to_dict().items():
         if v is None:
             continue
         kind = "bytes" if c in _TEXT_COLUMNS else "int64" if c in _INT64_COLUMNS else "float"

@@ -8,7 +8,8 @@ from typing import List, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dataset import files
+from transforms.dataset.failures import Failure
+from transforms.dataset.keys import PredictionRow
 from transforms.inference.config import SUFFIXES
 from transforms.inference.pipeline import COUNTERS
 from transforms.inference.rows import CSV_HEADER, csv_line, parquet_schema, tf_example
@@ -33,7 +34,7 @@ def outputs_of_run(prefix: str, output_format: str, num_files: int) -> Tuple[Lis
 
 @dataclasses.dataclass
 class WritePredictions(beam.PTransform):
-    """``{"rows": prediction rows, "failures": failure records}`` ->
+    """``{"rows": PredictionRows, "failures": Failures}`` ->
     ``<prefix>-SSSSS-of-NNNNN<suffix>`` and ``<prefix>-failures.jsonl``.
 
     Attributes:
@@ -55,13 +56,14 @@ class WritePredictions(beam.PTransform):
                        | "Write CSV" >> beam.io.WriteToText(prefix, file_name_suffix=".csv",
                                                             header=CSV_HEADER))
         elif self.output_format == "parquet":
-            written = rows | "Write Parquet" >> beam.io.WriteToParquet(
-                prefix, parquet_schema(), file_name_suffix=".parquet")
+            written = (rows | "Rows as dicts" >> beam.Map(PredictionRow.to_dict)
+                       | "Write Parquet" >> beam.io.WriteToParquet(
+                           prefix, parquet_schema(), file_name_suffix=".parquet"))
         else:
             written = (rows | "To tf.Example" >> beam.Map(tf_example)
                        | "Write TFRecord" >> beam.io.WriteToTFRecord(
                            prefix, file_name_suffix=".tfrecord.gz"))
-        (predicted["failures"] | "Format failures" >> beam.Map(files.to_json_line)
+        (predicted["failures"] | "Format failures" >> beam.Map(Failure.to_json)
          | "Write failures" >> beam.io.WriteToText(f"{prefix}-failures", file_name_suffix=".jsonl",
                                                    num_shards=1, shard_name_template=""))
         counter = COUNTERS("output_files")

@@ -90,7 +90,7 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     scene = check_inputs(config)
     geometry = geometry_of(config, scene)
     handler = WindowModelHandler(config.exported_model_dir, config.names,
-                                 config.tensorflow_threads)
+                                 config.tensorflow_threads, metrics_namespace=NAMESPACE)
     tags = {"model": config.exported_model_dir, "stride": str(config.stride),
             "stride_m": f"stride {config.stride} px = "
                         f"{abs(scene.grid.transform[0]) * config.stride:g} map units",

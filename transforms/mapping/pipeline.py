@@ -21,7 +21,7 @@ import apache_beam as beam
 import numpy as np
 
 from model_runner.windows import WindowBatch, WindowModelHandler
-from transforms.dataset.records import FlowCounters
+from transforms.dataset.counters import FlowCounters
 from transforms.mapping import tiles as tiles_module
 from transforms.mapping.geometry import MapGeometry, Tile
 from transforms.mapping.scene import Scene

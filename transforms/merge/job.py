@@ -14,6 +14,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
+from transforms.dataset.failures import Failure
+from transforms.merge.accounting import ShardReport
 from transforms.merge.config import MergeConfig
 from transforms.merge.pipeline import MergeIsmnLabels
 from transforms.merge.rewrite import plan_outputs
@@ -30,10 +32,11 @@ def build(p: beam.Pipeline, config: MergeConfig, progress_dir: Optional[str] = N
     out = config.output_dir
     shards = p | "Match shards" >> tfrecord_io.MatchShards(config.input_data_path)
     merged = shards | "Merge ISMN labels" >> MergeIsmnLabels(config, progress_dir)
-    for name, pcoll in (("failures", merged["failures"]), ("shards", merged["reports"]),
-                        ("ismn_provenance", merged["ismn_provenance"])):
+    for name, pcoll, to_json in (("failures", merged["failures"], Failure.to_json),
+                                 ("shards", merged["reports"], ShardReport.to_json),
+                                 ("ismn_provenance", merged["ismn_provenance"], files.to_json_line)):
         (pcoll
-         | f"Format {name}" >> beam.Map(files.to_json_line)
+         | f"Format {name}" >> beam.Map(to_json)
          | f"Write {name}" >> beam.io.WriteToText(
              FileSystems.join(out, name), file_name_suffix=".jsonl",
              num_shards=1, shard_name_template=""))

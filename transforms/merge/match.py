@@ -11,14 +11,14 @@ import dataclasses
 import logging
 import math
 import zipfile
-from typing import Dict, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import schema
-from transforms.dataset.records import failure
+from transforms.dataset.failures import Failure
 from transforms.merge import ismn_files, rules
 from transforms.merge.accounting import COUNTERS
 from transforms.merge.scan import ExampleRef
@@ -73,31 +73,55 @@ class ReadIsmnCatalog(beam.PTransform):
                 | "List ISMN files" >> beam.Map(read_catalog))
 
 
-def resolve_ref(ref: ExampleRef, cat: CatalogOrError, match_sensor_type: bool = False):
-    """``(sensor_key, None)`` or ``(None, failure)``; third item: other matching
-    stations; fourth: the chosen sensor's instrument is not the id's sensor type."""
+class Resolution(NamedTuple):
+    """How one example's sensor id resolved against the ISMN download.
+
+    Attributes:
+        sensor: ``(network, station, sensor)``, the key of the ISMN file whose
+            readings label the example; None when the id resolves to none.
+        failure: the lookup failure when ``sensor`` is None, else None.
+        other_stations: further stations of the network matching the id (the
+            first match is used).
+        type_mismatch: the chosen sensor's instrument is not the id's sensor type.
+    """
+
+    sensor: Optional[Tuple[str, str, str]]
+    failure: Optional[Failure]
+    other_stations: List[str]
+    type_mismatch: bool
+
+
+def resolve_ref(ref: ExampleRef, cat: CatalogOrError, match_sensor_type: bool = False) -> Resolution:
+    """Apply the released station and sensor rules to one example's id.
+
+    Args:
+        ref: the example (its ``sensor_id``, shard and index).
+        cat: the download's catalog, or the error that makes it unusable.
+        match_sensor_type: prefer a sensor whose instrument matches the id's type.
+
+    Returns:
+        The ``Resolution``: a sensor, or a lookup failure naming why not.
+    """
+    def lookup_failure(reason: str, others=()) -> Resolution:
+        return Resolution(None, Failure(ref.shard, ref.index, "lookup", reason, ref.sensor_id,
+                                        ref.timestamp), list(others), False)
+
     if cat.catalog is None:
-        return None, failure(ref.shard, ref.index, "lookup", cat.error, ref.sensor_id,
-                             ref.timestamp), [], False
+        return lookup_failure(cat.error)
     network, id_station, id_type = schema.split_sensor_id(ref.sensor_id)
     stations = cat.catalog.stations.get(network)
     if stations is None:
-        return None, failure(ref.shard, ref.index, "lookup",
-                             f"network {network!r} is not an ISMN network of the download",
-                             ref.sensor_id, ref.timestamp), [], False
+        return lookup_failure(f"network {network!r} is not an ISMN network of the download")
     matches = rules.resolve_station(id_station, stations)
     if not matches:
-        return None, failure(ref.shard, ref.index, "lookup",
-                             f"no station of network {network!r} matches {id_station!r}",
-                             ref.sensor_id, ref.timestamp), [], False
+        return lookup_failure(f"no station of network {network!r} matches {id_station!r}")
     sensor, mismatch = rules.choose_sensor(stations[matches[0]], cat.catalog.instruments, id_type,
                                           match_sensor_type)
     if sensor is None:
-        return None, failure(ref.shard, ref.index, "lookup",
-                             f"station {network}/{matches[0]} has no sensor with "
-                             f"'{rules.SENSOR_DEPTH_TOKEN}' and '{rules.SENSOR_VARIABLE_TOKEN}'",
-                             ref.sensor_id, ref.timestamp), matches[1:], False
-    return (network, matches[0], sensor), None, matches[1:], mismatch
+        return lookup_failure(f"station {network}/{matches[0]} has no sensor with "
+                              f"'{rules.SENSOR_DEPTH_TOKEN}' and '{rules.SENSOR_VARIABLE_TOKEN}'",
+                              matches[1:])
+    return Resolution((network, matches[0], sensor), None, matches[1:], mismatch)
 
 
 class ResolveFn(beam.DoFn):
@@ -113,8 +137,9 @@ class ResolveFn(beam.DoFn):
         self.mismatch = COUNTERS("sensor_type_mismatch")
 
     def process(self, ref: ExampleRef, cat: CatalogOrError):
-        key, fail, others, mismatch = resolve_ref(ref, cat, self.match_sensor_type)
-        if mismatch:
+        resolved = resolve_ref(ref, cat, self.match_sensor_type)
+        key, others = resolved.sensor, resolved.other_stations
+        if resolved.type_mismatch:
             self.mismatch.inc()
             yield beam.pvalue.TaggedOutput(self.MISMATCHES, ref.shard)
         if others:
@@ -124,9 +149,9 @@ class ResolveFn(beam.DoFn):
                          "(%s record %d)", id_station, network,
                          [key[1] if key else None] + others, key[1] if key else None,
                          ref.shard, ref.index)
-        if fail is not None:
+        if resolved.failure is not None:
             self.lookup.inc()
-            yield beam.pvalue.TaggedOutput(self.FAILURES, fail)
+            yield beam.pvalue.TaggedOutput(self.FAILURES, resolved.failure)
         else:
             yield key, ref
 
@@ -177,7 +202,7 @@ class MatchSensorFn(beam.DoFn):
             self.count.files_failed.inc()
             for ref in refs:
                 self.count.lookup.inc()
-                yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
+                yield beam.pvalue.TaggedOutput(self.FAILURES, Failure(
                     ref.shard, ref.index, "lookup", str(e), ref.sensor_id, ref.timestamp,
                     ismn_file=rel_path))
             return
@@ -192,6 +217,6 @@ class MatchSensorFn(beam.DoFn):
                 yield ref.shard, (ref.index, m.value)
             else:
                 (self.count.lookup if m.kind == "lookup" else self.count.value).inc()
-                yield beam.pvalue.TaggedOutput(self.FAILURES, failure(
+                yield beam.pvalue.TaggedOutput(self.FAILURES, Failure(
                     ref.shard, ref.index, m.kind, f"{'/'.join(key)}: {m.reason}",
                     ref.sensor_id, ref.timestamp))

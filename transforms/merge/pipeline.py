@@ -74,10 +74,10 @@ class MergeIsmnLabels(beam.PTransform):
                    | "Rewrite shards" >> RewriteShards(c.output_dir, self.progress_dir))
         failures = ((scanned.failures, resolved.failures, matched.failures)
                     | "All failures" >> beam.Flatten())
-        reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r["path"], r)),
+        reports = ({"scan": scanned.reports | "Key scan reports" >> beam.Map(lambda r: (r.path, r)),
                     "write": written,
                     "failed": failures | "Key failures" >> beam.Map(
-                        lambda f: (f["path"], (f["kind"], f.get("ismn_file")))),
+                        lambda f: (f.path, (f.kind, f.ismn_file))),
                     "mismatch": resolved.mismatches | "Key mismatches" >> beam.Map(
                         lambda path: (path, 1))}
                    | "Group reports by shard" >> beam.CoGroupByKey()

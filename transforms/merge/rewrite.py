@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import example_proto, schema, tfrecord_io
 from transforms.dataset.progress import ShardProgress
-from transforms.merge.accounting import COUNTERS
+from transforms.merge.accounting import COUNTERS, ShardWrite
 
 _LOG = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ class RewriteShardFn(beam.DoFn):
         nonfinite = sum(not math.isfinite(value) for value in labels.values())
         if nonfinite:
             self.nonfinite.inc(nonfinite)
-        yield shard, {"output": out, "written": written, "merged": merged,
-                      "nonfinite_labels": nonfinite}
+        yield shard, ShardWrite(out, written, merged, nonfinite)
 
 
 @dataclasses.dataclass

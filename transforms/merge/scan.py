@@ -14,9 +14,11 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 
-from transforms.dataset import example_proto, records, schema
+from transforms.dataset import example_proto, keys, schema
+from transforms.dataset.failures import Failure, malformed
+from transforms.dataset.walks import ShardReader
 from transforms.merge import rules
-from transforms.merge.accounting import COUNTERS
+from transforms.merge.accounting import COUNTERS, ScanReport
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,11 +40,11 @@ def classify_record(shard: str, index: int, record: bytes):
     try:
         found = example_proto.read_features(record, _SCAN_KEYS)
     except example_proto.MalformedExampleError as e:
-        return "malformed", records.malformed(shard, index, e)
+        return "malformed", malformed(shard, index, e)
     if any(k in found for k in schema.LABEL_KEYS):
         return "labelled", None
     first = {name: values[0] for name, values in found.items() if values}
-    sensor_id = records.sensor_id_of(first)
+    sensor_id = keys.sensor_id_of(first)
     timestamp = first.get(schema.TIMESTAMP)
     timestamp = float(timestamp) if isinstance(timestamp, float) else None
     problem = None
@@ -57,7 +59,7 @@ def classify_record(shard: str, index: int, record: bytes):
         except ValueError as e:
             problem = str(e)
     if problem:
-        return "malformed", records.failure(shard, index, "malformed", problem, sensor_id,
+        return "malformed", Failure(shard, index, "malformed", problem, sensor_id,
                                             timestamp)
     return "ref", ExampleRef(shard, index, sensor_id, timestamp)
 
@@ -77,7 +79,7 @@ class ScanShardFn(beam.DoFn):
     def process(self, shard: str):
         start = time.time()
         labelled = refs = 0
-        reader = records.ShardReader(shard, self.progress_dir)
+        reader = ShardReader(shard, self.progress_dir)
         for index, record in reader:
             what, value = classify_record(shard, index, record)
             if what == "labelled":
@@ -88,19 +90,19 @@ class ScanShardFn(beam.DoFn):
             else:
                 self.count.malformed.inc()
                 yield beam.pvalue.TaggedOutput(self.FAILURES, value)
-        report = {"shard": posixpath.basename(shard), "path": shard,
-                  "complete": reader.corrupt is None}
         if reader.corrupt is not None:
             self.count.corrupt.inc()
             self.count.incomplete.inc()
-            report["error"] = str(reader.error)
             yield beam.pvalue.TaggedOutput(self.FAILURES, reader.corrupt)
         self.count.read.inc(reader.examples_read)
         self.count.labelled.inc(labelled)
         self.count.to_merge.inc(refs)
         self.count.shards.inc()
-        report.update(records=reader.records, already_labelled=labelled, ismn_examples=refs,
-                      seconds=round(time.time() - start, 3))
+        report = ScanReport(
+            shard=posixpath.basename(shard), path=shard, complete=reader.corrupt is None,
+            records=reader.records, already_labelled=labelled, ismn_examples=refs,
+            seconds=round(time.time() - start, 3),
+            error=None if reader.corrupt is None else str(reader.error))
         _LOG.info("scanned %s: %d records, %d already labelled, %d to merge (%.1f s)",
                   shard, reader.records, labelled, refs, time.time() - start)
         yield beam.pvalue.TaggedOutput(self.REPORTS, report)

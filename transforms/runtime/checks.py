@@ -53,11 +53,11 @@ def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
 def check_image_size(path: str, image_size: int) -> None:
     """Fail fast (InputError) when the first example of shard ``path`` is not
     ``image_size`` square, naming both sizes and the flag to give."""
-    from transforms.dataset import records, tfrecord_io
+    from transforms.dataset import keys, tfrecord_io
 
     try:
         record = next(iter(tfrecord_io.read_shard(path)), None)
-        side = None if record is None else records.image_side(record)
+        side = None if record is None else keys.image_side(record)
     except (tfrecord_io.CorruptShardError, ValueError):
         return  # reported per record by the run itself
     if side is not None and side != image_size:

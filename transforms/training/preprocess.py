@@ -37,14 +37,16 @@ from typing import Dict, Optional, Sequence, Tuple
 import apache_beam as beam
 import numpy as np
 
-from transforms.dataset import example_proto, records, schema
+from transforms.dataset import example_proto, keys, schema
+from transforms.dataset.counters import FlowCounters
+from transforms.dataset.walks import ShardReader
 from transforms.dataset.decode import BatchDecoder
 from transforms.dataset.model_interface import CHANNELS, crop_to_window
 from transforms.dataset.splits import SplitConfig
 
 LABEL = schema.LABEL
 NAMESPACE = "train"
-COUNTERS = records.FlowCounters(NAMESPACE)
+COUNTERS = FlowCounters(NAMESPACE)
 SUMMARIES = "train_summaries"
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 #: The images of a compact example, stored as little-endian float16 bytes.
@@ -57,7 +59,7 @@ def decoded_examples(serialized: Sequence[bytes], size: int,
     (unlabelled ones dropped); ``decoder``: a ``BatchDecoder`` to reuse."""
     labelled, labels = [], []
     for record in serialized:
-        value = records.label_of(records.first_values(record, schema.LABEL_KEYS))
+        value = keys.label_of(keys.first_values(record, schema.LABEL_KEYS))
         if value is not None:
             labelled.append(record)
             labels.append(value)
@@ -163,14 +165,14 @@ class DecodeShardFn(beam.DoFn):
     def process(self, shard: str):
         import tensorflow as tf
 
-        reader = records.ShardReader(shard)
+        reader = ShardReader(shard)
         for index, record in reader:
             try:
-                found = records.first_values(record, (schema.SENSOR_ID, *schema.LABEL_KEYS))
+                found = keys.first_values(record, (schema.SENSOR_ID, *schema.LABEL_KEYS))
             except example_proto.MalformedExampleError:
                 COUNTERS("malformed_skipped").inc()
                 continue
-            sensor_id, label = records.sensor_id_of(found), records.label_of(found)
+            sensor_id, label = keys.sensor_id_of(found), keys.label_of(found)
             if label is not None and not math.isfinite(label):
                 COUNTERS("nonfinite_label_skipped").inc()  # a NaN reading the merge kept
                 continue
