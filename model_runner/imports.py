@@ -1,9 +1,9 @@
 """Importing the native libraries of inference quickly (TensorFlow, numba).
 
-Start-up is part of every run's time (a whole 720-example run is ~17 s here,
-~6 s of it before the first prediction), and two things in it were pure
-waste: Python's garbage collector rescanning the millions of objects these
-imports create, and TensorFlow's own eager import of all of Keras.
+Start-up is part of every run's time (the README's inference section
+measures it), and two things in it were pure waste: Python's garbage
+collector rescanning the millions of objects these imports create, and
+TensorFlow's own eager import of all of Keras.
 """
 
 import gc
@@ -40,8 +40,7 @@ def import_tensorflow():
     eager load of Keras its ``__init__`` does, when this process has not
     imported it yet. A TF1 graph in a ``tf.compat.v1.Session`` never uses
     Keras; ``tf.keras`` and ``import keras`` still work afterwards (they load
-    Keras then, on first use). Measured here: ``import tensorflow`` 4.4 s ->
-    2.6 s idle."""
+    Keras then, on first use)."""
     if "tensorflow" not in sys.modules and _KERAS_EAGER_IMPORT not in sys.modules:
         sys.modules[_KERAS_EAGER_IMPORT] = None  # TensorFlow skips it on ImportError
         try:

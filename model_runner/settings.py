@@ -1,13 +1,19 @@
 """The model's settings every command that runs it shares (``run_inference``,
 ``predict_map``): one frozen dataclass their settings objects extend, whose
-fields are the flags ``transforms.runtime.add_model_arguments`` defines."""
+fields are the flags ``transforms.runtime.add_model_arguments`` defines, and
+the one place their machine-dependent defaults are settled
+(``ModelSettings.settled_defaults``)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Dict, Optional
 
-from model_runner.model import DEFAULT_INPUTS, DEFAULT_OUTPUT, TensorNames
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from model_runner.model import (DEFAULT_INPUTS, DEFAULT_OUTPUT, TensorNames, default_batch_size,
+                                local_gpus)
+from transforms import runtime
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,7 +40,33 @@ class ModelSettings:
     output_tensor: str = DEFAULT_OUTPUT
     tensorflow_threads: Optional[int] = None
 
+    @staticmethod
+    def settled_defaults(options: PipelineOptions) -> Dict[str, object]:
+        """``batch_size`` and ``tensorflow_threads`` for the machine the model
+        will run on, as ``from_options`` of every settings object that
+        extends this one takes them.
+
+        Args:
+            options: the parsed command line.
+
+        Returns:
+            ``batch_size``: ``--batch_size`` when given, else
+            ``default_batch_size`` (64 with a GPU: a local one, or Dataflow
+            workers with an accelerator; 8 without); ``tensorflow_threads``:
+            ``--tensorflow_threads`` when given (not 0), else the cores each
+            local worker process may use, else None (TensorFlow's default).
+        """
+        flags = options.get_all_options()
+        batch_size = flags.get("batch_size")
+        if batch_size is None:
+            gpu = local_gpus() > 0 if runtime.is_local(options) else runtime.remote_gpu(options)
+            batch_size = default_batch_size(gpu)
+        return {"batch_size": batch_size,
+                "tensorflow_threads": (flags.get("tensorflow_threads")
+                                       or runtime.threads_per_local_worker(options))}
+
     @property
     def names(self) -> TensorNames:
+        """The tensor names as one ``TensorNames``."""
         return TensorNames(self.image_tensor, self.low_res_tensor, self.aux_tensor,
                            self.output_tensor)

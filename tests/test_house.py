@@ -7,6 +7,9 @@
 * The flows (merge, inference, evaluation, training) import only the shared
   ``transforms.dataset`` package, never each other.
 * No module over 400 lines, no entry point over 150.
+* Every function and class of a flow's public surface (its ``__all__``) has
+  a docstring naming each of its parameters (fields, for dataclasses and
+  NamedTuples; a base class's docstring counts for the fields it declares).
 * The wheel built from ``setup.py``, installed outside the repository as a
   Dataflow worker installs it, holds every module of the three packages and
   imports each one from there.
@@ -132,7 +135,7 @@ ALLOWED = {
     "transforms.training": {"transforms.dataset", "transforms.runtime"},
     "transforms.mapping": {"transforms.dataset", "transforms.runtime", "model_runner"},
     "transforms.synthetic": {"transforms.dataset"},
-    "model_runner": {"transforms.dataset"},
+    "model_runner": {"transforms.dataset", "transforms.runtime"},
 }
 
 
@@ -165,6 +168,61 @@ def test_entry_points_are_thin():
     long = {m: n for m, p in modules().items() if m.startswith("pipelines.")
             and (n := len(open(p).read().splitlines())) > MAX_ENTRY_POINT_LINES}
     assert not long
+
+
+FLOW_PACKAGES = ("transforms.merge", "transforms.inference", "transforms.evaluation",
+                 "transforms.training", "transforms.mapping")
+
+
+def undocumented_parameters(obj):
+    """The parameters (or fields) of a public function or class its
+    docstrings do not name; ``["<no docstring>"]`` when it has none."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(obj) or ""
+    if not doc:
+        return ["<no docstring>"]
+    if inspect.isclass(obj):
+        docs = " ".join(inspect.getdoc(c) or "" for c in obj.__mro__ if c is not object)
+        if hasattr(obj, "_fields"):
+            names = list(obj._fields)
+        elif hasattr(obj, "__dataclass_fields__"):
+            names = list(obj.__dataclass_fields__)
+        elif "__init__" in vars(obj):
+            names = list(inspect.signature(obj.__init__).parameters)[1:]
+        else:
+            names = []
+    else:
+        docs, names = doc, list(inspect.signature(obj).parameters)
+    skip = {"self", "cls", "args", "kwargs", "unused_args", "unused_kwargs"}
+    return [n for n in names if n not in skip and not re.search(rf"\b{re.escape(n)}\b", docs)]
+
+
+def test_every_public_name_of_a_flow_documents_its_parameters():
+    import importlib
+    import inspect
+
+    missing = {}
+    for package in FLOW_PACKAGES:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                if (gaps := undocumented_parameters(obj)):
+                    missing[f"{package}.{name}"] = gaps
+    assert not missing
+
+
+def test_the_docstring_rule_sees_a_missing_parameter():
+    def documented(a, b):
+        """Args: a: one. b: two."""
+
+    def half(a, b):
+        """Args: a: one."""
+
+    assert undocumented_parameters(documented) == [] and undocumented_parameters(half) == ["b"]
+    assert undocumented_parameters(lambda: None) == ["<no docstring>"]
 
 
 def test_no_module_over_400_lines():

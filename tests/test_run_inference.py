@@ -286,12 +286,14 @@ def test_batch_size_in_bytes_is_the_serialized_size():
 def test_default_batch_grows_on_a_gpu_and_the_flag_overrides(monkeypatch):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    def resolved(argv):
-        return inference_config.batch_size_for(PipelineOptions(argv))
+    from model_runner import settings
 
-    monkeypatch.setattr(inference_config, "local_gpus", lambda: 0)
+    def resolved(argv):
+        return settings.ModelSettings.settled_defaults(PipelineOptions(argv))["batch_size"]
+
+    monkeypatch.setattr(settings, "local_gpus", lambda: 0)
     assert resolved([]) == 8
-    monkeypatch.setattr(inference_config, "local_gpus", lambda: 1)
+    monkeypatch.setattr(settings, "local_gpus", lambda: 1)
     assert resolved([]) == 64 and resolved(["--batch_size", "3"]) == 3
     dataflow = ["--runner", "DataflowRunner"]
     assert resolved(dataflow) == 8

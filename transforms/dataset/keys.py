@@ -139,8 +139,8 @@ class PredictionRow:
 
 
 def row(key: ExampleKey, prediction: Optional[float]) -> PredictionRow:
-    """The prediction row of an example; ``prediction`` None for the rows of
-    the baselines alone."""
+    """The prediction row of the example ``key`` identifies; ``prediction``
+    None for the rows of the baselines alone."""
     return PredictionRow(key.sensor_id, key.timestamp, prediction, key.label, key.smap_sm,
                          key.gldas_sm, key.center_lat, key.center_long,
                          posixpath.basename(key.shard), key.index, key.land_cover,

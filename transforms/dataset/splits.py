@@ -26,6 +26,9 @@ from transforms.dataset.schema import SPLITS
 
 def sensor_split(sensor_id: str, train_fraction: float = 0.7,
                  validation_fraction: float = 0.15) -> str:
+    """The split of ``sensor_id`` by the hash rule: the first 8 bytes of its
+    SHA-256 as a fraction u of 2^64; ``train`` when u < ``train_fraction``,
+    ``validation`` below ``train_fraction + validation_fraction``, else ``test``."""
     h = int.from_bytes(hashlib.sha256(sensor_id.encode("utf-8")).digest()[:8], "big")
     u = h / 2.0 ** 64
     if u < train_fraction:
@@ -36,7 +39,8 @@ def sensor_split(sensor_id: str, train_fraction: float = 0.7,
 
 
 def read_split_file(text: str) -> Dict[str, str]:
-    """``sensor_id,split`` lines (a header line ``sensor_id,split`` is allowed)."""
+    """Sensor id -> split from ``text``, a split file's ``sensor_id,split``
+    lines (a header line ``sensor_id,split`` is allowed)."""
     out = {}
     for row in csv.reader(io.StringIO(text)):
         if not row or row[0] == "sensor_id":

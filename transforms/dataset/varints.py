@@ -1,14 +1,13 @@
 """The one hot loop of inference: packed int64 varints into a float32 band, compiled.
 
 A 512x512 example holds 14 bands of 262,144 packed varints (3.7 million
-values). TensorFlow's ``parse_example`` followed by cast, stack and transpose
-costs ~25 ms of one core an example; this loop, compiled by numba, decodes
-each band straight into its channel of the model's channels-last array, and
-releases the GIL while it runs (so the examples of a batch decode in
-parallel threads). Given a window (the part of the image the model sees) it
-decodes only the window's values; the others are counted eight bytes at a
-time (``_scan``): the window of a 512x512 example in 4.5 ms instead of 11.7
-(one core, this machine).
+values). Instead of TensorFlow's ``parse_example`` followed by cast, stack
+and transpose, this loop, compiled by numba, decodes each band straight into
+its channel of the model's channels-last array, and releases the GIL while it
+runs (so the examples of a batch decode in parallel threads). Given a window
+(the part of the image the model sees) it decodes only the window's values;
+the others are counted eight bytes at a time (``_scan``). The README's
+inference section gives the measured cost of each way.
 """
 
 import os

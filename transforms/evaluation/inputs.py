@@ -203,15 +203,19 @@ def parse_csv_file(text: str, path: str = "") -> Iterable[Dict[str, str]]:
 
 
 def parse_csv_readable(readable_file) -> Iterable[Dict[str, str]]:
-    """``fileio.ReadableFile`` -> its rows (see ``parse_csv_file``)."""
+    """The rows (``parse_csv_file``) of ``readable_file``, a ``fileio.ReadableFile``."""
     return parse_csv_file(read_text(readable_file), readable_file.metadata.path)
 
 
 def header_problem(first_lines: List[str], extra: Sequence[str]) -> Optional[str]:
-    """What makes a CSV's header unusable (its first two lines given), or None.
+    """What makes a CSV's header unusable, or None.
 
     Needs ``REQUIRED_COLUMNS`` and at least one predictor column (the model's
     ``prediction``, ``smap_sm``, ``gldas_sm`` or an extra column).
+
+    Args:
+        first_lines: the file's first two lines.
+        extra: ``--extra_columns``, columns the file must have.
     """
     if not first_lines or not first_lines[0].strip():
         return f"is empty: expected a header line with the columns {', '.join(REQUIRED_COLUMNS)}"
@@ -242,7 +246,8 @@ def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
 
 def predictor_columns(extra: Sequence[str], with_model: bool) -> Tuple[str, ...]:
     """The columns of the predictors every evaluated row must have: the model's
-    ``prediction`` (when evaluating predictions), SMAP, GLDAS, the extras."""
+    ``prediction`` (``with_model``: when evaluating predictions), SMAP, GLDAS,
+    and the ``extra`` columns."""
     return ((MODEL_COLUMN,) if with_model else ()) + tuple(BASELINES.values()) + tuple(extra)
 
 

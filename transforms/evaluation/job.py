@@ -30,7 +30,13 @@ BAD_ROW_WORDS = {"unparseable": "could not be parsed",
 
 def build(p: beam.Pipeline, config: EvaluationConfig, splits: SplitConfig):
     """Add the evaluation to ``p``: rows read, duplicates and unusable rows
-    set aside into ``bad_rows.jsonl``, the report files in ``config.output_dir``."""
+    set aside into ``bad_rows.jsonl``, the report files in ``config.output_dir``.
+
+    Args:
+        p: the pipeline to add the evaluation to.
+        config: the evaluation's settings.
+        splits: the split rule (``config.splits()``).
+    """
     rows = p | "Read rows" >> ReadPredictionRows(config.predictions, config.input_data_path)
     bad = []
     if config.predictions:
@@ -60,6 +66,11 @@ def read_metrics(output_dir: str) -> Dict[str, object]:
 
 def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dict[str, object]:
     """Evaluate ``config``'s rows with Beam ``options``.
+
+    Args:
+        config: the evaluation's settings.
+        options: the Beam ``PipelineOptions``.
+        test_pipeline: a ``TestPipeline`` to run on instead (tests).
 
     Returns:
         ``metrics.json`` as written (with ``rows_set_aside`` by kind,
@@ -122,9 +133,17 @@ def bad_rows_summary(path: str, shown: int = 5):
 
 
 def report_lines(metrics: Dict[str, object], output_dir: str):
-    """``(stdout lines, stderr lines)`` a finished evaluation prints: the
-    report, the paths of the files it wrote, files of an earlier run, the
-    rows left out (five of each kind) and the error, if any."""
+    """What a finished evaluation prints.
+
+    Args:
+        metrics: ``run_evaluation``'s result.
+        output_dir: the report's folder.
+
+    Returns:
+        ``(stdout lines, stderr lines)``: the report, the paths of the files
+        it wrote, files of an earlier run, the rows left out (five of each
+        kind) and the error, if any.
+    """
     plots = [FileSystems.join(output_dir, n) for n in metrics["files"] if n.endswith(".png")]
     out: List[str] = [metrics["table"],
                       f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
@@ -145,6 +164,8 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
 
 
 def exit_code(metrics: Dict[str, object]) -> int:
-    """1 when nothing could be evaluated or an asked-for time split is empty, else 0."""
+    """The evaluation's exit status from its ``metrics`` (``run_evaluation``'s
+    result): 1 when nothing could be evaluated or an asked-for time split is
+    empty, else 0."""
     return 1 if metrics.get("usable") is False else 0
 

@@ -35,7 +35,14 @@ from scipy import stats as distributions
 
 @dataclasses.dataclass
 class PairStats:
-    """Running statistics of (prediction p, label y) pairs."""
+    """Running statistics of (prediction p, label y) pairs (Welford/Chan).
+
+    Attributes:
+        n: pairs added.
+        mean_p, mean_y: the means of p and y.
+        m2_p, m2_y: the sums of squared deviations of p and of y.
+        c_py: the sum of co-deviations of p and y.
+    """
 
     n: int = 0
     mean_p: float = 0.0

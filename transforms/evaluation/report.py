@@ -18,7 +18,13 @@ from transforms.dataset.splits import network_of
 
 @dataclasses.dataclass(frozen=True)
 class Uncertainty:
-    """How sure the figures are: the interval level, and the bootstrap over sensors."""
+    """How sure the figures are.
+
+    Attributes:
+        ci_level: the level of every interval (0.95: 95 %).
+        bootstrap_samples: resamples of the sensors for the pooled intervals.
+        seed: the bootstrap's random seed.
+    """
 
     ci_level: float = 0.95
     bootstrap_samples: int = 1000
@@ -163,7 +169,12 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=
 def empty_time_splits(report: Dict[str, object], splits) -> Optional[str]:
     """With a time split (``splits.test_years``), the held-out split asked
     for that has no labelled pair, named with the years the data spans, or
-    None."""
+    None.
+
+    Args:
+        report: the report's summary (its ``pairs`` and ``years``).
+        splits: the split rule.
+    """
     asked = [("test", splits.test_years)] + (
         [("validation", splits.validation_years)] if splits.validation_years else [])
     empty = [(name, years) for name, years in asked

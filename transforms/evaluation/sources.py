@@ -89,6 +89,11 @@ def check_prediction_files(predictions: Optional[str], input_data_path: Optional
     """Before anything runs: the input files exist, and prediction files have
     the columns (and CSVs at least one row).
 
+    Args:
+        predictions: the prediction files' glob (None: evaluate shards).
+        input_data_path: the shards' glob (the baselines alone).
+        extra: ``--extra_columns``, columns every prediction file must have.
+
     Returns:
         The matched files (shards when ``predictions`` is None).
 

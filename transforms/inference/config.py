@@ -7,7 +7,7 @@ from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import SoilMoistureModelHandler, default_batch_size, local_gpus
+from model_runner.model import SoilMoistureModelHandler
 from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.inference.pipeline import NAMESPACE
@@ -20,10 +20,8 @@ SUFFIXES = {"csv": ".csv", "parquet": ".parquet", "tfrecord": ".tfrecord.gz"}
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class InferenceConfig(ModelSettings):
     """Everything ``run_inference`` does differently from run to run (the
-    model's settings are ``ModelSettings``': ``batch_size`` settled by
-    ``from_options`` (given, else 64 with a GPU, 8 without),
-    ``tensorflow_threads`` too (given, else the cores divided among local
-    worker processes, else None: TensorFlow's default)).
+    model's settings are ``ModelSettings``'; ``batch_size`` and
+    ``tensorflow_threads`` settled by ``ModelSettings.settled_defaults``).
 
     Attributes:
         input_data_path: glob of the input shards.
@@ -50,8 +48,7 @@ class InferenceConfig(ModelSettings):
             UsageError: no ``--exported_model_dir``, or a full run without
                 ``--output_path``.
         """
-        values = values_for(cls, options, batch_size=batch_size_for(options),
-                            tensorflow_threads=threads_for(options))
+        values = values_for(cls, options, **cls.settled_defaults(options))
         if not values["exported_model_dir"]:
             raise runtime.UsageError("--exported_model_dir required")
         if values["num_inference_samples"] is None and not values["output_path"]:
@@ -70,19 +67,3 @@ class InferenceConfig(ModelSettings):
             names=self.names, threads=self.tensorflow_threads,
             feed_window=not self.feed_whole_images, metrics_namespace=NAMESPACE)
 
-
-def batch_size_for(options: PipelineOptions) -> int:
-    """``--batch_size`` when given, else ``default_batch_size`` for the machine
-    the model runs on: a local GPU, or Dataflow workers with an accelerator."""
-    given = options.get_all_options().get("batch_size")
-    if given is not None:
-        return given
-    gpu = local_gpus() > 0 if runtime.is_local(options) else runtime.remote_gpu(options)
-    return default_batch_size(gpu)
-
-
-def threads_for(options: PipelineOptions) -> Optional[int]:
-    """``--tensorflow_threads`` when given (not 0), else the cores each local
-    worker process may use, else None (TensorFlow's own default)."""
-    return (options.get_all_options().get("tensorflow_threads")
-            or runtime.threads_per_local_worker(options))

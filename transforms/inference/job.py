@@ -21,6 +21,9 @@ from transforms.inference.sinks import WritePredictions, output_patterns, output
 def check_model_flags(config: InferenceConfig) -> None:
     """The model exists and has the tensors the flags name.
 
+    Args:
+        config: the run's settings (``exported_model_dir``, the tensor names).
+
     Raises:
         UsageError: ``--exported_model_dir`` does not exist.
         InputError: it is not a model, or lacks a named tensor.
@@ -41,6 +44,10 @@ def run_samples(config: InferenceConfig, emit: Callable[[str, bool], None]) -> D
     of ``num_inference_samples`` examples after ``num_skip_samples``, handed
     to ``emit(line, is_error)`` as each batch is predicted; a corrupt shard
     ends the run after what came before it.
+
+    Args:
+        config: the run's settings.
+        emit: called with each printed line and whether it goes to stderr.
 
     Returns:
         ``{"samples": [(shard, index, value)], "error": str or None}``.
@@ -70,7 +77,16 @@ def run_samples(config: InferenceConfig, emit: Callable[[str, bool], None]) -> D
 
 
 def build(p: beam.Pipeline, config: InferenceConfig, progress_dir: Optional[str] = None):
-    """Add a full run to ``p``: every example predicted, written by ``WritePredictions``."""
+    """Add a full run to ``p``: every example predicted, written by ``WritePredictions``.
+
+    Args:
+        p: the pipeline to add the run to.
+        config: the run's settings.
+        progress_dir: where local runs report progress (None: nowhere).
+
+    Returns:
+        The names of the prediction files written (a PCollection).
+    """
     shards = p | "Match shards" >> tfrecord_io.MatchShards(config.input_data_path)
     out = shards | "Predict" >> PredictShards(keyed_examples(config.handler()), progress_dir)
     out | "Write predictions" >> WritePredictions(config.output_path, config.output_format)
@@ -79,6 +95,11 @@ def build(p: beam.Pipeline, config: InferenceConfig, progress_dir: Optional[str]
 
 def run_predictions(config: InferenceConfig, options, test_pipeline=None) -> Dict[str, object]:
     """Predict every example of ``config.input_data_path``.
+
+    Args:
+        config: the run's settings.
+        options: the Beam ``PipelineOptions`` (runner, workers, cloud flags).
+        test_pipeline: a ``TestPipeline`` to run on instead (tests).
 
     Returns:
         The summary (also ``<output_path>-summary.json``): counters,
@@ -126,7 +147,15 @@ def run_predictions(config: InferenceConfig, options, test_pipeline=None) -> Dic
 
 
 def summary_lines(summary: Dict[str, object], output_path: str):
-    """``(stdout lines, stderr lines)`` a finished full run prints."""
+    """What a finished full run prints.
+
+    Args:
+        summary: ``run_predictions``'s summary.
+        output_path: the run's ``--output_path`` (its failures file is named).
+
+    Returns:
+        ``(stdout lines, stderr lines)``.
+    """
     outputs: List[str] = summary["outputs"]
     stale: List[str] = summary["stale_outputs"]
     shown = outputs if len(outputs) <= 4 else [outputs[0], "...", outputs[-1]]
@@ -146,8 +175,15 @@ def summary_lines(summary: Dict[str, object], output_path: str):
 
 
 def exit_code(result: Dict[str, object]) -> int:
-    """0, or 1 when a shard could not be read to its end, nothing could be
-    predicted, the counts do not add up, or sample mode met a corrupt shard."""
+    """The run's exit status.
+
+    Args:
+        result: ``run_predictions``'s summary or ``run_samples``' result.
+
+    Returns:
+        0, or 1 when a shard could not be read to its end, nothing could be
+        predicted, the counts do not add up, or sample mode met a corrupt shard.
+    """
     if "samples" in result:
         return 1 if result["error"] else 0
     if result.get("dry_run"):

@@ -11,6 +11,11 @@ from transforms.dataset import tfrecord_io
 
 
 def iter_examples(paths: List[str]) -> Iterator[Tuple[str, int, bytes]]:
+    """``(shard, index, record)`` of every record of ``paths``, in file order.
+
+    Raises:
+        CorruptShardError: a shard cannot be read past a record.
+    """
     for path in paths:
         for index, record in enumerate(tfrecord_io.read_shard(path)):
             yield path, index, record
@@ -23,6 +28,15 @@ def sample_predictions(paths: List[str], handler, num_samples: int,
 
     A generator: each batch's results come as soon as they are predicted, so a
     ``CorruptShardError`` met later leaves the earlier ones with the caller.
+
+    Args:
+        paths: the shards, in the order they are read.
+        handler: a ``SoilMoistureModelHandler`` (loaded here, closed at the end).
+        num_samples: examples to predict; num_skip: examples to skip first.
+
+    Raises:
+        CorruptShardError: a shard cannot be read past a record (after the
+            predictions of what came before it).
     """
     model = handler.load_model()
     batch: List[Tuple[str, int, bytes]] = []

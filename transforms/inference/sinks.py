@@ -16,16 +16,26 @@ from transforms.inference.rows import CSV_HEADER, csv_line, parquet_schema, tf_e
 
 
 def output_patterns(prefix: str, output_format: str) -> List[str]:
-    """Globs of every file a full run writes under ``prefix``."""
+    """Globs of every file a full run writes under ``prefix`` in ``output_format``
+    (``csv``, ``parquet`` or ``tfrecord``)."""
     return [f"{prefix}-*-of-*{SUFFIXES[output_format]}", f"{prefix}-failures.jsonl",
             f"{prefix}-summary.json"]
 
 
 def outputs_of_run(prefix: str, output_format: str, num_files: int) -> Tuple[List[str], List[str]]:
-    """``(this run's prediction files, other files of the prefix)``: a run
-    writes ``-SSSSS-of-NNNNN`` with N its own file count (the
+    """This run's prediction files and the other files of its prefix.
+
+    A run writes ``-SSSSS-of-NNNNN`` with N its own file count (the
     ``output_files`` counter), so files of the prefix with another N are an
-    earlier run's (stale: a glob over the prefix would read them too)."""
+    earlier run's (stale: a glob over the prefix would read them too).
+
+    Args:
+        prefix: the run's ``--output_path``; output_format: its format.
+        num_files: the number of prediction files the run wrote.
+
+    Returns:
+        ``(this run's files, stale files)``, each sorted.
+    """
     found = sorted(m.path for m in FileSystems.match(
         [output_patterns(prefix, output_format)[0]])[0].metadata_list)
     ours = [p for p in found if p.endswith(f"-of-{num_files:05d}{SUFFIXES[output_format]}")]

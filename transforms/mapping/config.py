@@ -6,7 +6,6 @@ import dataclasses
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model_runner.model import default_batch_size, local_gpus
 from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.mapping.tiles import EDGE_MODES
@@ -17,7 +16,7 @@ from transforms.runtime.settings import values_for
 class MapConfig(ModelSettings):
     """Everything ``predict_map`` does differently from run to run (the
     model's settings are ``ModelSettings``'; ``batch_size`` and
-    ``tensorflow_threads`` settled by ``from_options`` as for inference).
+    ``tensorflow_threads`` settled by ``ModelSettings.settled_defaults``).
 
     Attributes:
         scene_path: the scene folder (GeoTIFFs; see ``scene``).
@@ -44,12 +43,7 @@ class MapConfig(ModelSettings):
                 positive even number, an edge mode not offered, an output
                 that is not a ``.tif``.
         """
-        flags = options.get_all_options()
-        gpu = local_gpus() > 0 if runtime.is_local(options) else runtime.remote_gpu(options)
-        values = values_for(cls, options, batch_size=flags.get("batch_size")
-                            or default_batch_size(gpu),
-                            tensorflow_threads=flags.get("tensorflow_threads")
-                            or runtime.threads_per_local_worker(options))
+        values = values_for(cls, options, **cls.settled_defaults(options))
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
                    if not values[n]]
         if missing:

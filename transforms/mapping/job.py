@@ -22,12 +22,17 @@ from transforms.mapping.writer import quicklook_path, write_map
 
 
 def summary_path(output_path: str) -> str:
+    """``<output_path without its extension>.summary.json``."""
     root, _ = os.path.splitext(output_path)
     return f"{root}.summary.json"
 
 
 def check_inputs(config: MapConfig) -> Scene:
     """Before anything runs: the scene, the model and the output.
+
+    Args:
+        config: the map's settings (``scene_path``, ``exported_model_dir``,
+            ``output_path``).
 
     Returns:
         The scene (metadata only).
@@ -80,6 +85,11 @@ def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
 
 def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]:
     """Map ``config.scene_path`` with ``config.exported_model_dir``.
+
+    Args:
+        config: the map's settings.
+        options: the Beam ``PipelineOptions``.
+        test_pipeline: a ``TestPipeline`` to run on instead (tests).
 
     Returns:
         The summary (also ``<output>.summary.json``): map size, pixels

@@ -26,6 +26,11 @@ def build(p: beam.Pipeline, config: MergeConfig, progress_dir: Optional[str] = N
     """Add the merge to ``p``: merged shards, ``failures.jsonl``,
     ``shards.jsonl`` and ``ismn_provenance.jsonl`` in ``config.output_dir``.
 
+    Args:
+        p: the pipeline to add the merge to.
+        config: the merge's settings.
+        progress_dir: where local runs report progress (None: nowhere).
+
     Returns:
         The merge's PCollections (``MergeIsmnLabels``).
     """
@@ -53,6 +58,10 @@ def _inside(path: str, folder: str) -> bool:
 
 def check_inputs(config: MergeConfig) -> List[str]:
     """Before anything runs: the input shards and the ISMN download.
+
+    Args:
+        config: the merge's settings (``input_data_path``, ``ismn_data_path``,
+            ``output_dir``).
 
     Returns:
         The input shard paths, sorted.

@@ -26,12 +26,22 @@ _LOG = logging.getLogger(__name__)
 
 def rewrite_shard(shard: str, output_path: str, labels: Dict[int, float],
                   progress: Optional[ShardProgress] = None) -> Tuple[int, int]:
-    """Write ``shard``'s labelled examples to ``output_path``; returns (written, merged).
+    """Write ``shard``'s labelled examples to ``output_path`` (atomically).
 
     Already labelled examples are copied byte for byte; examples whose index
     is in ``labels`` get ``sm_0_5`` appended; the others are left out (their
     failure is recorded elsewhere). Stops quietly at a corrupt tail (reported
     by the scan) and writes what came before it.
+
+    Args:
+        shard: the input shard's path.
+        output_path: the merged shard's path.
+        labels: record index -> the ISMN reading that labels it.
+        progress: where the walk reports progress (None: nowhere).
+
+    Returns:
+        ``(written, merged)``: examples written, and how many of them were
+        labelled from ``labels``.
     """
     written = merged = 0
     progress = progress or ShardProgress(None, "write", shard)
@@ -108,10 +118,18 @@ class RewriteShards(beam.PTransform):
 
 
 def plan_outputs(input_paths: List[str], output_dir: str) -> Dict[str, str]:
-    """Input shard -> the output path it is merged into (same file name in ``output_dir``).
+    """Where each input shard is merged to: the same file name in ``output_dir``.
 
-    Raises ValueError when two inputs share a file name (one would be lost)
-    or an output would replace an input (the input would be destroyed).
+    Args:
+        input_paths: the input shard paths.
+        output_dir: the merge's output folder.
+
+    Returns:
+        Input path -> output path.
+
+    Raises:
+        ValueError: two inputs share a file name (one would be lost), or an
+            output would replace an input (the input would be destroyed).
     """
     by_name: Dict[str, List[str]] = {}
     for path in input_paths:

@@ -36,7 +36,16 @@ _SCAN_KEYS = (schema.SENSOR_ID, schema.TIMESTAMP, *schema.LABEL_KEYS)
 
 
 def classify_record(shard: str, index: int, record: bytes):
-    """``("labelled", None)``, ``("ref", ExampleRef)`` or ``("malformed", failure)``."""
+    """What the merge does with one record.
+
+    Args:
+        shard: the shard's path; index: the record's position in it.
+        record: the serialized record.
+
+    Returns:
+        ``("labelled", None)`` (it has a label already), ``("ref",
+        ExampleRef)`` (to be labelled from ISMN) or ``("malformed", Failure)``.
+    """
     try:
         found = example_proto.read_features(record, _SCAN_KEYS)
     except example_proto.MalformedExampleError as e:

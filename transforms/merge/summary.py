@@ -13,7 +13,15 @@ from transforms.merge.config import MergeConfig
 
 
 def stale_outputs(output_dir: str, written: List[str]) -> List[str]:
-    """Shards in ``output_dir`` this run did not write (an earlier run's)."""
+    """Shards in ``output_dir`` this run did not write (an earlier run's).
+
+    Args:
+        output_dir: the merge's output folder.
+        written: the shard paths this run wrote.
+
+    Returns:
+        The other ``*.tfrecord.gz`` paths there, sorted.
+    """
     found = FileSystems.match([FileSystems.join(output_dir, "*.tfrecord.gz")])[0].metadata_list
     return sorted(set(m.path for m in found) - set(written))
 
@@ -73,8 +81,16 @@ def summarise(result, config: MergeConfig, seconds: float) -> Dict[str, object]:
 
 
 def summary_lines(summary: Dict[str, object], output_dir: str):
-    """``(stdout lines, stderr lines)`` a finished merge prints: the released
-    script's totals line, the breakdown, then one line per problem."""
+    """What a finished merge prints.
+
+    Args:
+        summary: ``summarise``'s summary.
+        output_dir: the merge's output folder (named in the lines).
+
+    Returns:
+        ``(stdout lines, stderr lines)``: the released script's totals line
+        and the breakdown, then one line per problem.
+    """
     out = [f"Total success: {summary['success']}, "
            f"Total lookup failures: {summary['lookup_failures']}, "
            f"Total value failures: {summary['value_failures']}",
@@ -100,8 +116,15 @@ def summary_lines(summary: Dict[str, object], output_dir: str):
 
 
 def exit_code(summary: Dict[str, object]) -> int:
-    """0, or 1 when a shard could not be read to its end, the ISMN download or
-    one of its files could not be read, or the counts do not add up."""
+    """The merge's exit status.
+
+    Args:
+        summary: ``summarise``'s summary (or a dry run's report).
+
+    Returns:
+        0, or 1 when a shard could not be read to its end, the ISMN download
+        or one of its files could not be read, or the counts do not add up.
+    """
     if summary.get("dry_run"):
         return 0
     bad = (summary["incomplete_shards"] or summary["ismn_error"]

@@ -139,14 +139,18 @@ def counters(result, namespace: str) -> Dict[str, int]:
 
 
 class Stopwatch:
+    """Wall time since it was made: ``Stopwatch().seconds()``."""
+
     def __init__(self):
         self.start = time.time()
 
     def seconds(self) -> float:
+        """Seconds since the stopwatch was made, to the millisecond."""
         return round(time.time() - self.start, 3)
 
 
 def project_version() -> str:
+    """This package's installed version ("unknown" from a bare checkout)."""
     from importlib import metadata
 
     try:

@@ -43,7 +43,18 @@ _LOG = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
     """What ``train_and_export`` does (``TrainingConfig.fit()``); the fields
-    are ``pipelines.train``'s flags of the same names, ``inputs`` as a list."""
+    are ``pipelines.train``'s flags of the same names, ``inputs`` as a list.
+
+    Attributes:
+        inputs: the input sources the model sees (ablations leave some out).
+        baseline: the baseline the model learns a correction to ("": none).
+        epochs: the most epochs; train_batch_size: examples per step.
+        learning_rate: Adam's learning rate; seed: every random seed.
+        patience: epochs without a better validation RMSE before stopping
+            (0: never stop early).
+        resume: go on from ``checkpoints/last.npz``.
+        shuffle_buffer_mb: the shuffle buffer's size in MB.
+    """
 
     inputs: Sequence[str]
     baseline: str = ""
@@ -170,9 +181,21 @@ def _fresh_state() -> Dict[str, object]:
 
 def train_and_export(output_dir: str, image_size: int, config: FitConfig,
                      train_examples: int = 0):
-    """Train on ``transformed/train``, report, export ``model/``; returns (report, Keras model).
+    """Train on ``transformed/train``, report, export ``model/``.
 
-    ``train_examples``: the train split's size, for the examples/s figures.
+    Args:
+        output_dir: the training's folder (``transformed/`` read,
+            ``checkpoints/`` and ``model/`` written).
+        image_size: the side of the examples' images.
+        config: what to fit and how.
+        train_examples: the train split's size, for the examples/s figures.
+
+    Returns:
+        ``(report, Keras model)``.
+
+    Raises:
+        TrainingDiverged: the training loss became NaN or infinite (nothing
+            exported).
     """
     import keras
 

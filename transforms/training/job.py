@@ -20,6 +20,11 @@ from transforms.training.preprocess import NAMESPACE, Preprocess
 def preprocess_shards(config: TrainingConfig, options, test_pipeline=None) -> Dict[str, object]:
     """Run the Beam + tf.Transform step.
 
+    Args:
+        config: the training's settings.
+        options: the Beam ``PipelineOptions``.
+        test_pipeline: a ``TestPipeline`` to run on instead (tests).
+
     Returns:
         What ``preprocessing.json`` records (counts per split, what was
         skipped and why, bytes per example, seconds), or the dry run's report.
@@ -87,6 +92,11 @@ def run_training(config: TrainingConfig, options, test_pipeline=None) -> Dict[st
     """Preprocess (or, with ``resume``, reuse ``preprocessing.json``'s data),
     fit, export ``<output_dir>/model/`` and write ``training.json``.
 
+    Args:
+        config: the training's settings.
+        options: the Beam ``PipelineOptions`` (for the preprocessing).
+        test_pipeline: a ``TestPipeline`` to preprocess on instead (tests).
+
     Returns:
         The training report (``training.json``), or a dry run's report.
 
@@ -125,7 +135,7 @@ def run_training(config: TrainingConfig, options, test_pipeline=None) -> Dict[st
 
 
 def report_lines(report: Dict[str, object]):
-    """The lines a finished training prints."""
+    """The lines a finished training prints, from its ``report`` (``run_training``'s)."""
     prepared = report["preprocessing"]
     lines = []
     if prepared.get("reused_from"):

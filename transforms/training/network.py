@@ -34,7 +34,11 @@ def param_shapes(baseline: str = "") -> Dict[str, Tuple[int, ...]]:
 
 
 def input_masks(inputs: Iterable[str]) -> Dict[str, np.ndarray]:
-    """Per tensor, 1 for channels of the chosen sources, 0 for the others."""
+    """Per tensor, 1 for channels of the sources in ``inputs``, 0 for the others.
+
+    Raises:
+        ValueError: an input that is not one of ``SOURCES``.
+    """
     masks = {k: np.zeros(n, np.float32) for k, n in CHANNELS.items()}
     for source in inputs:
         if source not in SOURCE_CHANNELS:

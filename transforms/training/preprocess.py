@@ -55,8 +55,13 @@ IMAGES = ("image", "low_res")
 
 def decoded_examples(serialized: Sequence[bytes], size: int,
                      decoder: Optional[BatchDecoder] = None) -> list:
-    """Labelled examples -> ``{"image", "low_res", "aux", "label"}`` at full size
-    (unlabelled ones dropped); ``decoder``: a ``BatchDecoder`` to reuse."""
+    """Labelled examples as ``{"image", "low_res", "aux", "label"}`` arrays.
+
+    Args:
+        serialized: serialized examples (unlabelled ones are dropped).
+        size: the side of their images (decoded at full size).
+        decoder: a ``BatchDecoder`` to reuse (None: one is made).
+    """
     labelled, labels = [], []
     for record in serialized:
         value = keys.label_of(keys.first_values(record, schema.LABEL_KEYS))
@@ -116,8 +121,9 @@ def summary_feature_spec():
 
 
 def preprocessing_fn(inputs):
-    """tf.Transform over per-example summaries: per-band mean and variance of
-    each input over all pixels of the analysed examples, and the label mean."""
+    """tf.Transform over per-example summaries (``inputs``: the batch of
+    ``summary_feature_spec`` features): per-band mean and variance of each
+    input over all pixels of the analysed examples, and the label mean."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -141,7 +147,8 @@ def normalisation_from(stats: Dict[str, np.ndarray]) -> Dict[str, Tuple[np.ndarr
 
 
 def transformed_statistics(output_dir: str) -> Dict[str, np.ndarray]:
-    """The analysers' results (``*_mean``, ``*_var``, ``label_mean``) from ``transform_fn/``."""
+    """The analysers' results (``*_mean``, ``*_var``, ``label_mean``) from
+    ``<output_dir>/transform_fn/``."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -152,7 +159,12 @@ def transformed_statistics(output_dir: str) -> Dict[str, np.ndarray]:
 
 
 class DecodeShardFn(beam.DoFn):
-    """Shard -> compact labelled examples tagged by split, and the train split's summaries."""
+    """Shard -> compact labelled examples tagged by split, and the train split's summaries.
+
+    Args:
+        size: the side of the examples' images.
+        splits: the split rule that tags each example.
+    """
 
     def __init__(self, size: int, splits: SplitConfig):
         self.size = size
@@ -200,7 +212,13 @@ class DecodeShardFn(beam.DoFn):
 @dataclasses.dataclass
 class Preprocess(beam.PTransform):
     """Shard paths -> compact examples and tf.Transform statistics under
-    ``output_dir`` (see the module doc). Run inside ``tft_beam.Context(temp_dir=...)``."""
+    ``output_dir`` (see the module doc). Run inside ``tft_beam.Context(temp_dir=...)``.
+
+    Attributes:
+        output_dir: the training's output folder.
+        image_size: the side of the examples' images.
+        splits: the split rule.
+    """
 
     output_dir: str
     image_size: int
