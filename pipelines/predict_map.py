@@ -49,8 +49,9 @@ class PredictMapOptions(PipelineOptions):
         parser.add_argument("--edge_mode", choices=mapping.EDGE_MODES, default="nan",
                             help="nan: a window reaching outside the scene gives NaN; pad: "
                                  "zeros outside the scene, as the model's own crop-or-pad")
-        parser.add_argument("--tile_size", type=int, default=32,
-                            help="map pixels per tile side (one Beam element; default 32)")
+        parser.add_argument("--tile_size", type=int, default=None,
+                            help="map pixels per tile side (one Beam element; default: "
+                                 "1024 scene pixels a side, 1024 // --stride)")
         runtime.add_model_arguments(parser)
 
 

@@ -155,6 +155,38 @@ def test_geometry_covers_each_map_pixel_once_and_regions_hold_their_windows():
         MapGeometry(64, 64, 3, 256)
 
 
+def test_band_planes_become_the_channels_of_each_window_exactly():
+    from transforms.mapping.tiles import channels_last
+
+    rng = np.random.default_rng(3)
+    planes = rng.integers(-32768, 32767, (10, 150, 70)).astype(np.int32)
+    planes[0, 0, 0] = 2 ** 24 + 1  # rounds as an int64 -> float32 cast does
+    out = channels_last(planes, rows=64)
+    assert out.shape == (150, 70, 10) and out.dtype == planes.dtype
+    for c in range(10):
+        assert np.array_equal(out[:, :, c], planes[c])  # every row block, the last one short
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities: Linux")
+def test_tiles_are_read_at_a_lower_priority_than_the_model():
+    import threading
+
+    from transforms.mapping.pipeline import READER_NICENESS, at_low_priority
+
+    seen = []
+
+    def items():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield 1
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=lambda: list(at_low_priority(items())))
+    thread.start()
+    thread.join()
+    assert seen == [min(19, mine + READER_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's own
+
+
 def test_every_map_pixel_is_the_model_on_its_window(scene, reference_model, mapped):
     path, stdout = mapped
     values, transform, crs, profile, tags, descriptions = read_map(path)

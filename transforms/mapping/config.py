@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -10,6 +11,17 @@ from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
+
+
+#: scene pixels a side a tile covers by default (its region adds the windows'
+#: halo): ~40 MB of int16 bands a tile held while its windows are fed
+TILE_SCENE_PIXELS = 1024
+
+
+def default_tile_size(stride: int) -> int:
+    """Map pixels per tile side when ``--tile_size`` is not given: tiles of
+    about ``TILE_SCENE_PIXELS`` scene pixels a side (32 at stride 32)."""
+    return max(1, TILE_SCENE_PIXELS // stride)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -25,14 +37,15 @@ class MapConfig(ModelSettings):
         stride: scene pixels per map pixel (even; 32 = 320 m at 10 m pixels).
         edge_mode: ``nan``: a window reaching outside the scene is a NaN
             pixel; ``pad``: the outside is zeros, as the model's own crop-or-pad.
-        tile_size: map pixels per tile side (a tile is one Beam element).
+        tile_size: map pixels per tile side (a tile is one Beam element);
+            ``from_options`` settles None as ``default_tile_size(stride)``.
     """
 
     scene_path: str
     output_path: str
     stride: int = 32
     edge_mode: str = "nan"
-    tile_size: int = 32
+    tile_size: Optional[int] = None
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "MapConfig":
@@ -44,6 +57,8 @@ class MapConfig(ModelSettings):
                 that is not a ``.tif``.
         """
         values = values_for(cls, options, **cls.settled_defaults(options))
+        if values["tile_size"] is None and values["stride"] > 0:
+            values["tile_size"] = default_tile_size(values["stride"])
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
                    if not values[n]]
         if missing:
@@ -52,7 +67,7 @@ class MapConfig(ModelSettings):
         if config.stride <= 0 or config.stride % 2:
             raise runtime.UsageError(f"--stride must be a positive even number, not "
                                      f"{config.stride}")
-        if config.tile_size <= 0:
+        if config.tile_size is None or config.tile_size <= 0:
             raise runtime.UsageError(f"--tile_size must be 1 or more, not {config.tile_size}")
         if config.edge_mode not in EDGE_MODES:
             raise runtime.UsageError(f"--edge_mode is one of {', '.join(EDGE_MODES)}")

@@ -3,25 +3,29 @@
 ``PredictMap``: the scene's tiles (``geometry.MapGeometry.tiles``) are
 spread over workers; each is read and cut into windows (``tiles``), whose
 batches go through Beam's ``RunInference`` with
-``model_runner.windows.WindowModelHandler``; predictions are put back in
+``model_runner.windows.WindowModelHandler`` (its post-processing keys each
+prediction by its tile and map pixel); predictions are put back in
 their tile's block, and the blocks are written into the map by one writer
-(``writer``). Only a tile's region is ever held in memory.
+(``writer``). A worker holds the regions of at most ``TILES_IN_FLIGHT``
+tiles, never the scene.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import threading
 import time
 from typing import Iterator, List, Tuple
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.transforms.window import GlobalWindows
 
 from model_runner.windows import WindowBatch, WindowModelHandler
 from transforms.dataset.counters import FlowCounters
+from transforms.dataset.walks import ConcurrentWalks
 from transforms.mapping import tiles as tiles_module
 from transforms.mapping.geometry import MapGeometry, Tile
 from transforms.mapping.scene import Scene
@@ -32,52 +36,43 @@ PROGRESS_SECONDS = 10.0
 _LOG = logging.getLogger(__name__)
 
 
-#: batches of windows read and decoded ahead of the model, per tile
+#: batches of windows read and decoded ahead of the model (all tiles in flight together)
 READ_AHEAD = 3
+#: tiles read at once by a worker: the next tile's region is read and checked
+#: (in a background thread: GDAL and numpy release the GIL) while the last
+#: one's windows go through the model, so the model never waits for a read
+TILES_IN_FLIGHT = 2
+#: how much lower than the model's the reading threads' CPU priority is
+READER_NICENESS = 10
 
 
-def read_ahead(items: Iterator, depth: int) -> Iterator:
-    """``items``, produced in a background thread at most ``depth`` ahead of
-    the consumer: reading and decoding the next windows (GDAL and numpy
-    release the GIL) overlaps the model's ``session.run`` on the last ones.
-    An exception in the producer is raised in the consumer."""
-    done = object()
-    slots: "queue.Queue" = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+def at_low_priority(items: Iterator) -> Iterator:
+    """``items``, produced by a thread that first lowers its own CPU priority
+    (Linux: a thread's nice value; elsewhere nothing changes). The model's
+    threads then run whenever they can and the tile reads fill the time they
+    leave: on a machine with as many cores as the model uses, a read no
+    longer delays every thread of a parallel TensorFlow op."""
+    import os
 
-    def produce():
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(done)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            slots.put(e)
-
-    thread = threading.Thread(target=produce, name="map-tile-reader", daemon=True)
-    thread.start()
     try:
-        while True:
-            item = slots.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me,
+                       min(19, os.getpriority(os.PRIO_PROCESS, me) + READER_NICENESS))
+    except (AttributeError, OSError):  # no per-thread priorities here
+        pass
+    yield from items
 
 
 class ReadTileWindowsFn(beam.DoFn):
     """Tile -> its ``(tile, causes)`` (tagged ``causes``) and a
     ``WindowBatch`` per batch of valid windows (key: ``(tile, pixels)``).
+
+    Tiles are read in background threads (``walks.ConcurrentWalks``), up to
+    ``TILES_IN_FLIGHT`` at once and ``READ_AHEAD`` batches ahead of the
+    model, so a tile's outputs may come while a later tile of the bundle is
+    processed, or when the bundle finishes; every tile of a bundle is done
+    before it ends. Tiles are in the global window (as ``PredictMap`` makes
+    them).
 
     Args:
         scene: the scene (metadata only).
@@ -106,22 +101,48 @@ class ReadTileWindowsFn(beam.DoFn):
                       self._progress[1], self._progress[2], time.time() - self._progress[0])
             self._progress = [time.time(), 0, 0]
 
+    def start_bundle(self):
+        self.teardown()  # the reads of a bundle that failed, if any
+        self._walks = ConcurrentWalks(READ_AHEAD)
+
     def process(self, tile: Tile):
-        for kind, value in read_ahead(tiles_module.tile_windows(
-                self.scene, self.geometry, tile, self.edge_mode, self.batch_size), READ_AHEAD):
+        self._walks.start(tuple(tile), at_low_priority(tiles_module.tile_windows(
+            self.scene, self.geometry, tile, self.edge_mode, self.batch_size)))
+        if self._walks.running >= TILES_IN_FLIGHT:  # one finishes before the next starts
+            yield from self._outputs(self._walks.take())
+
+    def finish_bundle(self):
+        for output in self._outputs(self._walks.take_all()):
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(output.tag,
+                                               GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+
+    def teardown(self):
+        walks = getattr(self, "_walks", None)
+        if walks is not None:
+            walks.close()
+
+    def _outputs(self, taken):
+        for tile, item in taken:
+            if item is ConcurrentWalks.END:
+                continue
+            kind, value = item
             if kind == "causes":
                 self.tiles_read.inc()
                 self._log_progress(int((value == 0).sum()))
-                yield beam.pvalue.TaggedOutput(self.CAUSES, (tuple(tile), value))
+                yield beam.pvalue.TaggedOutput(self.CAUSES, (tile, value))
             else:
                 pixels, inputs = value
                 self.windows.inc(len(pixels))
-                yield WindowBatch((tuple(tile), pixels), inputs["image"], inputs["low_res"],
+                yield WindowBatch((tile, pixels), inputs["image"], inputs["low_res"],
                                   inputs["aux"])
 
 
-def predictions_of(result) -> Tuple[tuple, List[Tuple[Tuple[int, int], float]]]:
-    """A RunInference result -> ``(tile, [((row, col), prediction)])``."""
+def predictions_of(result: PredictionResult) -> Tuple[tuple, List[Tuple[Tuple[int, int], float]]]:
+    """RunInference's post-processing: a batch's result -> ``(tile, [((row,
+    col), prediction)])``, its map pixels keyed by their tile."""
     batch, values = result.example, result.inference
     tile, pixels = batch.key
     return tile, [(p, float(v)) for p, v in zip(pixels, np.asarray(values, np.float32))]
@@ -172,8 +193,6 @@ class PredictMap(beam.PTransform):
     batch_size: int = 8
 
     def expand(self, pbegin):
-        from apache_beam.ml.inference.base import RunInference
-
         tiles = (pbegin
                  | "Geometry" >> beam.Create([self.geometry])
                  | "Tiles" >> beam.FlatMap(lambda g: list(g.tiles()))
@@ -181,9 +200,8 @@ class PredictMap(beam.PTransform):
         read = tiles | "Read tile windows" >> beam.ParDo(ReadTileWindowsFn(
             self.scene, self.geometry, self.edge_mode, self.batch_size)).with_outputs(
                 ReadTileWindowsFn.CAUSES, main="batches")
-        predictions = (read.batches
-                       | "Run model" >> RunInference(self.model_handler)
-                       | "Predictions by tile" >> beam.Map(predictions_of))
+        predictions = read.batches | "Run model" >> RunInference(
+            self.model_handler.with_postprocess_fn(predictions_of))
         return ({"causes": read[ReadTileWindowsFn.CAUSES], "predictions": predictions}
                 | "Group by tile" >> beam.CoGroupByKey()
                 | "Assemble blocks" >> beam.Map(assemble_block))
