@@ -15,7 +15,7 @@ from transforms import runtime
 from transforms.dataset import files
 from transforms.dataset.splits import SplitConfig
 from transforms.evaluation.config import EvaluationConfig
-from transforms.evaluation.inputs import BAD_ROW_KINDS, CheckRowsFn, DropDuplicateRows
+from transforms.evaluation.inputs import BAD_ROW_KINDS, NAMESPACE, CheckRowsFn, DropDuplicateRows
 from transforms.evaluation.pipeline import Evaluate
 from transforms.evaluation.report import empty_time_splits
 from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
@@ -94,7 +94,7 @@ def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dic
         runtime.check_writable(out, "--output_dir")
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(options, test_pipeline,
-                                      lambda p: build(p, config, splits), "evaluate")
+                                      lambda p: build(p, config, splits), NAMESPACE)
     if dry_run:
         return dry_run
     metrics = read_metrics(out)

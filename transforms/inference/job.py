@@ -124,7 +124,7 @@ def run_predictions(config: InferenceConfig, options, test_pipeline=None) -> Dic
     with runtime.local_progress(options, PredictShards.STAGES,
                                 config.input_data_path) as progress:
         result, dry_run = runtime.run_pipeline(
-            options, test_pipeline, lambda p: build(p, config, progress), "run_inference")
+            options, test_pipeline, lambda p: build(p, config, progress), NAMESPACE)
     if dry_run:
         return dry_run
     c = runtime.counters(result, NAMESPACE)

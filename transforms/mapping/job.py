@@ -119,7 +119,7 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
                     lambda _, b: write_map(b, scene, geometry, config.output_path, tags))
                 | "Write summary" >> beam.Map(_write_summary, config, geometry, started))
 
-    result, dry_run = runtime.run_pipeline(options, test_pipeline, build, "predict_map")
+    result, dry_run = runtime.run_pipeline(options, test_pipeline, build, NAMESPACE)
     if dry_run:
         return dry_run
     summary = files.read_json(summary_path(config.output_path))

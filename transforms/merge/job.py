@@ -15,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
 from transforms.dataset.failures import Failure
-from transforms.merge.accounting import ShardReport
+from transforms.merge.accounting import NAMESPACE, ShardReport
 from transforms.merge.config import MergeConfig
 from transforms.merge.pipeline import MergeIsmnLabels
 from transforms.merge.rewrite import plan_outputs
@@ -111,7 +111,7 @@ def run_merge(config: MergeConfig, options, test_pipeline=None) -> Dict[str, obj
     with runtime.local_progress(options, MergeIsmnLabels.STAGES,
                                 config.input_data_path) as progress:
         result, dry_run = runtime.run_pipeline(
-            options, test_pipeline, lambda p: build(p, config, progress), "combine_ismn_data")
+            options, test_pipeline, lambda p: build(p, config, progress), NAMESPACE)
     if dry_run:
         return dry_run
     summary = summarise(result, config, clock.seconds())

@@ -47,7 +47,7 @@ def preprocess_shards(config: TrainingConfig, options, test_pipeline=None) -> Di
                      | "Preprocess" >> Preprocess(config.output_dir, config.image_size,
                                                   config.splits))
 
-        result, dry_run = runtime.run_pipeline(options, test_pipeline, build, "train")
+        result, dry_run = runtime.run_pipeline(options, test_pipeline, build, NAMESPACE)
     if dry_run:
         return dry_run
     counts = runtime.counters(result, NAMESPACE)
