@@ -155,6 +155,22 @@ def test_geometry_covers_each_map_pixel_once_and_regions_hold_their_windows():
         MapGeometry(64, 64, 3, 256)
 
 
+def test_band_values_read_packed_and_other_layouts_alike():
+    from transforms.dataset import example_proto
+    from transforms.mapping.examples import band_values
+
+    rng = np.random.default_rng(4)
+    packed = rng.integers(-2 ** 40, 2 ** 40, 36)
+    floats = rng.normal(size=36).astype(np.float32)
+    record = example_proto.encode_example({"a": ("int64", packed), "b": ("float", floats),
+                                           "c": ("int64", packed[:30])})
+    got = band_values(record, ("a", "b", "c", "d"), 6)
+    expected = example_proto.read_features(record, ("a", "b", "c"))
+    for name in ("a", "b", "c"):
+        assert np.array_equal(got[name], np.asarray(expected[name], np.float64)), name
+    assert got["d"].size == 0
+
+
 def test_band_planes_become_the_channels_of_each_window_exactly():
     from transforms.mapping.tiles import channels_last
 

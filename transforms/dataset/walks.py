@@ -9,6 +9,7 @@ several walks at once in background threads (``ConcurrentWalks``).
   thread, their items merged into one bounded queue, so reading and inflating
   overlaps the work on what was read (one core inflates one gzip stream, so
   one shard at a time cannot keep a model fed).
+* ``WalkingDoFn``: a Beam DoFn whose elements are such walks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import logging
 import queue
 import threading
 from typing import Dict, Iterable, Iterator, Optional, Tuple, TypeVar
+
+import apache_beam as beam
 
 from transforms.dataset import tfrecord_io
 from transforms.dataset.failures import Failure
@@ -127,3 +130,57 @@ class ConcurrentWalks:
         for thread in self._threads.values():
             thread.join()
         self._threads.clear()
+
+
+
+def in_global_window(outputs: Iterable) -> Iterator:
+    """What a DoFn's ``finish_bundle`` yields for ``outputs`` produced by its
+    walks: each value, tagged (``TaggedOutput``) or not, as a value of the
+    global window (where the shards and tiles these walks read are)."""
+    from apache_beam.transforms.window import GlobalWindows
+
+    for output in outputs:
+        if isinstance(output, beam.pvalue.TaggedOutput):
+            yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+        else:
+            yield GlobalWindows.windowed_value(output)
+
+
+class WalkingDoFn(beam.DoFn):
+    """A DoFn that walks each element in a background thread
+    (``ConcurrentWalks``), so reading one overlaps the work on another's.
+
+    ``process`` calls ``yield from self.walk(key, items)``: the walk starts,
+    and once ``parallel`` walks are running the outputs of what they produced
+    come until one of them ends. ``finish_bundle`` yields the rest, in the
+    global window: every walk of a bundle ends before the bundle does.
+    Subclasses set ``depth`` (items read ahead, all walks together) and
+    ``parallel`` (walks at once), and turn ``(key, item)`` pairs, with
+    ``ConcurrentWalks.END`` as a walk's last item, into outputs in
+    ``outputs(taken)``.
+    """
+
+    depth = 10
+    parallel = 2
+
+    def start_bundle(self):
+        self.teardown()  # the walks of a bundle that failed, if any
+        self._walks = ConcurrentWalks(self.depth)
+
+    def walk(self, key, items: Iterable) -> Iterator:
+        """Start walking ``items`` as ``key``; yields outputs when ``parallel`` walks run."""
+        self._walks.start(key, items)
+        if self._walks.running >= self.parallel:  # one finishes before the next starts
+            yield from self.outputs(self._walks.take())
+
+    def finish_bundle(self):
+        yield from in_global_window(self.outputs(self._walks.take_all()))
+
+    def teardown(self):
+        walks = getattr(self, "_walks", None)
+        if walks is not None:
+            walks.close()
+
+    def outputs(self, taken: Iterable) -> Iterator:
+        """The outputs of ``(key, item)`` pairs taken from the walks."""
+        raise NotImplementedError

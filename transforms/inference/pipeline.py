@@ -18,20 +18,19 @@ from typing import Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
-from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dataset import example_proto, keys
 from transforms.dataset.counters import FlowCounters
 from transforms.dataset.failures import Failure, malformed
 from transforms.dataset.keys import PredictionRow, row
-from transforms.dataset.walks import ConcurrentWalks, ShardReader
+from transforms.dataset.walks import ConcurrentWalks, ShardReader, WalkingDoFn
 
 NAMESPACE = "run_inference"
 COUNTERS = FlowCounters(NAMESPACE)
 _LOG = logging.getLogger(__name__)
 
 
-class ReadExamplesFn(beam.DoFn):
+class ReadExamplesFn(WalkingDoFn):
     """Shard path -> ``(ExampleKey, serialized)``; tagged ``failures``.
 
     ``parallel`` shards of a bundle are read at once, each in a background
@@ -49,36 +48,21 @@ class ReadExamplesFn(beam.DoFn):
 
     def __init__(self, progress_dir: Optional[str] = None, prefetch: int = 10, parallel: int = 2):
         self.progress_dir = progress_dir
-        self.prefetch = prefetch  # records read ahead, all shards together
+        self.depth = prefetch  # records read ahead, all shards together
         self.parallel = max(1, parallel)  # shards read at once
         self.count = COUNTERS.named(read="examples_read", malformed="malformed",
                                     corrupt="corrupt", incomplete="shards_incomplete")
 
     def start_bundle(self):
-        self.teardown()  # the walks of a bundle that failed, if any
-        self._walks = ConcurrentWalks(self.prefetch)
+        super().start_bundle()
         self._readers = {}
 
     def process(self, shard: str):
         reader = ShardReader(shard, self.progress_dir)
         self._readers[len(self._readers)] = (reader, time.time())
-        self._walks.start(len(self._readers) - 1, reader)
-        if self._walks.running >= self.parallel:  # one finishes before the next starts
-            yield from self._outputs(self._walks.take())
+        yield from self.walk(len(self._readers) - 1, reader)
 
-    def finish_bundle(self):
-        for output in self._outputs(self._walks.take_all()):
-            if isinstance(output, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-            else:
-                yield GlobalWindows.windowed_value(output)
-
-    def teardown(self):
-        walks = getattr(self, "_walks", None)
-        if walks is not None:
-            walks.close()
-
-    def _outputs(self, taken):
+    def outputs(self, taken):
         for key, item in taken:
             reader, start = self._readers[key]
             if item is ConcurrentWalks.END:

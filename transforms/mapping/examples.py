@@ -99,6 +99,34 @@ def cut_example(scene: Scene, point: Point, timestamp_ms: float,
     return example_proto.encode_example(features), ""
 
 
+def band_values(record: bytes, names, size: int) -> Dict[str, np.ndarray]:
+    """Each of ``names`` of an example as a flat float64 array: bands held as
+    one packed ``Int64List`` of ``size * size`` values (the released layout)
+    decoded by the compiled varint loop (``dataset.varints``), any other
+    layout by the plain protobuf reader.
+
+    Raises:
+        MalformedExampleError: the record is not a tf.train.Example.
+    """
+    from transforms.dataset import varints
+
+    spans = example_proto.packed_int64_spans(record, names)
+    buf = np.frombuffer(record, np.uint8)
+    out = np.empty((size * size, 1), np.float64)  # exact for integers below 2^53
+    values, slow = {}, []
+    for name in names:
+        span = spans.get(name)
+        if span is not None and varints.decode_band(buf, *span, out, 0, False, size, 0,
+                                                    size) == size * size:
+            values[name] = out[:, 0].copy()
+        else:
+            slow.append(name)
+    if slow:
+        found = example_proto.read_features(record, slow)
+        values.update((n, np.asarray(found.get(n, []), np.float64)) for n in slow)
+    return values
+
+
 def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     """Compare a scene's encoding with released examples: every example of
     the shards ``pattern`` matches whose window lies in the scene is cut
@@ -106,7 +134,8 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     compared pixel by pixel, pooled over the examples.
 
     Returns:
-        ``{"examples": compared, "skipped": outside or nodata, "bands":
+        ``{"examples": compared, "skipped": outside or nodata (or an
+        example lacking a band of ``size`` x ``size`` values), "bands":
         {band: {"mean_abs_diff", "r", "pixels"}}}`` (``r`` None for a band
         constant in either source).
     """
@@ -118,7 +147,7 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     for path in tfrecord_io.match_input_shards(pattern):
         for record in tfrecord_io.read_shard(path):
             found = example_proto.read_features(
-                record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE, *names))
+                record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE))
             size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else 512
             row, col = centre_pixel(scene, float(found[schema.CENTER_LAT][0]),
                                     float(found[schema.CENTER_LONG][0]))
@@ -126,9 +155,13 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
             if cut is None:
                 skipped += 1
                 continue
+            held = band_values(record, names, size)
+            if any(held[name].size != size * size for name in names):
+                skipped += 1  # a band missing or not size x size: nothing to compare it with
+                continue
             compared += 1
             for name in names:
-                a = np.asarray(found[name], np.float64)
+                a = held[name]
                 b = cut[name].astype(np.float64).ravel()
                 sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
                                (b * b).sum(), (a * b).sum())

@@ -21,11 +21,10 @@ from typing import Iterator, List, Tuple
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import PredictionResult, RunInference
-from apache_beam.transforms.window import GlobalWindows
 
 from model_runner.windows import WindowBatch, WindowModelHandler
 from transforms.dataset.counters import FlowCounters
-from transforms.dataset.walks import ConcurrentWalks
+from transforms.dataset.walks import ConcurrentWalks, WalkingDoFn
 from transforms.mapping import tiles as tiles_module
 from transforms.mapping.geometry import MapGeometry, Tile
 from transforms.mapping.scene import Scene
@@ -63,7 +62,7 @@ def at_low_priority(items: Iterator) -> Iterator:
     yield from items
 
 
-class ReadTileWindowsFn(beam.DoFn):
+class ReadTileWindowsFn(WalkingDoFn):
     """Tile -> its ``(tile, causes)`` (tagged ``causes``) and a
     ``WindowBatch`` per batch of valid windows (key: ``(tile, pixels)``).
 
@@ -101,30 +100,13 @@ class ReadTileWindowsFn(beam.DoFn):
                       self._progress[1], self._progress[2], time.time() - self._progress[0])
             self._progress = [time.time(), 0, 0]
 
-    def start_bundle(self):
-        self.teardown()  # the reads of a bundle that failed, if any
-        self._walks = ConcurrentWalks(READ_AHEAD)
+    depth, parallel = READ_AHEAD, TILES_IN_FLIGHT
 
     def process(self, tile: Tile):
-        self._walks.start(tuple(tile), at_low_priority(tiles_module.tile_windows(
+        yield from self.walk(tuple(tile), at_low_priority(tiles_module.tile_windows(
             self.scene, self.geometry, tile, self.edge_mode, self.batch_size)))
-        if self._walks.running >= TILES_IN_FLIGHT:  # one finishes before the next starts
-            yield from self._outputs(self._walks.take())
 
-    def finish_bundle(self):
-        for output in self._outputs(self._walks.take_all()):
-            if isinstance(output, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(output.tag,
-                                               GlobalWindows.windowed_value(output.value))
-            else:
-                yield GlobalWindows.windowed_value(output)
-
-    def teardown(self):
-        walks = getattr(self, "_walks", None)
-        if walks is not None:
-            walks.close()
-
-    def _outputs(self, taken):
+    def outputs(self, taken):
         for tile, item in taken:
             if item is ConcurrentWalks.END:
                 continue
