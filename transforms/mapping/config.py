@@ -38,7 +38,7 @@ class MapConfig(ModelSettings):
         edge_mode: ``nan``: a window reaching outside the scene is a NaN
             pixel; ``pad``: the outside is zeros, as the model's own crop-or-pad.
         tile_size: map pixels per tile side (a tile is one Beam element);
-            ``from_options`` settles None as ``default_tile_size(stride)``.
+            None: ``default_tile_size(stride)`` (``tile_side``).
     """
 
     scene_path: str
@@ -57,8 +57,6 @@ class MapConfig(ModelSettings):
                 that is not a ``.tif``.
         """
         values = values_for(cls, options, **cls.settled_defaults(options))
-        if values["tile_size"] is None and values["stride"] > 0:
-            values["tile_size"] = default_tile_size(values["stride"])
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
                    if not values[n]]
         if missing:
@@ -67,7 +65,7 @@ class MapConfig(ModelSettings):
         if config.stride <= 0 or config.stride % 2:
             raise runtime.UsageError(f"--stride must be a positive even number, not "
                                      f"{config.stride}")
-        if config.tile_size is None or config.tile_size <= 0:
+        if config.tile_size is not None and config.tile_size <= 0:
             raise runtime.UsageError(f"--tile_size must be 1 or more, not {config.tile_size}")
         if config.edge_mode not in EDGE_MODES:
             raise runtime.UsageError(f"--edge_mode is one of {', '.join(EDGE_MODES)}")
@@ -75,3 +73,8 @@ class MapConfig(ModelSettings):
             raise runtime.UsageError(f"--output_path {config.output_path}: the map is a "
                                      f"GeoTIFF, name it .tif")
         return config
+
+    @property
+    def tile_side(self) -> int:
+        """Map pixels per tile side: ``tile_size``, else the default for the stride."""
+        return self.tile_size or default_tile_size(self.stride)

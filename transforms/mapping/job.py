@@ -14,7 +14,7 @@ from model_runner.model import ModelLoadError, check_model
 from model_runner.windows import WindowModelHandler, window_side_for
 from transforms import runtime
 from transforms.dataset import files
-from transforms.mapping.config import MapConfig, default_tile_size
+from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
@@ -74,8 +74,7 @@ def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
     window = window_side_for(config.exported_model_dir, config.names, config.image_size,
                              config.feed_whole_images)
     grid = scene.grid
-    geometry = MapGeometry(grid.height, grid.width, config.stride, window,
-                           config.tile_size or default_tile_size(config.stride))
+    geometry = MapGeometry(grid.height, grid.width, config.stride, window, config.tile_side)
     if min(geometry.shape) == 0 or (config.edge_mode == "nan"
                                     and min(grid.height, grid.width) < window):
         raise runtime.InputError(
