@@ -116,12 +116,21 @@ def export_heavy(folder: str, seed: int = 0) -> str:
         z = tf.matmul(z, v1.get_variable("dense", initializer=w))[:, 0] + 0.3
         out = tf.clip_by_value(z, 0.0, 1.0, name=model_interface.OUTPUT_OP)
         assert out.name == model_interface.OUTPUT_TENSOR, out.name
-        with v1.Session(graph=graph) as sess:
-            sess.run(v1.global_variables_initializer())
-            builder = v1.saved_model.Builder(folder)
-            builder.add_meta_graph_and_variables(sess, [model_interface.SERVE_TAG])
-            builder.save()
+        save_model(graph, folder)
     return folder
+
+
+def save_model(graph, folder: str) -> None:
+    """``graph`` with its variables initialised, as a SavedModel in the
+    released layout (tag ``serve``, the interface's tensor names)."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(folder)
+        builder.add_meta_graph_and_variables(sess, [model_interface.SERVE_TAG])
+        builder.save()
 
 
 def heavy_gflop() -> float:

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from transforms.dataset import model_interface  # noqa: E402
 
 import measure  # noqa: E402
+from inference_benchmark import export_heavy, heavy_gflop, save_model  # noqa: E402
 
 
 def export_medium(folder: str, seed: int = 0) -> str:
@@ -62,11 +63,7 @@ def export_medium(folder: str, seed: int = 0) -> str:
         z = tf.matmul(tf.concat([hi, lo, aux], axis=1), weights("dense", (22, 1), 0.05))[:, 0]
         out = tf.clip_by_value(z + 0.3, 0.0, 1.0, name=model_interface.OUTPUT_OP)
         assert out.name == model_interface.OUTPUT_TENSOR
-        with v1.Session(graph=graph) as sess:
-            sess.run(v1.global_variables_initializer())
-            builder = v1.saved_model.Builder(folder)
-            builder.add_meta_graph_and_variables(sess, [model_interface.SERVE_TAG])
-            builder.save()
+        save_model(graph, folder)
     return folder
 
 
@@ -109,8 +106,6 @@ def main(argv=None):
 
     os.makedirs(args.work_dir, exist_ok=True)
     if args.model == "heavy":
-        from inference_benchmark import export_heavy, heavy_gflop
-
         model_dir, gflop = export_heavy(os.path.join(args.work_dir, "heavy_model")), heavy_gflop()
     else:
         model_dir, gflop = export_medium(os.path.join(args.work_dir, "medium_model")), medium_gflop()
