@@ -312,55 +312,6 @@ class CheckRowsFn(beam.DoFn):
                 self.BAD, {"source": row.get(SOURCE), "kind": kind, "reason": reason})
 
 
-def row_identity(row: Dict[str, object]):
-    """``(shard, index)`` of a prediction row, or None when it has neither."""
-    shard, index = row.get(schema.SHARD), row.get(schema.INDEX)
-    if shard in (None, "") or index in (None, ""):
-        return None
-    return str(shard), str(index)
-
-
-def _source_order(row: Dict[str, object]):
-    """``path:line`` as ``(path, line)``, so line 14 comes before line 124."""
-    path, _, line = str(row.get(SOURCE)).rpartition(":")
-    return (path, int(line)) if line.isdigit() else (str(row.get(SOURCE)), 0)
-
-
-def first_of_duplicates(key_rows, bad_tag: str = CheckRowsFn.BAD):
-    """``((shard, index), rows)`` -> the row from the first source (by
-    ``path:line``), and each other one tagged ``bad`` as a ``duplicate`` (an
-    example predicted twice, e.g. by an earlier run with another shard count
-    whose files the prediction glob also matches)."""
-    _, rows = key_rows
-    rows = sorted(rows, key=_source_order)
-    yield rows[0]
-    for row in rows[1:]:
-        COUNTERS("rows_duplicate").inc()
-        yield beam.pvalue.TaggedOutput(bad_tag, {
-            "source": row.get(SOURCE), "kind": "duplicate",
-            "reason": f"the example {row.get(schema.SHARD)} record {row.get(schema.INDEX)} "
-                      f"is also in {rows[0].get(SOURCE)} (counted once)"})
-
-
-class DropDuplicateRows(beam.PTransform):
-    """Rows -> each example's row once (``rows``) and the other copies
-    (``bad``, ``kind`` = ``duplicate``), by ``row_identity``; rows without a
-    shard and index pass as they are."""
-
-    def expand(self, rows):
-        keyed = rows | "Key by example" >> beam.Map(lambda r: (row_identity(r), r))
-        identified = (keyed
-                      | "With identity" >> beam.Filter(lambda kv: kv[0] is not None)
-                      | "Group copies" >> beam.GroupByKey()
-                      | "First copy" >> beam.FlatMap(first_of_duplicates).with_outputs(
-                          CheckRowsFn.BAD, main="rows"))
-        anonymous = (keyed
-                     | "Without identity" >> beam.Filter(lambda kv: kv[0] is None)
-                     | "Rows" >> beam.Map(lambda kv: kv[1]))
-        return {"rows": (identified.rows, anonymous) | "All rows" >> beam.Flatten(),
-                "bad": identified[CheckRowsFn.BAD]}
-
-
 def read_text(readable_file) -> str:
     return readable_file.read().decode("utf-8")
 

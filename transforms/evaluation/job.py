@@ -15,7 +15,8 @@ from transforms import runtime
 from transforms.dataset import files
 from transforms.dataset.splits import SplitConfig
 from transforms.evaluation.config import EvaluationConfig
-from transforms.evaluation.inputs import BAD_ROW_KINDS, NAMESPACE, CheckRowsFn, DropDuplicateRows
+from transforms.evaluation.duplicates import DropDuplicateRows
+from transforms.evaluation.inputs import BAD_ROW_KINDS, NAMESPACE, CheckRowsFn
 from transforms.evaluation.pipeline import Evaluate
 from transforms.evaluation.report import empty_time_splits
 from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
@@ -38,10 +39,10 @@ def build(p: beam.Pipeline, config: EvaluationConfig, splits: SplitConfig):
         splits: the split rule (``config.splits()``).
     """
     rows = p | "Read rows" >> ReadPredictionRows(config.predictions, config.input_data_path)
-    bad = []
+    bad, collisions = [], None
     if config.predictions:
         unique = rows | "Drop duplicate rows" >> DropDuplicateRows()
-        rows, bad = unique["rows"], [unique["bad"]]
+        rows, bad, collisions = unique["rows"], [unique["bad"]], unique["collisions"]
     checked = rows | "Check rows" >> beam.ParDo(
         CheckRowsFn(config.extra, with_model=config.with_model)).with_output_types(
         typing.Any).with_outputs(CheckRowsFn.BAD, main="rows")
@@ -51,7 +52,7 @@ def build(p: beam.Pipeline, config: EvaluationConfig, splits: SplitConfig):
      | "Write bad rows" >> beam.io.WriteToText(
          FileSystems.join(config.output_dir, "bad_rows"), file_name_suffix=".jsonl",
          num_shards=1, shard_name_template=""))
-    return checked.rows | "Evaluate" >> Evaluate(config, splits)
+    return checked.rows | "Evaluate" >> Evaluate(config, splits, collisions)
 
 
 def _read(path: str) -> str:
@@ -141,8 +142,9 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
 
     Returns:
         ``(stdout lines, stderr lines)``: the report, the paths of the files
-        it wrote, files of an earlier run, the rows left out (five of each
-        kind) and the error, if any.
+        it wrote, files of an earlier run, one line when input shard names
+        collide (``collision_line``), the rows left out (five of each kind)
+        and the error, if any.
     """
     plots = [FileSystems.join(output_dir, n) for n in metrics["files"] if n.endswith(".png")]
     out: List[str] = [metrics["table"],
@@ -153,6 +155,8 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
     if stale:
         err.append(f"NOTE: {len(stale)} files in {output_dir} are from an earlier run, not this "
                    f"one: {', '.join(stale)}")
+    if metrics.get("shard_name_collisions"):
+        err.append(collision_line(metrics))
     for kind, n in metrics["rows_set_aside"].items():
         if n:
             err.append(f"{n} rows {BAD_ROW_WORDS[kind]} and were left out (all in "
@@ -161,6 +165,25 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
     if metrics.get("error"):
         err.append(f"evaluate: error: {metrics['error']}")
     return out, err
+
+
+def collision_line(metrics: Dict[str, object]) -> str:
+    """The one line saying that input shard names collide.
+
+    Args:
+        metrics: ``run_evaluation``'s result, with ``shard_name_collisions``
+            and ``colliding_shard_names`` (``duplicates.collision_summary``).
+
+    Returns:
+        The line: how many examples share an input shard name and record
+        index with another example, and the names (the first five).
+    """
+    names = metrics.get("colliding_shard_names", [])
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (f"NOTE: input shard names collide: {metrics['shard_name_collisions']} examples share "
+            f"their shard name and record index with a different example ({shown}); they are "
+            f"told apart by sensor and time and all evaluated (shard_name_collisions in "
+            f"metrics.json)")
 
 
 def exit_code(metrics: Dict[str, object]) -> int:

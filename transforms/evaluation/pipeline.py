@@ -10,6 +10,7 @@ series is the largest group).
 """
 
 import dataclasses
+from typing import Optional
 
 import apache_beam as beam
 
@@ -44,10 +45,14 @@ class Evaluate(beam.PTransform):
             minimum pairs per sensor, plotted sensors, intervals, reference
             predictor, anomaly window).
         splits: the split rule (``config.splits()``: it may read a file).
+        collisions: ``(shard name, examples)`` of input shard names shared
+            by different examples (``DropDuplicateRows``' ``collisions``),
+            reported in ``metrics.json``; None: none were looked for.
     """
 
     config: EvaluationConfig
     splits: SplitConfig = SplitConfig()
+    collisions: Optional[beam.PCollection] = None
 
     def expand(self, rows):
         c = self.config
@@ -94,13 +99,15 @@ class Evaluate(beam.PTransform):
         years = (rows
                  | "Labelled years" >> beam.FlatMap(_labelled_year)
                  | "Count years" >> beam.combiners.Count.PerElement())
+        collisions = (self.collisions if self.collisions is not None
+                      else rows.pipeline | "No collisions looked for" >> beam.Create([]))
         side = beam.pvalue.AsList
         return (rows.pipeline
                 | "Report trigger" >> beam.Create([None])
                 | "Assemble report" >> beam.Map(
                     report.build_report, side(pooled), side(networks), side(sensor_rows),
                     side(hists), side(series_points), side(skills), side(groups), side(statuses),
-                    side(years),
+                    side(years), side(collisions),
                     min_samples=c.min_samples_per_sensor, table_splits=list(c.table_splits),
                     uncertainty=c.uncertainty, reference=c.reference_predictor,
                     anomaly_window_days=c.anomaly_window_days)

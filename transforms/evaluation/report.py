@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from transforms.dataset import schema
+from transforms.evaluation.duplicates import collision_summary
 from transforms.evaluation.metrics import bootstrap_interval, summarise_sensors
 from transforms.dataset.splits import network_of
 
@@ -124,12 +125,14 @@ ROW_STATUSES = ("evaluated", "no_label", "no_prediction", "no_split")
 
 
 def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=(), groups=(),
-                 statuses=(), years=(), *,
+                 statuses=(), years=(), collisions=(), *,
                  min_samples: int, table_splits: List[str],
                  uncertainty: Uncertainty = Uncertainty(), reference: str = "model",
                  anomaly_window_days: Optional[float] = None) -> Report:
     """The side inputs of ``Evaluate`` -> the ``Report`` (``years``:
-    ``(year, labelled rows)`` pairs, for the time split's checks)."""
+    ``(year, labelled rows)`` pairs, for the time split's checks;
+    ``collisions``: ``(shard name, examples)`` of input shard names shared by
+    different examples, see ``duplicates.collision_summary``)."""
     u = uncertainty
     sensor_rows = _with_anomalies(sensor_rows, skills)
     per_sensor_summary: Dict[str, Dict[str, object]] = {}
@@ -162,6 +165,7 @@ def build_report(_, pooled, networks, sensor_rows, hists, series_points, skills=
         "all_splits": all_splits,
         "pairs_by_split": pairs_by_split,
         "sensors_by_split": sensors_by_split,
+        **collision_summary(collisions),
     }
     return Report(report, _nest(list(hists), 2), list(sensor_rows), series, list(groups))
 

@@ -12,14 +12,13 @@ import json
 import posixpath
 from typing import Dict, List, Optional
 
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import files
-from transforms.evaluation.metrics import HIST_BINS
+from transforms.evaluation import plots
+from transforms.evaluation.plots import DISPLAY, predictor_order
 from transforms.evaluation.report import MIN_SENSORS_FOR_SIGNIFICANCE, Report
 
-DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 _CI_COLUMNS = ("bias_ci_lower", "bias_ci_upper", "ubrmse_ci_lower", "ubrmse_ci_upper",
                "r_ci_lower", "r_ci_upper")
 PER_SENSOR_COLUMNS = ("split", "sensor_id", "network", "predictor", "n", "bias", "rmse",
@@ -30,12 +29,6 @@ PER_GROUP_COLUMNS = ("split", "breakdown", "group", "predictor", "n", "bias", "r
 
 def _fmt(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.3f}"
-
-
-def predictor_order(predictors) -> List[str]:
-    first = [p for p in ("smap", "gldas") if p in predictors]
-    rest = sorted(p for p in predictors if p not in ("smap", "gldas", "model"))
-    return first + rest + (["model"] if "model" in predictors else [])
 
 
 def markdown_table(metrics: Dict[str, Dict[str, Dict[str, object]]], splits: List[str],
@@ -182,128 +175,6 @@ def per_group_csv(rows: List[Dict[str, object]]) -> str:
                 lambda r: (r["split"], r["breakdown"], r["group"], r["predictor"]))
 
 
-def plot_breakdown(rows: List[Dict[str, object]], breakdown: str, splits: List[str]) -> bytes:
-    """ubRMSE and r per group of one breakdown, with their intervals, for each predictor."""
-    matplotlib, plt = _matplotlib()
-
-    shown = [r for r in rows if r["breakdown"] == breakdown and r["split"] in splits]
-    groups = sorted({r["group"] for r in shown})
-    predictors = predictor_order({r["predictor"] for r in shown})
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(groups) * len(predictors)), 4),
-                             squeeze=False, constrained_layout=True)
-    width = 0.8 / max(1, len(predictors) * len(splits))
-    for ax, metric in zip(axes[0], ("ubrmse", "r")):
-        k = 0
-        for split in splits:
-            for p in predictors:
-                by_group = {r["group"]: r for r in shown if r["split"] == split and r["predictor"] == p}
-                xs, ys, errs, ns = [], [], [[], []], []
-                for i, g in enumerate(groups):
-                    r = by_group.get(g)
-                    if r is None or r.get(metric) is None:
-                        continue
-                    lo, hi = r.get(f"{metric}_ci_lower"), r.get(f"{metric}_ci_upper")
-                    xs.append(i + (k - (len(predictors) * len(splits) - 1) / 2) * width)
-                    ys.append(r[metric])
-                    ns.append(r["n"])
-                    errs[0].append(r[metric] - lo if lo is not None else 0)
-                    errs[1].append(hi - r[metric] if hi is not None else 0)
-                if xs:
-                    ax.errorbar(xs, ys, yerr=errs, fmt="o", ms=4, capsize=2,
-                                label=f"{DISPLAY.get(p, p)} ({split})")
-                    for x, y, n in zip(xs, ys, ns):  # how many pairs each point stands for
-                        ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(3, 3),
-                                    fontsize=5, color="dimgray")
-                k += 1
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
-        ax.set(title=f"{'ubRMSE (m³/m³)' if metric == 'ubrmse' else 'r'} by {breakdown} "
-                     f"({' and '.join(splits)} sensors)")
-    _legend(axes[0][0], fontsize=7)
-    return _png(fig)
-
-
-def _legend(ax, **kwargs) -> None:
-    """A legend when the axes have labelled artists (matplotlib warns otherwise)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kwargs)
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _matplotlib():
-    """matplotlib with the file-only Agg backend (workers have no display)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return matplotlib, plt
-
-
-def plot_density(hists: Dict[str, Dict[str, np.ndarray]], predictor: str, splits: List[str]) -> bytes:
-    matplotlib, plt = _matplotlib()
-
-    shown = [s for s in splits if predictor in hists.get(s, {})]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 4), squeeze=False,
-                             constrained_layout=True)  # colour bars beside, not over, the labels
-    edges = np.linspace(0, 1, HIST_BINS + 1)
-    for ax, split in zip(axes[0], shown):
-        counts = hists[split][predictor].astype(float)
-        mesh = ax.pcolormesh(edges, edges, np.ma.masked_equal(counts, 0), cmap="viridis",
-                             norm=matplotlib.colors.LogNorm(vmin=1, vmax=max(counts.max(), 1)))
-        ax.plot([0, 1], [0, 1], "w--", lw=0.8)
-        ax.set(xlabel=f"{DISPLAY.get(predictor, predictor)} (m³/m³)", ylabel="in-situ (m³/m³)",
-               title=f"{split}: n={int(counts.sum())}", xlim=(0, 1), ylim=(0, 1))
-        fig.colorbar(mesh, ax=ax, label="examples")
-    return _png(fig)
-
-
-def plot_sensor_distributions(rows: List[Dict[str, object]], metric: str, min_samples: int) -> bytes:
-    matplotlib, plt = _matplotlib()
-
-    predictors = predictor_order({r["predictor"] for r in rows})
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(-1, 1, 41) if metric == "r" else np.linspace(0, 0.25, 41)
-    for p in predictors:
-        values = [r[metric] for r in rows if r["predictor"] == p and r["n"] >= min_samples
-                  and r[metric] is not None and r["split"] != "train"]
-        if values:
-            ax.hist(values, bins=bins, histtype="step", lw=1.5,
-                    label=f"{DISPLAY.get(p, p)} (median {np.median(values):.3f})")
-    ax.set(xlabel="per-sensor " + ("correlation" if metric == "r" else "ubRMSE (m³/m³)"),
-           ylabel="sensors", title=f"Per-sensor {metric} (validation + test sensors)")
-    _legend(ax, fontsize=8)
-    return _png(fig)
-
-
-def plot_series(series: Dict[str, List[Dict[str, object]]]) -> bytes:
-    matplotlib, plt = _matplotlib()
-
-    sensors = sorted(series, key=lambda s: (-len(series[s]), s))
-    fig, axes = plt.subplots(len(sensors), 1, figsize=(9, 2.6 * len(sensors)), squeeze=False,
-                             constrained_layout=True)
-    for ax, sensor in zip(axes[:, 0], sensors):
-        points = sorted(series[sensor], key=lambda p: p["timestamp"])
-        t = np.array([int(p["timestamp"]) for p in points], dtype="datetime64[ms]")
-        ax.plot(t, [p["label"] for p in points], "k.-", lw=1, label="in-situ")
-        for name in predictor_order({k for p in points for k in p["predictors"]}):
-            ax.plot(t, [p["predictors"].get(name, np.nan) for p in points], ".-", lw=0.8,
-                    label=DISPLAY.get(name, name))
-        split = points[0].get("split")
-        ax.set(title=f"{sensor}: {split} sensor, {len(points)} examples"
-                     + (" (the model was fitted on it)" if split == "train" else ""),
-               ylabel="m³/m³")
-        ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-        _legend(ax, fontsize=7, ncol=4)
-    return _png(fig)
-
-
 def write_report(assembled: Report, output_dir: str) -> List[str]:
     """Write every output file; returns their paths."""
     report, hists = assembled.summary, assembled.hists
@@ -314,15 +185,16 @@ def write_report(assembled: Report, output_dir: str) -> List[str]:
     written[join("per_sensor.csv")] = per_sensor_csv(per_sensor_rows).encode()
     written[join("per_group.csv")] = per_group_csv(assembled.group_rows).encode()
     for breakdown in sorted({r["breakdown"] for r in assembled.group_rows}):
-        written[join(f"breakdown_{breakdown}.png")] = plot_breakdown(
-            assembled.group_rows, breakdown, report["table_splits"])
+        written[join(f"breakdown_{breakdown}.png")] = plots.png(plots.breakdown_figure(
+            assembled.group_rows, breakdown, report["table_splits"], report["ci_level"]))
     for predictor in predictor_order({p for s in hists for p in hists[s]}):
-        written[join(f"scatter_{predictor}.png")] = plot_density(hists, predictor, report["all_splits"])
+        written[join(f"scatter_{predictor}.png")] = plots.png(plots.density_figure(
+            hists, predictor, report["all_splits"], report["pooled"]))
     for metric in ("r", "ubrmse"):
-        written[join(f"per_sensor_{metric}.png")] = plot_sensor_distributions(
-            per_sensor_rows, metric, report["min_samples_per_sensor"])
+        written[join(f"per_sensor_{metric}.png")] = plots.png(plots.sensor_distribution_figure(
+            per_sensor_rows, metric, report["min_samples_per_sensor"]))
     if series:
-        written[join("timeseries.png")] = plot_series(series)
+        written[join("timeseries.png")] = plots.png(plots.series_figure(series))
     report["files"] = sorted(posixpath.basename(path) for path in
                              [*written, join("metrics.json")])
     written[join("metrics.json")] = json.dumps(report, indent=2, sort_keys=True).encode()
