@@ -49,15 +49,15 @@ demo: venv
 	    --output_dir $(SAMPLE)/training --image_size 32 --epochs 30
 	$(PY) -m pipelines.run_inference \
 	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
-	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 --num_inference_samples 5
+	    --exported_model_dir $(SAMPLE)/training/model --num_inference_samples 5
 	$(PY) -m pipelines.run_inference \
 	    --input_data_path '$(SAMPLE)/merged/data-*-of-00002.tfrecord.gz' \
-	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 \
+	    --exported_model_dir $(SAMPLE)/training/model \
 	    --output_path $(SAMPLE)/predictions/pred
 	$(PY) -m pipelines.evaluate --predictions '$(SAMPLE)/predictions/pred-*.csv' \
 	    --output_dir $(SAMPLE)/evaluation --min_samples_per_sensor 3
 	$(PY) -m pipelines.predict_map --scene_path $(SAMPLE)/scene \
-	    --exported_model_dir $(SAMPLE)/training/model --image_size 32 --stride 32 \
+	    --exported_model_dir $(SAMPLE)/training/model --stride 32 \
 	    --output_path $(SAMPLE)/maps/map.tif
 
 bench: venv

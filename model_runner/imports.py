@@ -1,6 +1,6 @@
 """Importing the native libraries of inference quickly (TensorFlow, numba).
 
-Start-up is part of every run's time (the README's inference section
+Start-up is part of every run's time (docs/benchmarks.md
 measures it), and two things in it were pure waste: Python's garbage
 collector rescanning the millions of objects these imports create, and
 TensorFlow's own eager import of all of Keras.

@@ -3,133 +3,147 @@
     python -m pipelines.cut_examples --scene_path scene/ --points points.csv \
         --timestamp 2021-06-01T10:30:00Z --output_dir examples/
 
-``--points``: a CSV with the columns ``sensor_id,lat,lon`` (WGS84). Writes
-``<output_dir>/data-00000-of-00001.tfrecord.gz`` (gzipped TFRecord, one
-``tf.train.Example`` per point that could be cut, in the order of the CSV)
-and ``<output_dir>/failures.jsonl`` (one line per point that could not:
-its sensor_id and why). The examples feed ``run_inference``, the released
-``run_inference.py`` or ``combine_ismn_data`` (see ``transforms.mapping.examples``
-for what they hold). A plain loop, not a Beam pipeline: a scene's points are few.
-
-``--compare_with 'shards/*.tfrecord.gz'`` checks a scene's encoding instead:
-every example of the shards whose window lies in the scene is cut again
-from the scene at its centre and compared band by band (mean absolute
-difference and correlation, pooled), printed as a table and written to
-``<output_dir>/compare.json``.
+Writes ``<output_dir>/data-00000-of-00001.tfrecord.gz`` (an example per point
+that could be cut, in the CSV's order) and ``failures.jsonl`` (each point that
+could not, and why); exit 1 when none could. ``--compare_with 'shards/*.gz'``
+checks a scene's encoding instead: each example of the shards whose window
+lies in the scene is cut again and compared band by band (pooled), printed
+and written to ``compare.json``; exit 1 when none lies in the scene. A plain
+loop, not a Beam pipeline; ``transforms.mapping.examples`` does the work.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import datetime
 import json
 import os
 import sys
+import time
+from collections import Counter
 from typing import List, Optional
 
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
 from transforms.mapping import SceneError, read_scene
-from transforms.mapping.examples import Point, compare_with_examples, cut_example
+from transforms.mapping.examples import compare_with_examples, cut_example, extents, read_points
+from transforms.runtime.arguments import command_parser, time_ms
+
+#: ``--timestamp``'s range: Sentinel-1A's launch (2014-04-03T00:00Z) to now + 1 day, in ms
+EARLIEST_MS, DAY_MS = 1396483200000.0, 86400000.0
 
 
-def timestamp_ms(text: str) -> float:
-    """``2021-06-01T10:30:00Z`` (UTC when no zone) or Unix milliseconds."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise runtime.UsageError(f"--timestamp {text!r} is neither an ISO time nor Unix "
-                                 f"milliseconds") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp() * 1000.0
+class CutExamplesOptions:
+    """cut_examples' flags: a plain class, not a ``PipelineOptions`` (the
+    command builds no Beam pipeline; see ``runtime.cli_main``'s ``beam``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--scene_path", required=True,
+                            help="the scene folder: GeoTIFFs of the model's 14 bands, "
+                                 "smap_sm.tif, gldas_sm.tif (as for predict_map)")
+        parser.add_argument("--points", default=None,
+                            help="CSV whose header names sensor_id,lat,lon (WGS84 degrees; "
+                                 "UTF-8, a byte-order mark is fine): one example centred at "
+                                 "each point (with --timestamp; not with --compare_with)")
+        parser.add_argument("--timestamp", default=None,
+                            help="the examples' time: an ISO time (UTC when it names no zone) "
+                                 "or Unix milliseconds, from 2014-04-03 (Sentinel-1's launch) "
+                                 "to now + 1 day; stored as float32 Unix milliseconds, as in "
+                                 "the release: 131072 ms apart near 2021, so off by up to "
+                                 "about 65 s")
+        parser.add_argument("--compare_with", default=None,
+                            help="glob of released shards: cut each example that lies in the "
+                                 "scene again from the scene and compare band by band (mean "
+                                 "absolute difference, correlation): a check of the scene's "
+                                 "encoding (instead of --points and --timestamp)")
+        parser.add_argument("--output_dir", required=True,
+                            help="the folder for the examples and failures.jsonl (or "
+                                 "compare.json); created when missing")
+        parser.add_argument("--size", type=int, default=None,
+                            help="the examples' side in pixels, positive and even: they are "
+                                 "centred on a pixel corner (default 512, the release's; not "
+                                 "with --compare_with, which uses each example's own)")
 
 
-def read_points(path: str) -> List[Point]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        return [Point(r["sensor_id"], float(r["lat"]), float(r["lon"])) for r in rows]
-    except OSError as e:
-        raise runtime.UsageError(f"--points {path}: {e.strerror}") from e
-    except (KeyError, TypeError, ValueError) as e:
-        raise runtime.InputError(f"{path}: needs the columns sensor_id,lat,lon with numbers "
-                                 f"({e})") from e
+OPTION_CLASSES = (CutExamplesOptions,)
+DESCRIPTION = ("Cut examples in the released schema from a scene at the points of a CSV with "
+               "the header sensor_id,lat,lon, or compare a scene with released examples.")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 example``, ``2 examples``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def check_flags(args) -> Optional[float]:
+    """The flags' combinations and values (UsageError naming the flag); returns
+    ``--timestamp`` in Unix milliseconds (None with ``--compare_with``)."""
+    given = [f"--{f}" for f in ("points", "timestamp", "size") if getattr(args, f) is not None]
+    if args.compare_with and given:
+        raise runtime.UsageError(f"--compare_with compares the shards' own examples: leave out "
+                                 f"{' and '.join(given)}")
+    if not args.compare_with and not (args.points and args.timestamp):
+        raise runtime.UsageError("give --points and --timestamp, or --compare_with")
+    if args.size is not None and (args.size <= 0 or args.size % 2):
+        raise runtime.UsageError(f"--size must be a positive even number (an example is "
+                                 f"centred on a pixel corner), not {args.size}")
+    when = None if args.compare_with else time_ms(
+        "--timestamp", args.timestamp, EARLIEST_MS, time.time() * 1000 + DAY_MS,
+        ("Sentinel-1's launch", "now + 1 day"))
+    if "://" not in args.scene_path and not os.path.isdir(args.scene_path):
+        raise runtime.UsageError(f"--scene_path {args.scene_path} is not a folder")
+    if os.path.isfile(args.output_dir):
+        raise runtime.UsageError(f"--output_dir {args.output_dir} is a file, not a folder")
+    runtime.check_writable(args.output_dir, "--output_dir")
+    return when
 
 
 def compare(scene, pattern: str, output_dir: str) -> dict:
     """``--compare_with``: the table printed, ``compare.json`` written."""
-    try:
-        found = compare_with_examples(scene, pattern)
-    except FileNotFoundError as e:
-        raise runtime.UsageError(f"--compare_with: {e}") from e
-    lines = [f"{found['examples']} examples compared ({found['skipped']} outside the scene "
-             f"or on nodata)", "", "| band | mean abs. difference | r |", "| --- | ---: | ---: |"]
+    found = compare_with_examples(scene, pattern)
+    causes = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in found["skipped_by_cause"].items()
+                       if n) or "none"
+    lines = [f"{plural(found['examples'], 'example')} compared (skipped: {causes})", "",
+             "| band | mean abs. difference | r |", "| --- | ---: | ---: |"]
     for band, m in found["bands"].items():
-        mad = "–" if m["mean_abs_diff"] is None else f"{m['mean_abs_diff']:.3f}"
         r = "–" if m["r"] is None else f"{m['r']:.4f}"
-        lines.append(f"| {band} | {mad} | {r} |")
+        lines.append(f"| {band} | {m['mean_abs_diff']:.3f} | {r} |")
     print("\n".join(lines))
     files.write_json_atomically(os.path.join(output_dir, "compare.json"), found)
     return found
 
 
 def run(argv: Optional[List[str]] = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m pipelines.cut_examples",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--scene_path", required=True)
-    p.add_argument("--points", default=None, help="CSV: sensor_id,lat,lon")
-    p.add_argument("--timestamp", default=None, help="ISO time (UTC) or Unix milliseconds")
-    p.add_argument("--compare_with", default=None,
-                   help="glob of released shards: cut each example that lies in the scene "
-                        "again from the scene and compare band by band (mean absolute "
-                        "difference, correlation): a check of the scene's encoding")
-    p.add_argument("--output_dir", required=True)
-    p.add_argument("--size", type=int, default=512, help="example side (512 in the release)")
-    args = p.parse_args(argv)
-    if not args.compare_with and not (args.points and args.timestamp):
-        raise runtime.UsageError("give --points and --timestamp, or --compare_with")
+    """Cut the examples (or compare, with ``--compare_with``); returns what was done."""
+    args = command_parser("cut_examples", OPTION_CLASSES).parse_args(argv)
+    when = check_flags(args)
+    points = None if args.compare_with else read_points(args.points)
     try:
         scene = read_scene(args.scene_path)
+        if args.compare_with:
+            return compare(scene, args.compare_with, args.output_dir)
+        cut = [(p, *cut_example(scene, p, when, args.size or 512)) for p in points]
     except SceneError as e:
-        raise runtime.InputError(str(e)) from e
-    os.makedirs(args.output_dir, exist_ok=True)
-    if args.compare_with:
-        return compare(scene, args.compare_with, args.output_dir)
-    when = timestamp_ms(args.timestamp)
-    points = read_points(args.points)
-    examples, failures = [], []
-    for point in points:
-        serialized, why = cut_example(scene, point, when, args.size)
-        if serialized is None:
-            failures.append({"sensor_id": point.sensor_id, "lat": point.lat, "lon": point.lon,
-                             "reason": why})
-        else:
-            examples.append(serialized)
+        raise runtime.InputError(str(e)) from e  # a file of the scene, named
+    examples = [serialized for _, serialized, _ in cut if serialized is not None]
+    failures = [{"sensor_id": p.sensor_id, "lat": p.lat, "lon": p.lon, "reason": why}
+                for p, serialized, why in cut if serialized is None]
     out = os.path.join(args.output_dir, tfrecord_io.shard_name(0, 1))
     tfrecord_io.write_shard(out, examples)
     files.write_bytes_atomically(os.path.join(args.output_dir, "failures.jsonl"), "".join(
         json.dumps(r, sort_keys=True) + "\n" for r in failures).encode())
-    print(f"cut {len(examples)} examples of {len(points)} points into {out}; "
-          f"{len(failures)} points could not be cut (failures.jsonl)")
+    if not examples:
+        raise runtime.InputError(f"no point of {args.points} could be cut (failures.jsonl): " + (
+            extents(scene, *zip(*[(p.lat, p.lon) for p in points]), "point", "points")))
+    causes = ", ".join(f"{n} {c}" for c, n in Counter(f["reason"] for f in failures).items())
+    print(f"cut {plural(len(examples), 'example')} of {plural(len(points), 'point')} into "
+          f"{out}" + (f"; {plural(len(failures), 'point')} could not be cut ({causes}: "
+                      f"failures.jsonl)" if failures else ""))
     return {"examples": len(examples), "failures": failures, "output": out}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    try:
-        run(argv)
-        return 0
-    except runtime.UsageError as e:
-        print(f"cut_examples: error: {e}", file=sys.stderr)
-        return 2
-    except runtime.InputError as e:
-        print(f"cut_examples: error: {e}", file=sys.stderr)
-        return 1
+    return runtime.cli_main("cut_examples", run, lambda _: 0, argv, OPTION_CLASSES,
+                            DESCRIPTION, beam=False)
 
 
 if __name__ == "__main__":

@@ -43,22 +43,33 @@ class EvaluateOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--predictions", default=None,
-                            help="glob of run_inference outputs (.csv or .parquet)")
+                            help="glob of run_inference outputs (.csv or .parquet); without it, "
+                                 "--input_data_path's shards give the SMAP and GLDAS "
+                                 "baselines alone")
         parser.add_argument("--split_by", choices=("sensor", "file", "time", "none"),
                             default="sensor",
                             help="sensor: hash of sensor_id; file: --split_file; time: the "
                                  "year of each example (--test_years, --validation_years); "
                                  "none: all examples together")
-        parser.add_argument("--split_file", default=None, help="sensor_id,split lines")
+        parser.add_argument("--split_file", default=None,
+                            help="--split_by file: a file of sensor_id,split lines")
         parser.add_argument("--test_years", default="",
-                            help="--split_by time: comma-separated years held out as test")
+                            help="--split_by time: comma-separated years held out as test "
+                                 "(default: none)")
         parser.add_argument("--validation_years", default="",
-                            help="--split_by time: years for validation (the rest: train)")
-        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
-        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
+                            help="--split_by time: years for validation (the rest: train; "
+                                 "default: none)")
+        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7,
+                                    help="the fraction of sensors (by a hash of sensor_id) in "
+                                         "the train split")
+        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15,
+                                    help="the fraction of sensors in the validation split (the "
+                                         "rest: test)")
         parser.add_argument("--extra_columns", default="",
-                            help="comma-separated extra prediction columns to evaluate")
-        parser.add_argument("--min_samples_per_sensor", type=int, default=10)
+                            help="comma-separated extra prediction columns to evaluate (default: "
+                                 "none)")
+        parser.add_argument("--min_samples_per_sensor", type=int, default=10,
+                            help="pairs a sensor needs to count in the per-sensor averages")
         parser.add_argument("--timeseries_sensors", type=int, default=4,
                             help="plot the series of this many sensors with most data")
         parser.add_argument("--ci_level", type=float, default=0.95,
@@ -66,7 +77,8 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--bootstrap_samples", type=int, default=1000,
                             help="resamples of sensors for the intervals of per-sensor "
                                  "averages and of the paired comparison (0: none)")
-        parser.add_argument("--bootstrap_seed", type=int, default=0)
+        parser.add_argument("--bootstrap_seed", type=int, default=0,
+                            help="random seed of the bootstrap resampling")
         parser.add_argument("--reference_predictor", default="model",
                             help="the predictor compared with every other on the same pairs")
         parser.add_argument("--anomaly_window_days", type=float, default=35.0,

@@ -16,33 +16,52 @@ See ``transforms.synthetic.generate`` for what the data contains.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from typing import List, Optional
 
-from transforms import synthetic
+from transforms import runtime, synthetic
+from transforms.runtime.arguments import command_parser
+
+
+class SampleDataOptions:
+    """make_sample_data's flags: a plain class, not a ``PipelineOptions`` (the
+    command builds no Beam pipeline; see ``runtime.cli_main``'s ``beam``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, p):
+        defaults = synthetic.SampleConfig(output_dir="")
+        p.add_argument("--output_dir", required=True,
+                       help="the folder for shards/, ismn/, ground_truth.jsonl, manifest.json")
+        p.add_argument("--num_shards", type=int, default=defaults.num_shards,
+                       help="shards to write (default %(default)s)")
+        p.add_argument("--examples_per_shard", type=int, default=defaults.examples_per_shard,
+                       help="examples in each shard (default %(default)s)")
+        p.add_argument("--image_size", type=int, default=defaults.image_size,
+                       help="image side in pixels (default %(default)s; 512 in the release)")
+        p.add_argument("--seed", type=int, default=defaults.seed,
+                       help="random seed (default %(default)s)")
+        p.add_argument("--ismn_format", choices=("ceop", "header_values"),
+                       default=defaults.ismn_format,
+                       help="the ISMN files' format (default %(default)s)")
+        p.add_argument("--ismn_layout", choices=("zip", "dir"), default=defaults.ismn_layout,
+                       help="the ISMN download as a zip or an extracted folder (default "
+                            "%(default)s)")
+        p.add_argument("--ismn_days", type=int, default=defaults.ismn_days,
+                       help="length of the hourly ISMN series, days (default %(default)s)")
+        p.add_argument("--start", default=defaults.start,
+                       help="first day of the ISMN series (default %(default)s)")
+        p.add_argument("--scene_size", type=int, default=0,
+                       help="also write <output_dir>/scene/: a scene of this many 10 m pixels a "
+                            "side in UTM, with coarse SMAP/GLDAS rasters in EPSG:4326, for "
+                            "predict_map (default 0: none)")
+
+
+OPTION_CLASSES = (SampleDataOptions,)
 
 
 def parse_args(argv: Optional[List[str]] = None):
-    """``(SampleConfig, scene size)`` from the command line."""
-    defaults = synthetic.SampleConfig(output_dir="")
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--output_dir", required=True)
-    p.add_argument("--num_shards", type=int, default=defaults.num_shards)
-    p.add_argument("--examples_per_shard", type=int, default=defaults.examples_per_shard)
-    p.add_argument("--image_size", type=int, default=defaults.image_size,
-                   help="image side in pixels (512 in the release)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--ismn_format", choices=("ceop", "header_values"), default=defaults.ismn_format)
-    p.add_argument("--ismn_layout", choices=("zip", "dir"), default=defaults.ismn_layout)
-    p.add_argument("--ismn_days", type=int, default=defaults.ismn_days,
-                   help="length of the hourly ISMN series, days")
-    p.add_argument("--start", default=defaults.start, help="first day of the ISMN series")
-    p.add_argument("--scene_size", type=int, default=0,
-                   help="also write <output_dir>/scene/: a scene of this many 10 m pixels a "
-                        "side in UTM, with coarse SMAP/GLDAS rasters in EPSG:4326, for "
-                        "predict_map (default 0: none)")
-    args = vars(p.parse_args(argv))
+    """``(SampleConfig, scene size)`` from the command line (UsageError: a flag to fix)."""
+    args = vars(command_parser("make_sample_data", OPTION_CLASSES).parse_args(argv))
     scene_size = args.pop("scene_size")
     return synthetic.SampleConfig(**args), scene_size
 
@@ -63,9 +82,13 @@ def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
     return paths
 
 
-if __name__ == "__main__":
-    import gc
-
-    gc.enable()  # paused while the command's libraries were imported (see ``pipelines``)
+def main(argv: Optional[List[str]] = None) -> int:
     logging.getLogger().setLevel(logging.INFO)
-    run()
+    return runtime.cli_main("make_sample_data", run, lambda _: 0, argv, OPTION_CLASSES,
+                            __doc__.splitlines()[0], beam=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -2,7 +2,7 @@
 interface) on one window per map pixel, at the paper's nominal 320 m.
 
 Locally (a scene folder of GeoTIFFs named by the schema's bands, plus
-``smap_sm.tif`` and ``gldas_sm.tif``; see the README's "Maps")::
+``smap_sm.tif`` and ``gldas_sm.tif``; see the README's "Map your own scene")::
 
     python -m pipelines.predict_map --scene_path scene/ \
         --exported_model_dir soil_moisture_model/ --output_path maps/map.tif --stride 32
@@ -28,11 +28,13 @@ corrupt GeoTIFF, a scene smaller than one window).
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import mapping, runtime
+from transforms.dataset import model_interface
 
 
 class PredictMapOptions(PipelineOptions):
@@ -55,7 +57,7 @@ class PredictMapOptions(PipelineOptions):
         runtime.add_model_arguments(parser)
 
 
-OPTION_CLASSES = (PredictMapOptions,)
+OPTION_CLASSES = (PredictMapOptions, runtime.ProgressOptions)
 
 
 def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
@@ -67,15 +69,33 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
         return summary
     nodata = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in summary["nodata"].items()
                        if n) or "none"
+    low, mean, high = (summary["values"][k] for k in ("min", "mean", "max"))
+    values = ("none predicted" if low is None else f"all {low:.3f}" if low == high
+              else f"min {low:.3f}, mean {mean:.3f}, max {high:.3f}")
+    saturated = f", {summary['saturated']} saturated" if summary.get("saturated") else ""
+    crs = summary["crs"] if len(summary["crs"]) < 40 else "the summary's WKT"
     print(f"Map {summary['rows']}x{summary['columns']} pixels at stride {summary['stride']} "
-          f"(window {summary['window']}): {summary['predicted']} predicted, NaN: {nodata}; "
-          f"{summary['elapsed_seconds']:.1f} s, {summary['predictions_per_second']} "
-          f"predictions/s.\nMap: {summary['map']}\nQuicklook: {summary['quicklook']}")
+          f"(window {summary['window']}): {summary['predicted']} predicted{saturated}, NaN: "
+          f"{nodata}; {summary['elapsed_seconds']:.1f} s, {summary['predictions_per_second']} "
+          f"predictions/s.\nValues ({summary['units']}): {values}; CRS {crs}.\n"
+          f"Map: {summary['map']}\nQuicklook: {summary['quicklook']}\n"
+          f"Summary: {summary['summary']}")
+    note = model_interface.saturation_note(summary["saturated"], summary["predicted"],
+                                           "map pixels")
+    if note:
+        stuck = model_interface.all_saturated(summary["saturated"], summary["predicted"])
+        print(f"predict_map: {'error' if stuck else 'WARNING'}: {note}", file=sys.stderr)
     return summary
 
 
 def exit_code(summary: dict) -> int:
-    return 0 if summary.get("dry_run") or summary.get("accounted") else 1
+    """0 for a dry run or a map whose every pixel is accounted for; 1 when
+    the counts do not add up or every predicted pixel is on the model's clip
+    bounds (a map that means nothing)."""
+    if summary.get("dry_run"):
+        return 0
+    stuck = model_interface.all_saturated(summary["saturated"], summary["predicted"])
+    return 0 if summary.get("accounted") and not stuck else 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:

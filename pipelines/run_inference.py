@@ -54,10 +54,12 @@ class RunInferenceOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--num_inference_samples", type=int, default=None,
-                            help="sample mode: predict this many examples, print them, exit")
+                            help="sample mode: predict this many examples, print them, exit "
+                                 "(default: predict every example into --output_path)")
         parser.add_argument("--num_skip_samples", type=int, default=0,
                             help="sample mode: examples to skip first (file order)")
-        parser.add_argument("--output_format", choices=FORMATS, default="csv")
+        parser.add_argument("--output_format", choices=FORMATS, default="csv",
+                            help="the prediction files' format")
         runtime.add_model_arguments(parser)
 
 

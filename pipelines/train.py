@@ -55,17 +55,26 @@ class TrainOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        runtime.add_shared_argument(parser, "--image_size", type=int, default=512)
+        runtime.add_image_size_argument(parser)
         parser.add_argument("--inputs", default=",".join(training.SOURCES),
                             help="comma-separated subset of " + ",".join(training.SOURCES))
         parser.add_argument("--baseline", choices=("", "smap_gldas_nn"), default="",
-                            help="smap_gldas_nn: the small MLP baseline over SMAP and GLDAS")
-        parser.add_argument("--epochs", type=int, default=20)
-        parser.add_argument("--train_batch_size", type=int, default=16)
-        parser.add_argument("--learning_rate", type=float, default=3e-3)
-        parser.add_argument("--seed", type=int, default=0)
-        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7)
-        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15)
+                            help="smap_gldas_nn: the small MLP baseline over SMAP and GLDAS "
+                                 "(default: none, the fusion model)")
+        parser.add_argument("--epochs", type=int, default=20,
+                            help="passes over the train split (fewer with --patience)")
+        parser.add_argument("--train_batch_size", type=int, default=16,
+                            help="examples per training step")
+        parser.add_argument("--learning_rate", type=float, default=3e-3,
+                            help="Adam's learning rate")
+        parser.add_argument("--seed", type=int, default=0,
+                            help="random seed of the weights' initialisation and the shuffling")
+        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7,
+                                    help="the fraction of sensors (by a hash of sensor_id) in "
+                                         "the train split")
+        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15,
+                                    help="the fraction of sensors in the validation split (the "
+                                         "rest: test)")
         parser.add_argument("--patience", type=int, default=0,
                             help="stop after this many epochs without a better validation RMSE "
                                  "and export the best epoch's weights (0: train every epoch)")

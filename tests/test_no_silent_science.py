@@ -138,7 +138,8 @@ def test_nan_readings_are_merged_as_released_but_counted(sample_ceop_zip, tmp_pa
         assert rc == 0, stderr[-2000:]
         report = json.load(open(os.path.join(training, "training.json")))
         assert report["examples"]["train"] == summary["already_labelled"]
-        assert f"{summary['nonfinite_labels']} examples with a NaN or infinite label" in stdout
+        n = summary["nonfinite_labels"]
+        assert f"{n} example{'' if n == 1 else 's'} with a NaN or infinite label" in stdout
 
 
 def test_a_diverging_loss_stops_training_exports_nothing_and_exits_1(merged, tmp_path):

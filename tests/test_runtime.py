@@ -68,8 +68,10 @@ def test_every_pipeline_flag_is_known_to_beams_parser(caplog):
                 or "invalid overrides" in r.getMessage()]
     assert parsed["image_size"] == 64 and parsed["ismn_data_path"] == "x.zip"
     assert parsed["predictions"] == "p.csv" and parsed["train_fraction"] == 0.5
-    assert PipelineOptions([]).view_as(train.TrainOptions).image_size == 512
-    assert PipelineOptions([]).view_as(run_inference.RunInferenceOptions).image_size == 512
+    # one --image_size for all: not given is None, settled by each command
+    # (train: 512; run_inference, predict_map: the model's record, else 512)
+    assert PipelineOptions([]).view_as(train.TrainOptions).image_size is None
+    assert PipelineOptions([]).view_as(run_inference.RunInferenceOptions).image_size is None
     assert PipelineOptions([]).view_as(evaluate.EvaluateOptions).train_fraction == 0.7
 
 
@@ -109,3 +111,25 @@ def test_a_command_imports_with_the_collector_paused_and_runs_with_it_on():
     assert words == ["True", "True"], err
     words, err = support.fresh_python("import gc, pipelines; print(gc.isenabled())")
     assert words == ["True"], err
+
+
+def test_an_output_is_compared_literally_but_for_its_star(tmp_path):
+    """A folder named ``site[1]`` is that folder: its file is refused as an
+    output (fnmatch read ``[1]`` as a character class and let it through)."""
+    import pytest
+
+    from transforms.runtime import UsageError, refuse_overwrite
+
+    site = tmp_path / "site[1]"
+    site.mkdir()
+    band = site / "sentinel_1_VV.tif"
+    band.write_bytes(b"")
+    with pytest.raises(UsageError, match=r"would replace the input"):
+        refuse_overwrite([str(band)], [str(band)], "--scene_path", "--output_path")
+    shard = tmp_path / "p-00000-of-00002.csv"
+    shard.write_bytes(b"")
+    with pytest.raises(UsageError):
+        refuse_overwrite([str(shard)], [str(tmp_path / "p-*-of-*.csv")], "--i", "--o")
+    refuse_overwrite([str(shard)], [str(tmp_path / "q-*-of-*.csv")], "--i", "--o")
+    refuse_overwrite([str(site / "sentinel_1_VH.tif")], [str(tmp_path / "site1" / "*")],
+                     "--i", "--o")

@@ -1,6 +1,7 @@
 """train: tf.Transform statistics, learning, export in the released interface, ablations."""
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -106,9 +107,11 @@ def test_exported_model_runs_in_run_inference(merged, trained, tmp_path):
     from pipelines import run_inference
 
     out, report = trained
+    # the model records the size it was trained on: run_inference needs no --image_size
+    with open(os.path.join(report["model_dir"], "model_info.json")) as f:
+        assert json.load(f)["image_size"] == SIZE
     summary = run_inference.run(["--input_data_path", merged, "--exported_model_dir",
-                                 report["model_dir"], "--output_path", str(tmp_path / "p"),
-                                 "--image_size", str(SIZE)])
+                                 report["model_dir"], "--output_path", str(tmp_path / "p")])
     assert summary["predicted"] > 100 and summary["accounted"]
     # the predictions are the trained model's, example by example
     import csv

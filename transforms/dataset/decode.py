@@ -77,7 +77,7 @@ def decode_parsed(parsed, size: int, aux_scale):
     optimiser (which folds ``x / 3000 * 255`` into ``x * 0.085``: 3000 m -> 254).
     ``aux_scale`` (255) is a tensor argument for the same reason. Each band is
     cast to float32 before the bands are stacked (half the memory traffic of
-    stacking int64; the README's inference section has the measured cost).
+    stacking int64; docs/benchmarks.md has the measured cost).
     """
     import tensorflow as tf
 

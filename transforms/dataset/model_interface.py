@@ -36,6 +36,49 @@ SERVE_TAG = "serve"
 FROZEN_NAME = "frozen_graph.pb"
 #: The name of the output op (``clip_by_value(..., name=OUTPUT_OP)``).
 OUTPUT_OP = OUTPUT_TENSOR.split(":")[0]
+#: The JSON file beside an exported model (in its folder, or the frozen
+#: ``.pb``'s folder) recording what it was made for: ``{"image_size": 32,
+#: "window": 32, ...}``. ``train`` writes it; the released model has none
+#: (its examples are ``schema.RELEASED_IMAGE_SIZE`` = 512 a side).
+MODEL_INFO_NAME = "model_info.json"
+#: The output's clip bounds: soil moisture in [0, 1] (``clip_by_value``).
+CLIP_BOUNDS: Tuple[float, float] = (0.0, 1.0)
+
+
+def saturated(values) -> "np.ndarray":
+    """Which ``values`` (model outputs) sit exactly on a clip bound
+    (``CLIP_BOUNDS``): a model fed inputs unlike its training's (windows of
+    another size, another encoding) often gives only those."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float32)
+    return (values == CLIP_BOUNDS[0]) | (values == CLIP_BOUNDS[1])
+
+
+def saturation_note(saturated_count: int, predicted: int, what: str) -> str:
+    """One line when most predictions are on the clip bounds, else ``""``.
+
+    Args:
+        saturated_count: predictions exactly 0 or 1 (``saturated``).
+        predicted: all predictions.
+        what: what was predicted (``examples``, ``map pixels``).
+
+    Returns:
+        ``""`` when at most half are saturated; else a line saying how many
+        (``all_saturated`` tells whether the run should fail).
+    """
+    if not predicted or saturated_count * 2 <= predicted:
+        return ""
+    share = "all" if saturated_count == predicted else f"{saturated_count} of {predicted}"
+    return (f"{share} {what} predicted sit exactly on the model's clip bounds "
+            f"({CLIP_BOUNDS[0]:g} or {CLIP_BOUNDS[1]:g}): the model is probably fed inputs "
+            f"unlike its training's (another image size or encoding)")
+
+
+def all_saturated(saturated_count: int, predicted: int) -> bool:
+    """Whether every one of ``predicted`` (> 0) predictions is saturated: a
+    result that means nothing (the command exits 1)."""
+    return predicted > 0 and saturated_count == predicted
 
 
 def placeholders(tf) -> Dict[str, object]:

@@ -6,8 +6,8 @@ and transpose, this loop, compiled by numba, decodes each band straight into
 its channel of the model's channels-last array, and releases the GIL while it
 runs (so the examples of a batch decode in parallel threads). Given a window
 (the part of the image the model sees) it decodes only the window's values;
-the others are counted eight bytes at a time (``_scan``). The README's
-inference section gives the measured cost of each way.
+the others are counted eight bytes at a time (``_scan``). docs/benchmarks.md
+gives the measured cost of each way.
 """
 
 import os

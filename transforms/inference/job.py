@@ -11,7 +11,7 @@ import numpy as np
 
 from model_runner.model import DecodeFailure, ModelLoadError, check_model, keyed_examples
 from transforms import runtime
-from transforms.dataset import files, tfrecord_io
+from transforms.dataset import files, model_interface, tfrecord_io
 from transforms.inference.config import InferenceConfig
 from transforms.inference.pipeline import NAMESPACE, PredictShards
 from transforms.inference.sample import sample_predictions
@@ -50,13 +50,14 @@ def run_samples(config: InferenceConfig, emit: Callable[[str, bool], None]) -> D
         emit: called with each printed line and whether it goes to stderr.
 
     Returns:
-        ``{"samples": [(shard, index, value)], "error": str or None}``.
+        ``{"samples": [(shard, index, value)], "error": str or None,
+        "saturated": predictions on the clip bounds, "all_saturated": bool}``.
 
     Raises:
         UsageError, InputError: no shard, images of another size, no model.
     """
     paths = runtime.input_shards(config.input_data_path)
-    runtime.check_image_size(paths[0], config.image_size)
+    runtime.check_image_size(paths[0], config.image_size, config.trained_on())
     check_model_flags(config)
     results, error = [], None
     try:
@@ -73,7 +74,13 @@ def run_samples(config: InferenceConfig, emit: Callable[[str, bool], None]) -> D
     if error is None and len(results) < config.num_inference_samples:
         emit(f"run_inference: only {len(results)} examples after skipping "
              f"{config.num_skip_samples} (asked for {config.num_inference_samples})", True)
-    return {"samples": results, "error": error}
+    values = [v for _, _, v in results if not isinstance(v, DecodeFailure)]
+    saturated = int(model_interface.saturated(values).sum()) if values else 0
+    note = model_interface.saturation_note(saturated, len(values), "examples")
+    stuck = model_interface.all_saturated(saturated, len(values))
+    if note:
+        emit(f"run_inference: {'error' if stuck else 'WARNING'}: {note}", True)
+    return {"samples": results, "error": error, "saturated": saturated, "all_saturated": stuck}
 
 
 def build(p: beam.Pipeline, config: InferenceConfig, progress_dir: Optional[str] = None):
@@ -116,7 +123,7 @@ def run_predictions(config: InferenceConfig, options, test_pipeline=None) -> Dic
         paths = runtime.input_shards(config.input_data_path)
         runtime.refuse_overwrite(paths, output_patterns(config.output_path, config.output_format),
                                  "--input_data_path", "--output_path")
-        runtime.check_image_size(paths[0], config.image_size)
+        runtime.check_image_size(paths[0], config.image_size, config.trained_on())
         check_model_flags(config)
         runtime.check_writable(os.path.dirname(config.output_path) or ".", "--output_path")
     runtime.apply_local_defaults(options)
@@ -136,6 +143,7 @@ def run_predictions(config: InferenceConfig, options, test_pipeline=None) -> Dic
     summary = {"counters": c, "examples_read": c.get("examples_read", 0),
                "outputs": outputs, "stale_outputs": stale,
                "predicted": c.get("predicted", 0), "failed": failed,
+               "saturated": c.get("saturated", 0),
                "accounted": c.get("examples_read", 0) == c.get("predicted", 0) + failed,
                "input_data_path": config.input_data_path,
                "exported_model_dir": config.exported_model_dir,
@@ -168,6 +176,12 @@ def summary_lines(summary: Dict[str, object], output_path: str):
                    f"this one (a glob over the prefix reads them too; listed as stale_outputs "
                    f"in {output_path}-summary.json): {', '.join(stale[:4])}"
                    f"{' ...' if len(stale) > 4 else ''}")
+    note = model_interface.saturation_note(summary["saturated"], summary["predicted"],
+                                           "examples")
+    if note:
+        level = "error" if model_interface.all_saturated(summary["saturated"],
+                                                         summary["predicted"]) else "WARNING"
+        err.append(f"run_inference: {level}: {note}")
     if summary["examples_read"] and not summary["predicted"]:
         err.append(f"run_inference: error: no example could be predicted; the reasons are in "
                    f"{output_path}-failures.jsonl")
@@ -182,13 +196,16 @@ def exit_code(result: Dict[str, object]) -> int:
 
     Returns:
         0, or 1 when a shard could not be read to its end, nothing could be
-        predicted, the counts do not add up, or sample mode met a corrupt shard.
+        predicted, every prediction is on the model's clip bounds
+        (``saturated``), the counts do not add up, or sample mode met a
+        corrupt shard.
     """
     if "samples" in result:
-        return 1 if result["error"] else 0
+        return 1 if result["error"] or result.get("all_saturated") else 0
     if result.get("dry_run"):
         return 0
     ok = (result["accounted"] and not result["counters"].get("shards_incomplete")
-          and (result["predicted"] or not result["examples_read"]))
+          and (result["predicted"] or not result["examples_read"])
+          and not model_interface.all_saturated(result["saturated"], result["predicted"]))
     return 0 if ok else 1
 

@@ -19,7 +19,7 @@ from typing import Optional, Tuple, Union
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 
-from transforms.dataset import example_proto, keys
+from transforms.dataset import example_proto, keys, model_interface
 from transforms.dataset.counters import FlowCounters
 from transforms.dataset.failures import Failure, malformed
 from transforms.dataset.keys import PredictionRow, row
@@ -100,17 +100,21 @@ def outcome(result: Tuple[keys.ExampleKey, PredictionResult]) -> Union[Predictio
 @beam.typehints.with_output_types(PredictionRow)
 class RouteResultsFn(beam.DoFn):
     """``PredictionRow`` or ``Failure`` -> rows; failures tagged ``failures``
-    (counted as ``predicted`` and ``decode_failed``)."""
+    (counted as ``predicted`` and ``decode_failed``; predictions exactly on
+    the model's clip bounds also as ``saturated``)."""
 
     FAILURES = "failures"
 
     def __init__(self):
         self.predicted = COUNTERS("predicted")
+        self.saturated = COUNTERS("saturated")
         self.failed = COUNTERS("decode_failed")
 
     def process(self, result):
         if isinstance(result, PredictionRow):
             self.predicted.inc()
+            if model_interface.saturated(result.prediction):
+                self.saturated.inc()
             yield result
         else:
             self.failed.inc()

@@ -1,5 +1,5 @@
 """Soil-moisture maps (``pipelines.predict_map``): the model over co-registered
-rasters, one window a map pixel (README: Maps).
+rasters, one window a map pixel (README: predict_map).
 
 ``scene`` finds a scene's bands and grids; ``geometry`` says where each map
 pixel's window lies; ``tiles`` reads a tile's region and decodes its windows

@@ -39,6 +39,8 @@ class MapConfig(ModelSettings):
             pixel; ``pad``: the outside is zeros, as the model's own crop-or-pad.
         tile_size: map pixels per tile side (a tile is one Beam element);
             None: ``default_tile_size(stride)`` (``tile_side``).
+        progress_seconds: how often each local worker logs the windows it
+            has predicted (0: never).
     """
 
     scene_path: str
@@ -46,6 +48,7 @@ class MapConfig(ModelSettings):
     stride: int = 32
     edge_mode: str = "nan"
     tile_size: Optional[int] = None
+    progress_seconds: float = 10.0
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "MapConfig":
@@ -53,8 +56,11 @@ class MapConfig(ModelSettings):
 
         Raises:
             UsageError: a required flag missing, a stride that is not a
-                positive even number, an edge mode not offered, an output
-                that is not a ``.tif``.
+                positive even number, an odd image size (windows are
+                centred on a scene pixel corner), an ``--image_size`` that
+                conflicts with the model's recorded one, an edge mode not
+                offered, an output that is not a ``.tif``.
+            InputError: the model's record of its image size is unreadable.
         """
         values = values_for(cls, options, **cls.settled_defaults(options))
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
@@ -65,6 +71,10 @@ class MapConfig(ModelSettings):
         if config.stride <= 0 or config.stride % 2:
             raise runtime.UsageError(f"--stride must be a positive even number, not "
                                      f"{config.stride}")
+        if config.image_size % 2:
+            raise runtime.UsageError(
+                f"--image_size must be even for a map, not {config.image_size}: each window is "
+                f"centred on a scene pixel corner")
         if config.tile_size is not None and config.tile_size <= 0:
             raise runtime.UsageError(f"--tile_size must be 1 or more, not {config.tile_size}")
         if config.edge_mode not in EDGE_MODES:

@@ -6,15 +6,19 @@ An example holds only what a scene can tell: ``sensor_id``, ``timestamp``,
 ``center_lat``, ``center_long``, ``size``, the model's 14 bands and
 ``smap_sm``/``gldas_sm``; nothing is invented for the other fields. It is
 centred on the scene pixel corner nearest the point (a map pixel's centre
-cuts exactly its map window's surroundings); a point whose example would
-reach outside the scene or hold a nodata pixel, or whose SMAP/GLDAS pixel is
-missing, gives no example but a reason.
+cuts exactly its map window's surroundings), so its side is even; a point
+whose example would reach outside the scene or hold a nodata pixel, or whose
+SMAP/GLDAS pixel is missing, gives no example but a reason.
+
+What the command reads is checked here, each refusal one line naming the
+file, line or record: the points CSV (``read_points``) and the shards
+``compare_with_examples`` reads.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -22,6 +26,10 @@ from transforms.dataset import example_proto, schema
 from transforms.mapping.geometry import Region
 from transforms.mapping.scene import Scene
 from transforms.mapping.tiles import aux_at_points, read_band
+from transforms.runtime.errors import InputError, UsageError
+
+#: The columns of ``--points``.
+POINT_COLUMNS = ("sensor_id", "lat", "lon")
 
 
 class Point(NamedTuple):
@@ -32,37 +40,148 @@ class Point(NamedTuple):
     lon: float
 
 
-def centre_pixel(scene: Scene, lat: float, lon: float) -> Tuple[int, int]:
-    """The scene pixel corner ``(row, col)`` nearest the point."""
+def centre_pixel(scene: Scene, lat: float, lon: float) -> Optional[Tuple[int, int]]:
+    """The scene pixel corner ``(row, col)`` nearest the point, or None when
+    the point has no place in the scene's projection (e.g. the far side of
+    the globe from a UTM zone)."""
     from affine import Affine
     from pyproj import CRS, Transformer
 
     x, y = Transformer.from_crs(4326, CRS.from_wkt(scene.grid.crs),
                                 always_xy=True).transform(lon, lat)
     col, row = ~Affine(*scene.grid.transform) @ (x, y)
+    if not (math.isfinite(row) and math.isfinite(col)):
+        return None
     return int(round(row)), int(round(col))
+
+
+def scene_extent(scene: Scene) -> Tuple[float, float, float, float]:
+    """``(south, north, west, east)``: the WGS84 bounds of the scene's grid
+    (its edges sampled, so a projected scene's curved edges are covered)."""
+    from affine import Affine
+    from pyproj import CRS, Transformer
+
+    grid = scene.grid
+    corners = [Affine(*grid.transform) @ (c, r) for c in (0, grid.width) for r in (0, grid.height)]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    west, south, east, north = Transformer.from_crs(
+        CRS.from_wkt(grid.crs), 4326, always_xy=True).transform_bounds(
+        min(xs), min(ys), max(xs), max(ys), densify_pts=21)
+    return south, north, west, east
+
+
+def describe_extent(south: float, north: float, west: float, east: float) -> str:
+    """``lat 47.8425..47.8512, lon 15.0000..15.0171`` (4 decimals: about 10 m)."""
+    return f"lat {south:.4f}..{north:.4f}, lon {west:.4f}..{east:.4f}"
+
+
+def extents(scene: Scene, lats: List[float], lons: List[float], one: str, many: str) -> str:
+    """``the scene <path> spans <extent>; the 3 <many> span <extent>`` (``the
+    <one> lies at ...`` for one): why nothing could be cut or compared
+    (``lats`` and ``lons`` not empty)."""
+    where = (f"the {one} lies at lat {lats[0]:.4f}, lon {lons[0]:.4f}" if len(lats) == 1 else
+             f"the {len(lats)} {many} span "
+             f"{describe_extent(min(lats), max(lats), min(lons), max(lons))}")
+    return f"the scene {scene.path} spans {describe_extent(*scene_extent(scene))}; {where}"
+
+
+def coordinate_problem(lat: float, lon: float) -> str:
+    """Why ``(lat, lon)`` is no WGS84 point ("" when it is one)."""
+    if not (math.isfinite(lat) and -90 <= lat <= 90):
+        return f"lat {lat} is not between -90 and 90"
+    if not (math.isfinite(lon) and -180 <= lon <= 180):
+        return f"lon {lon} is not between -180 and 180"
+    return ""
+
+
+def read_points(path: str) -> List[Point]:
+    """The points of a ``--points`` CSV: a header naming ``sensor_id``,
+    ``lat`` and ``lon`` (WGS84 degrees; other columns are ignored), one
+    point a line, UTF-8 with or without a byte-order mark.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        The points, in the file's order.
+
+    Raises:
+        UsageError: the file cannot be opened (missing, a folder).
+        InputError: naming the file (and the line): not UTF-8 text, a
+            column missing, an empty sensor_id, a lat or lon that is not a
+            number between -90 and 90 (-180 and 180), no point at all.
+    """
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [name.strip() for name in reader.fieldnames or []]
+            missing = [c for c in POINT_COLUMNS if c not in header]
+            if missing:
+                raise InputError(f"{path}: lacks the columns {','.join(missing)}: its header "
+                                 f"must name {','.join(POINT_COLUMNS)} (it is "
+                                 f"{','.join(header) or 'empty'})")
+            reader.fieldnames = header
+            points = []
+            for row in reader:
+                where = f"{path}: line {reader.line_num}"
+                sensor_id = (row["sensor_id"] or "").strip()
+                if not sensor_id:
+                    raise InputError(f"{where}: no sensor_id")
+                try:
+                    lat, lon = float(row["lat"]), float(row["lon"])
+                except (TypeError, ValueError):
+                    raise InputError(f"{where}: lat {row['lat']!r} and lon {row['lon']!r} "
+                                     f"must be numbers (WGS84 degrees)") from None
+                problem = coordinate_problem(lat, lon)
+                if problem:
+                    raise InputError(f"{where}: {problem} ({sensor_id})")
+                points.append(Point(sensor_id, lat, lon))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except csv.Error as e:
+        raise InputError(f"{path}: not a CSV file ({e})") from e
+    except OSError as e:
+        raise UsageError(f"--points {path}: {e.strerror or e}") from e
+    if not points:
+        raise InputError(f"{path} holds no point, only its header")
+    return points
 
 
 def aux_at(scene: Scene, name: str, row: int, col: int) -> Tuple[Optional[int], str]:
     """``(value, "")`` of the ``name`` raster's pixel containing scene point
-    ``(row, col)`` (a pixel corner), or ``(None, cause)``."""
-    values, outside, nodata = aux_at_points(scene, name, np.array([row]), np.array([col]))
+    ``(row, col)`` (a pixel corner), or ``(None, cause)``: ``smap_outside``,
+    ``smap_nodata``, ``smap_invalid`` (a value outside 0-255), likewise
+    ``gldas_*`` (the map's causes)."""
+    found = aux_at_points(scene, name, np.array([row]), np.array([col]))
     prefix = name.split("_")[0]
-    if outside[0]:
-        return None, f"{prefix}_outside"
-    if nodata[0]:
-        return None, f"{prefix}_nodata"
-    return int(values[0]), ""
+    for cause in ("outside", "nodata", "invalid"):
+        if getattr(found, cause)[0]:
+            return None, f"{prefix}_{cause}"
+    return int(found.values[0]), ""
 
 
 def cut_bands(scene: Scene, row: int, col: int,
               size: int) -> Tuple[Optional[Dict[str, np.ndarray]], str]:
-    """``({band: size x size values}, "")`` of the model's bands centred on
-    scene pixel corner ``(row, col)``, or ``(None, "outside_scene" or
-    "band_nodata")``."""
+    """The model's bands centred on scene pixel corner ``(row, col)``.
+
+    Args:
+        scene: the scene.
+        row, col: the centre, a pixel corner.
+        size: the side, in scene pixels.
+
+    Returns:
+        ``({band: size x size values}, "")``, or ``(None, "outside_scene"
+        or "band_nodata")``.
+
+    Raises:
+        SceneError: a band file that cannot be read there (a truncated
+            GeoTIFF), naming it (``tiles.read_band``).
+    """
     region = Region(row - size // 2, col - size // 2, size, size)
     grid = scene.grid
-    if region.row < 0 or region.col < 0 or region.row + size > grid.height \
+    if size <= 0 or region.row < 0 or region.col < 0 or region.row + size > grid.height \
             or region.col + size > grid.width:
         return None, "outside_scene"
     bands = {}
@@ -76,10 +195,27 @@ def cut_bands(scene: Scene, row: int, col: int,
 
 def cut_example(scene: Scene, point: Point, timestamp_ms: float,
                 size: int = schema.RELEASED_IMAGE_SIZE) -> Tuple[Optional[bytes], str]:
-    """``(serialized tf.train.Example, "")`` centred on ``point``, or
-    ``(None, why not)``: ``outside_scene``, ``band_nodata``, ``smap_*``,
-    ``gldas_*`` (see ``tiles.CAUSES``)."""
-    row, col = centre_pixel(scene, point.lat, point.lon)
+    """One example centred on ``point``.
+
+    Args:
+        scene: the scene.
+        point: where (``Point``).
+        timestamp_ms: its time, Unix milliseconds (stored as float32, as
+            the release stores it).
+        size: its side, even.
+
+    Returns:
+        ``(serialized tf.train.Example, "")``, or ``(None, why not)``:
+        ``outside_scene``, ``band_nodata``, ``smap_*``, ``gldas_*`` (see
+        ``tiles.CAUSES``).
+
+    Raises:
+        SceneError: a scene file that cannot be read, naming it.
+    """
+    centre = centre_pixel(scene, point.lat, point.lon)
+    if centre is None:
+        return None, "outside_scene"
+    row, col = centre
     bands, cause = cut_bands(scene, row, col, size)
     if bands is None:
         return None, cause
@@ -127,52 +263,131 @@ def band_values(record: bytes, names, size: int) -> Dict[str, np.ndarray]:
     return values
 
 
+def shard_records(pattern: str):
+    """``(path, index, record)`` of every record of the shards ``pattern``
+    matches (``--compare_with``).
+
+    Raises:
+        UsageError: nothing matches, or the pattern is a folder.
+        InputError: a matched shard that cannot be opened or read to its end.
+    """
+    from transforms.dataset import tfrecord_io
+
+    try:
+        paths = tfrecord_io.match_input_shards(pattern)
+    except IsADirectoryError as e:
+        raise UsageError(f"--compare_with {e}") from e
+    except FileNotFoundError as e:
+        raise UsageError(f"--compare_with: {e}") from e
+    except tfrecord_io.UnreadableShardError as e:
+        raise InputError(f"--compare_with: {e}") from e
+    for path in paths:
+        try:
+            for index, record in enumerate(tfrecord_io.read_shard(path)):
+                yield path, index, record
+        except tfrecord_io.CorruptShardError as e:
+            raise InputError(f"--compare_with: {e} (nothing compared)") from e
+
+
+def example_centre(path: str, index: int, record: bytes) -> Tuple[float, float, int]:
+    """``(center_lat, center_long, size)`` of a released example (size 512
+    when it has none).
+
+    Raises:
+        InputError: naming the shard and record: not a tf.train.Example, or
+            without a valid ``center_lat``/``center_long``.
+    """
+    where = f"--compare_with: {path}: record {index}"
+    try:
+        found = example_proto.read_features(
+            record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE))
+    except example_proto.MalformedExampleError as e:
+        raise InputError(f"{where} is not a tf.train.Example ({e})") from e
+    if not found.get(schema.CENTER_LAT) or not found.get(schema.CENTER_LONG):
+        raise InputError(f"{where} has no {schema.CENTER_LAT}/{schema.CENTER_LONG}: "
+                         f"--compare_with needs examples of the released schema")
+    lat, lon = float(found[schema.CENTER_LAT][0]), float(found[schema.CENTER_LONG][0])
+    problem = coordinate_problem(lat, lon)
+    if problem:
+        raise InputError(f"{where}: {schema.CENTER_LAT}/{schema.CENTER_LONG}: {problem}")
+    size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else schema.RELEASED_IMAGE_SIZE
+    return lat, lon, size
+
+
+def correlation(n: float, sa: float, sb: float, saa: float, sbb: float,
+                sab: float) -> Optional[float]:
+    """Pearson's r of ``n`` pairs from their sums (``sa``, ``sb``), sums of
+    squares (``saa``, ``sbb``) and of products (``sab``), clipped to [-1, 1]
+    (rounding in the sums gives 1.0000005 for identical large values); None
+    when either side is constant."""
+    cov = sab / n - sa / n * sb / n
+    va, vb = saa / n - (sa / n) ** 2, sbb / n - (sb / n) ** 2
+    if va <= 1e-12 or vb <= 1e-12:
+        return None
+    return min(1.0, max(-1.0, float(cov / math.sqrt(va * vb))))
+
+
 def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     """Compare a scene's encoding with released examples: every example of
     the shards ``pattern`` matches whose window lies in the scene is cut
     again from the scene at its ``center_lat``/``center_long``, and each band
     compared pixel by pixel, pooled over the examples.
 
-    Returns:
-        ``{"examples": compared, "skipped": outside or nodata (or an
-        example lacking a band of ``size`` x ``size`` values), "bands":
-        {band: {"mean_abs_diff", "r", "pixels"}}}`` (``r`` None for a band
-        constant in either source).
-    """
-    from transforms.dataset import tfrecord_io
+    Args:
+        scene: the scene.
+        pattern: a glob of gzipped TFRecord shards.
 
+    Returns:
+        ``{"examples": compared, "skipped": not compared, "skipped_by_cause":
+        {"outside_scene", "band_nodata", "incomplete" (a band missing or not
+        size x size)}, "bands": {band: {"mean_abs_diff", "r", "pixels"}},
+        "scene_extent", "examples_extent"}`` (``r`` in [-1, 1], None for a
+        band constant in either source; extents in ``describe_extent``'s
+        words, the examples' by their centres).
+
+    Raises:
+        UsageError, InputError: see ``shard_records`` and ``example_centre``;
+            InputError also when no example could be compared (naming the
+            scene's extent and the examples').
+        SceneError: a scene file that cannot be read, naming it.
+    """
     names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
     sums = {n: np.zeros(7) for n in names}  # n, sum |a - b|, a, b, a², b², ab
-    compared = skipped = 0
-    for path in tfrecord_io.match_input_shards(pattern):
-        for record in tfrecord_io.read_shard(path):
-            found = example_proto.read_features(
-                record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE))
-            size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else 512
-            row, col = centre_pixel(scene, float(found[schema.CENTER_LAT][0]),
-                                    float(found[schema.CENTER_LONG][0]))
-            cut, _ = cut_bands(scene, row, col, size)
-            if cut is None:
-                skipped += 1
-                continue
-            held = band_values(record, names, size)
-            if any(held[name].size != size * size for name in names):
-                skipped += 1  # a band missing or not size x size: nothing to compare it with
-                continue
-            compared += 1
-            for name in names:
-                a = held[name]
-                b = cut[name].astype(np.float64).ravel()
-                sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
-                               (b * b).sum(), (a * b).sum())
+    skipped = {"outside_scene": 0, "band_nodata": 0, "incomplete": 0}
+    compared, lats, lons = 0, [], []
+    for path, index, record in shard_records(pattern):
+        lat, lon, size = example_centre(path, index, record)
+        lats.append(lat)
+        lons.append(lon)
+        if size <= 0:  # no window to compare
+            skipped["incomplete"] += 1
+            continue
+        centre = centre_pixel(scene, lat, lon)
+        cut, cause = cut_bands(scene, *centre, size) if centre else (None, "outside_scene")
+        if cut is None:
+            skipped[cause] += 1
+            continue
+        held = band_values(record, names, size)
+        if any(held[name].size != size * size for name in names):
+            skipped["incomplete"] += 1  # a band missing or not size x size: nothing to compare
+            continue
+        compared += 1
+        for name in names:
+            a = held[name]
+            b = cut[name].astype(np.float64).ravel()
+            sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
+                           (b * b).sum(), (a * b).sum())
+    if not lats:
+        raise InputError(f"--compare_with: the shards {pattern} hold no example")
+    if not compared:
+        why = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in skipped.items() if n)
+        where = extents(scene, lats, lons, "example's centre", "examples' centres")
+        raise InputError(f"no example of {pattern} could be compared: {where} ({why})")
     bands = {}
     for name in names:
-        n, absdiff, sa, sb, saa, sbb, sab = sums[name]
-        r = None
-        if n:
-            cov = sab / n - sa / n * sb / n
-            va, vb = saa / n - (sa / n) ** 2, sbb / n - (sb / n) ** 2
-            r = float(cov / math.sqrt(va * vb)) if va > 1e-12 and vb > 1e-12 else None
-        bands[name] = {"pixels": int(n), "mean_abs_diff": float(absdiff / n) if n else None,
-                       "r": r}
-    return {"examples": compared, "skipped": skipped, "bands": bands}
+        n, absdiff, *moments = sums[name]
+        bands[name] = {"pixels": int(n), "mean_abs_diff": float(absdiff / n),
+                       "r": correlation(n, *moments)}
+    return {"examples": compared, "skipped": sum(skipped.values()), "skipped_by_cause": skipped,
+            "bands": bands, "scene_extent": describe_extent(*scene_extent(scene)),
+            "examples_extent": describe_extent(min(lats), max(lats), min(lons), max(lons))}

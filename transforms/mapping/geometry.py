@@ -1,4 +1,4 @@
-"""Where each map pixel's window lies in the scene, exactly (README: Maps).
+"""Where each map pixel's window lies in the scene, exactly (README: predict_map).
 
 A scene of ``height`` x ``width`` pixels at stride ``s`` (even) gives a map of
 ``height // s`` x ``width // s`` pixels. Map pixel ``(i, j)`` covers scene

@@ -18,13 +18,13 @@ from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
-from transforms.mapping.writer import quicklook_path, write_map
+from transforms.mapping.writer import (UNITS, location, map_units, output_problem,
+                                       quicklook_path, summary_file, write_map)
 
 
 def summary_path(output_path: str) -> str:
-    """``<output_path without its extension>.summary.json``."""
-    root, _ = os.path.splitext(output_path)
-    return f"{root}.summary.json"
+    """``<output_path without .tif/.tiff>.summary.json`` (``writer.summary_file``)."""
+    return summary_file(output_path)
 
 
 def check_inputs(config: MapConfig) -> Scene:
@@ -39,7 +39,9 @@ def check_inputs(config: MapConfig) -> Scene:
 
     Raises:
         UsageError: the scene folder or model does not exist, or the output
-            would overwrite a scene file.
+            would overwrite a scene file, lie in the scene folder, is a
+            folder, or shares its quicklook and summary with another map
+            (``writer.output_problem``).
         InputError: a scene that cannot be mapped (``scene.SceneError``), a
             scene smaller than one window, a file that is not a model.
     """
@@ -53,6 +55,9 @@ def check_inputs(config: MapConfig) -> Scene:
         runtime.refuse_overwrite(scene_files(scene_path), [
             config.output_path, quicklook_path(config.output_path),
             summary_path(config.output_path)], "--scene_path", "--output_path")
+        problem = output_problem(config.output_path, scene_path)
+        if problem:
+            raise runtime.UsageError(problem)
         scene = read_scene(scene_path)
     except SceneError as e:
         raise runtime.InputError(str(e)) from e
@@ -101,16 +106,16 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     geometry = geometry_of(config, scene)
     handler = WindowModelHandler(config.exported_model_dir, config.names,
                                  config.tensorflow_threads, metrics_namespace=NAMESPACE)
-    tags = {"model": config.exported_model_dir, "stride": str(config.stride),
-            "stride_m": f"stride {config.stride} px = "
-                        f"{abs(scene.grid.transform[0]) * config.stride:g} map units",
-            "scene": config.scene_path, "window": str(geometry.window),
+    tags = {"model": location(config.exported_model_dir), "stride": str(config.stride),
+            "stride_m": f"{abs(scene.grid.transform[0]) * config.stride:g}",
+            "map_units": map_units(scene.grid.crs),
+            "scene": location(config.scene_path), "window": str(geometry.window),
             "edge_mode": config.edge_mode, "project_version": runtime.project_version()}
     runtime.apply_local_defaults(options)
 
     def build(p):
         blocks = p | "Predict map" >> PredictMap(scene, geometry, handler, config.edge_mode,
-                                                 config.batch_size)
+                                                 config.batch_size, config.progress_seconds)
         return (blocks
                 | "One writer" >> beam.Map(lambda b: (None, b))
                 | "All blocks" >> beam.GroupByKey()
@@ -126,19 +131,29 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     return summary
 
 
-def _write_summary(counts: Dict[str, int], config: MapConfig, geometry: MapGeometry,
+def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
                    started: float) -> Dict[str, object]:
-    seconds = round(time.time() - started, 3)
-    rows, cols = geometry.shape
-    summary = {"map": config.output_path, "quicklook": quicklook_path(config.output_path),
-               "scene_path": config.scene_path, "exported_model_dir": config.exported_model_dir,
-               "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
-               "rows": rows, "columns": cols, "pixels": rows * cols,
-               "predicted": counts["predicted"],
-               "nodata": {k: v for k, v in counts.items() if k not in ("predicted", "tiles")},
-               "tiles": counts["tiles"], "elapsed_seconds": seconds,
-               "predictions_per_second": round(counts["predicted"] / seconds, 1) if seconds else None,
-               "accounted": counts["predicted"] + sum(
-                   v for k, v in counts.items() if k not in ("predicted", "tiles")) == rows * cols}
-    files.write_json_atomically(summary_path(config.output_path), summary)
+    """The summary of the ``writer.StagedMap`` ``staged``, committed with the
+    map and quicklook (all three or none; the staged files are removed on
+    any failure)."""
+    try:
+        seconds = round(time.time() - started, 3)
+        rows, cols = geometry.shape
+        counts, nodata = staged.counts, staged.nodata
+        predicted = counts["predicted"]
+        summary = {
+            **{k: v for k, v in counts.items() if k not in nodata},  # predicted, tiles, ...
+            "map": config.output_path, "quicklook": quicklook_path(config.output_path),
+            "summary": summary_path(config.output_path),
+            "scene_path": location(config.scene_path),
+            "exported_model_dir": location(config.exported_model_dir),
+            "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
+            "rows": rows, "columns": cols, "pixels": rows * cols, "nodata": nodata,
+            "crs": staged.crs, "bounds": staged.bounds, "units": UNITS,
+            "values": staged.values, "elapsed_seconds": seconds,
+            "predictions_per_second": round(predicted / seconds, 1) if seconds else None,
+            "accounted": predicted + sum(nodata.values()) == rows * cols}
+        staged.commit(summary_path(config.output_path), summary)
+    finally:
+        staged.discard()
     return summary

@@ -31,7 +31,6 @@ from transforms.mapping.scene import Scene
 
 NAMESPACE = "predict_map"
 COUNTERS = FlowCounters(NAMESPACE)
-PROGRESS_SECONDS = 10.0
 _LOG = logging.getLogger(__name__)
 
 
@@ -89,16 +88,6 @@ class ReadTileWindowsFn(WalkingDoFn):
     def setup(self):
         self.tiles_read = COUNTERS("tiles_read")
         self.windows = COUNTERS("windows_fed")
-        self._progress = [time.time(), 0, 0]  # last line, tiles and windows since
-
-    def _log_progress(self, windows: int) -> None:
-        """A progress line at most every ``PROGRESS_SECONDS`` per worker."""
-        self._progress[1] += 1
-        self._progress[2] += windows
-        if time.time() - self._progress[0] >= PROGRESS_SECONDS:
-            _LOG.info("progress: %d tiles read, %d windows fed to the model in the last %.0f s",
-                      self._progress[1], self._progress[2], time.time() - self._progress[0])
-            self._progress = [time.time(), 0, 0]
 
     depth, parallel = READ_AHEAD, TILES_IN_FLIGHT
 
@@ -113,7 +102,6 @@ class ReadTileWindowsFn(WalkingDoFn):
             kind, value = item
             if kind == "causes":
                 self.tiles_read.inc()
-                self._log_progress(int((value == 0).sum()))
                 yield beam.pvalue.TaggedOutput(self.CAUSES, (tile, value))
             else:
                 pixels, inputs = value
@@ -130,9 +118,55 @@ def predictions_of(result: PredictionResult) -> Tuple[tuple, List[Tuple[Tuple[in
     return tile, [(p, float(v)) for p, v in zip(pixels, np.asarray(values, np.float32))]
 
 
+class ProgressFn(beam.DoFn):
+    """Passes predictions on, logging a progress line at most every
+    ``progress_seconds`` (per worker; 0: never): windows predicted, their
+    rate, and the share of the map's windows, so a large tile at a small
+    stride is never silent for long.
+
+    Args:
+        total_windows: the map's pixels (an upper bound on the windows fed).
+        progress_seconds: the interval between lines (0: no lines).
+    """
+
+    def __init__(self, total_windows: int, progress_seconds: float):
+        self.total_windows, self.progress_seconds = total_windows, progress_seconds
+
+    def setup(self):
+        self._started = self._last = time.monotonic()
+        self._done = 0
+
+    def process(self, element):
+        self._done += len(element[1])
+        now = time.monotonic()
+        if self.progress_seconds and now - self._last >= self.progress_seconds:
+            self._last = now
+            _LOG.info(progress_line(self._done, self.total_windows, now - self._started))
+        yield element
+
+
+def progress_line(done: int, total: int, seconds: float) -> str:
+    """``progress: 1,200 windows predicted (at most 4,096 map pixels: 29%),
+    80 windows/s``.
+
+    Args:
+        done: windows predicted so far (by this worker).
+        total: the map's pixels.
+        seconds: since the first window.
+
+    Returns:
+        The line.
+    """
+    rate = done / seconds if seconds > 0 else 0.0
+    return (f"progress: {done:,} windows predicted ({100 * done / max(total, 1):.0f}% of "
+            f"{total:,} map pixels), {rate:,.0f} windows/s")
+
+
 def assemble_block(element) -> Tuple[Tile, np.ndarray, np.ndarray]:
     """``(tile, {"causes": [array], "predictions": [[(pixel, value)]]})`` ->
-    ``(tile, float32 block with NaN where not predicted, causes)``.
+    ``(tile, float32 block with NaN where not predicted, causes)``. A
+    prediction the model gave as NaN (or infinite) leaves its pixel NaN with
+    the cause ``model_nan``: a NaN is never counted as predicted.
 
     Raises:
         RuntimeError: a predicted pixel the tile marked as NaN, a pixel
@@ -141,16 +175,22 @@ def assemble_block(element) -> Tuple[Tile, np.ndarray, np.ndarray]:
     tile, grouped = element
     tile = Tile(*tile)
     (causes,) = grouped["causes"]
+    causes = causes.copy()
     block = tiles_module.empty_block(tile)
     seen = np.zeros(block.shape, dtype=bool)
+    model_nan = tiles_module.CAUSES.index("model_nan") + 1
     for values in grouped["predictions"]:
         for (a, b), v in values:
             if causes[a, b] != 0 or seen[a, b]:
                 raise RuntimeError(f"tile {tile}: pixel {(a, b)} predicted twice or not wanted")
             seen[a, b] = True
-            block[a, b] = v
-    if not np.array_equal(seen, causes == 0):
-        raise RuntimeError(f"tile {tile}: {int((causes == 0).sum() - seen.sum())} windows "
+            if np.isfinite(v):
+                block[a, b] = v
+            else:
+                causes[a, b] = model_nan
+    wanted = (causes == 0) | (causes == model_nan)
+    if not np.array_equal(seen, wanted):
+        raise RuntimeError(f"tile {tile}: {int(wanted.sum() - seen.sum())} windows "
                            f"without a prediction")
     return tile, block, causes
 
@@ -166,6 +206,7 @@ class PredictMap(beam.PTransform):
         edge_mode: ``nan`` (windows reaching outside the scene are NaN) or
             ``pad`` (zeros outside the scene).
         batch_size: windows per model batch.
+        progress_seconds: how often each worker logs windows predicted (0: never).
     """
 
     scene: Scene
@@ -173,6 +214,7 @@ class PredictMap(beam.PTransform):
     model_handler: WindowModelHandler
     edge_mode: str = "nan"
     batch_size: int = 8
+    progress_seconds: float = 10.0
 
     def expand(self, pbegin):
         tiles = (pbegin
@@ -182,8 +224,11 @@ class PredictMap(beam.PTransform):
         read = tiles | "Read tile windows" >> beam.ParDo(ReadTileWindowsFn(
             self.scene, self.geometry, self.edge_mode, self.batch_size)).with_outputs(
                 ReadTileWindowsFn.CAUSES, main="batches")
-        predictions = read.batches | "Run model" >> RunInference(
-            self.model_handler.with_postprocess_fn(predictions_of))
+        rows, cols = self.geometry.shape
+        predictions = (read.batches
+                       | "Run model" >> RunInference(
+                           self.model_handler.with_postprocess_fn(predictions_of))
+                       | "Progress" >> beam.ParDo(ProgressFn(rows * cols, self.progress_seconds)))
         return ({"causes": read[ReadTileWindowsFn.CAUSES], "predictions": predictions}
                 | "Group by tile" >> beam.CoGroupByKey()
                 | "Assemble blocks" >> beam.Map(assemble_block))

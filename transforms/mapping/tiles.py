@@ -9,7 +9,7 @@ windows are views into it, copied only into the batch fed to the model.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Tuple
 
 import numpy as np
 
@@ -20,30 +20,56 @@ from transforms.mapping.scene import Grid, Scene, rasterio_path
 
 #: Why a map pixel is NaN; its code in a tile's cause array is its position + 1
 #: (0: predicted). Checked in this order; the first that applies is counted.
+#: ``model_nan`` (last: only a window fed to the model can have it) is a
+#: window the model answered with NaN or infinity (``pipeline.assemble_block``).
 CAUSES = ("outside_scene", "band_nodata", "smap_outside", "smap_nodata", "gldas_outside",
-          "gldas_nodata")
+          "gldas_nodata", "smap_invalid", "gldas_invalid", "model_nan")
 EDGE_MODES = ("nan", "pad")
 
 
 def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarray]:
-    """``(values, nodata)`` of one band over ``region``: pixels outside the
-    scene are 0 and not nodata; ``nodata`` marks the band's nodata value."""
+    """``(values, nodata)`` of one band over ``region``.
+
+    Args:
+        source: the band (``scene.BandSource``).
+        region: scene rows and columns to read (may reach outside the scene).
+        grid: the scene's grid.
+
+    Returns:
+        ``values`` (the band's dtype; pixels outside the scene are 0 and not
+        nodata) and ``nodata``, True where the band holds its nodata value
+        or its GDAL mask hides the pixel (``scene.masked_pixels``; a band
+        without a mask reads nothing more).
+
+    Raises:
+        SceneError: the file cannot be read there (truncated, corrupt),
+            naming it.
+    """
     import rasterio
     from rasterio.windows import Window
+
+    from transforms.mapping.scene import masked_pixels, read_failure
 
     r0, c0 = max(region.row, 0), max(region.col, 0)
     r1 = min(region.row + region.height, grid.height)
     c1 = min(region.col + region.width, grid.width)
-    with rasterio.open(rasterio_path(source.path)) as ds:
-        values = np.zeros((region.height, region.width), dtype=ds.dtypes[source.index - 1])
-        if r1 > r0 and c1 > c0:
-            values[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col] = ds.read(
-                source.index, window=Window(c0, r0, c1 - c0, r1 - r0))
+    inner = (slice(r0 - region.row, r1 - region.row), slice(c0 - region.col, c1 - region.col))
+    masked = None
+    try:
+        with rasterio.open(rasterio_path(source.path)) as ds:
+            values = np.zeros((region.height, region.width), dtype=ds.dtypes[source.index - 1])
+            if r1 > r0 and c1 > c0:
+                window = Window(c0, r0, c1 - c0, r1 - r0)
+                values[inner] = ds.read(source.index, window=window)
+                masked = masked_pixels(ds, source.index, window)
+    except rasterio.errors.RasterioError as e:
+        raise read_failure(source.path, e, f"band {source.index}, rows {r0}-{r1}, columns "
+                                           f"{c0}-{c1}") from e
     nodata = np.zeros(values.shape, dtype=bool)
     if source.nodata is not None and not math.isnan(source.nodata):
-        nodata[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col] = (
-            values[r0 - region.row:r1 - region.row, c0 - region.col:c1 - region.col]
-            == source.nodata)
+        nodata[inner] = values[inner] == source.nodata
+    if masked is not None:
+        nodata[inner] |= masked
     return values, nodata
 
 
@@ -59,10 +85,37 @@ def window_sums(mask: np.ndarray, side: int, stride: int, shape: Tuple[int, int]
             - integral[np.ix_(rows + side, cols)] + integral[np.ix_(rows, cols)])
 
 
-def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile):
-    """``(values, outside, nodata)`` arrays of the tile's shape: the
-    ``name`` raster's pixel containing each map pixel's centre point (see
-    ``aux_at_points``)."""
+class AuxLookup(NamedTuple):
+    """SMAP or GLDAS at a set of points (``aux_at_points``), arrays of the
+    points' shape.
+
+    Attributes:
+        values: the raster's value (float64; 0 where ``outside``).
+        outside: the point is off the raster.
+        nodata: the value is the raster's nodata value, NaN, or masked by
+            its GDAL mask.
+        invalid: a held value outside 0-255, the dataset's encoding
+            (``scene.AUX_RANGE``): never fed to the model.
+    """
+
+    values: np.ndarray
+    outside: np.ndarray
+    nodata: np.ndarray
+    invalid: np.ndarray
+
+
+def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile) -> AuxLookup:
+    """``aux_at_points`` at each map pixel's centre point of ``tile``.
+
+    Args:
+        scene: the scene.
+        name: ``smap_sm`` or ``gldas_sm``.
+        geometry: the map's geometry.
+        tile: the tile.
+
+    Returns:
+        The lookup, arrays of the tile's shape.
+    """
     s = geometry.stride
     i = np.arange(tile.row, tile.row + tile.height)
     j = np.arange(tile.col, tile.col + tile.width)
@@ -70,16 +123,32 @@ def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile):
     return aux_at_points(scene, name, rows, cols)
 
 
-def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray):
-    """``(values, outside, nodata)`` arrays of ``rows``' shape: the ``name``
-    raster's pixel containing each scene point ``(rows, cols)`` (pixel
-    coordinates, corners at integers), reprojected from the scene's CRS (a
-    point on a pixel edge belongs to the pixel right of and below it). One
-    windowed read covers all the points."""
+def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -> AuxLookup:
+    """The ``name`` raster's pixel containing each scene point ``(rows,
+    cols)`` (pixel coordinates, corners at integers), reprojected from the
+    scene's CRS (a point on a pixel edge belongs to the pixel right of and
+    below it; a raster of any orientation; on a geographic raster,
+    longitudes outside its span are looked up a turn away, as on a 0-360
+    grid: ``scene.wrap_longitudes``). One windowed read covers all the points.
+
+    Args:
+        scene: the scene.
+        name: ``smap_sm`` or ``gldas_sm``.
+        rows: scene rows of the points (any shape).
+        cols: scene columns, the same shape.
+
+    Returns:
+        The lookup (``AuxLookup``), arrays of ``rows``' shape.
+
+    Raises:
+        SceneError: the raster cannot be read there, naming the file.
+    """
     import rasterio
     from affine import Affine
     from pyproj import CRS, Transformer
     from rasterio.windows import Window
+
+    from transforms.mapping.scene import AUX_RANGE, masked_pixels, read_failure, wrap_longitudes
 
     x, y = Affine(*scene.grid.transform) @ (np.asarray(cols, np.float64),
                                             np.asarray(rows, np.float64))
@@ -87,6 +156,7 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray):
     if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
         x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
                                     always_xy=True).transform(x, y)
+    x = wrap_longitudes(grid, np.asarray(x))
     col_f, row_f = ~Affine(*grid.transform) @ (np.asarray(x), np.asarray(y))
     finite = np.isfinite(col_f) & np.isfinite(row_f)
     col_i = np.where(finite, np.floor(np.where(finite, col_f, 0)), -1).astype(np.int64)
@@ -94,18 +164,30 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray):
     outside = (row_i < 0) | (col_i < 0) | (row_i >= grid.height) | (col_i >= grid.width)
     values = np.zeros(outside.shape, dtype=np.float64)
     nodata = np.zeros(outside.shape, dtype=bool)
+    bad = np.zeros(outside.shape, dtype=bool)
     if (~outside).any():
         r0, r1 = row_i[~outside].min(), row_i[~outside].max() + 1
         c0, c1 = col_i[~outside].min(), col_i[~outside].max() + 1
         source = scene.aux[name]
-        with rasterio.open(rasterio_path(source.path)) as ds:
-            block = ds.read(source.index, window=Window(int(c0), int(r0), int(c1 - c0),
-                                                        int(r1 - r0)))
-        inside_values = block[row_i[~outside] - r0, col_i[~outside] - c0]
+        window = Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
+        try:
+            with rasterio.open(rasterio_path(source.path)) as ds:
+                block = ds.read(source.index, window=window)
+                masked = masked_pixels(ds, source.index, window)
+        except rasterio.errors.RasterioError as e:
+            raise read_failure(source.path, e, f"band {source.index}, rows {r0}-{r1}, columns "
+                                               f"{c0}-{c1}") from e
+        at = (row_i[~outside] - r0, col_i[~outside] - c0)
+        inside_values = block[at].astype(np.float64)
         values[~outside] = inside_values
+        held = ~np.isnan(inside_values)
         if source.nodata is not None and not math.isnan(source.nodata):
-            nodata[~outside] = inside_values == source.nodata
-    return values, outside, nodata
+            held &= inside_values != source.nodata
+        if masked is not None:
+            held &= ~masked[at]
+        nodata[~outside] = ~held
+        bad[~outside] = held & ((inside_values < AUX_RANGE[0]) | (inside_values > AUX_RANGE[1]))
+    return AuxLookup(values, outside, nodata, bad)
 
 
 def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str = "nan",
@@ -130,10 +212,13 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
     aux = {}
     checks: List[np.ndarray] = [outside if edge_mode == "nan" else np.zeros_like(outside),
                                 band_nodata]
+    invalid = []
     for name in (schema.SMAP_SM, schema.GLDAS_SM):
-        values, aux_outside, aux_nodata = aux_values(scene, name, geometry, tile)
-        aux[name] = values
-        checks += [aux_outside, aux_nodata]
+        found = aux_values(scene, name, geometry, tile)
+        aux[name] = found.values
+        checks += [found.outside, found.nodata]
+        invalid.append(found.invalid)
+    checks += invalid  # smap_invalid, gldas_invalid: in CAUSES after gldas_nodata
     for code, failed in reversed(list(enumerate(checks, start=1))):
         causes[failed] = code  # the first cause in CAUSES order wins
     yield "causes", causes

@@ -13,6 +13,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.runtime.errors import InputError, UsageError
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are a ``UsageError`` (one line),
+    never its usage block and ``SystemExit``."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def beam_parser(name: str) -> argparse.ArgumentParser:
     """One parser holding every flag a command accepts: its own options
     classes and Beam's (every ``PipelineOptions`` subclass imported, the
@@ -26,11 +34,9 @@ def beam_parser(name: str) -> argparse.ArgumentParser:
         except ImportError:  # pragma: no cover - an install without that runner
             pass
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):  # argparse prints its usage block and exits: one line instead
-            raise UsageError(message)
-
-    parser = Parser(prog=f"python -m pipelines.{name}", allow_abbrev=False, add_help=False)
+    # argparse would print its usage block and exit: one line instead
+    parser = _OneLineParser(prog=f"python -m pipelines.{name}", allow_abbrev=False,
+                            add_help=False)
     seen = set()
     for cls in PipelineOptions.__subclasses__():
         if str(cls) not in seen:  # as PipelineOptions.get_all_options
@@ -39,28 +45,77 @@ def beam_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
-def check_arguments(name: str, argv: List[str]) -> argparse.Namespace:
+def command_parser(name: str, option_classes) -> argparse.ArgumentParser:
+    """The parser of a command that builds no Beam pipeline: its own flags
+    only, from ``option_classes`` (each with an ``_add_argparse_args(parser)``
+    classmethod, as Beam's options classes have, but not a ``PipelineOptions``
+    subclass: Beam would then add its flags to every command's parser).
+
+    Args:
+        name: the command (``cut_examples``), for the usage line.
+        option_classes: the classes that define its flags.
+
+    Returns:
+        A parser whose errors (a required flag missing, a value argparse
+        refuses) raise ``UsageError``; no ``--help`` of its own
+        (``cli.cli_main`` answers it), no abbreviated flags.
+    """
+    parser = _OneLineParser(prog=f"python -m pipelines.{name}", allow_abbrev=False,
+                            add_help=False)
+    for cls in option_classes:
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def check_arguments(name: str, argv: List[str], parser=None) -> argparse.Namespace:
     """Refuse what the command does not understand (UsageError, one line):
-    a flag neither the command nor Beam defines (with Beam's close-match
-    suggestion), a value argparse refuses (a choice not offered, a number
+    a flag neither the command nor Beam defines (with the closest flag it
+    does define), a value argparse refuses (a choice not offered, a number
     that is not one), and a stray positional argument: most often the second
-    file of an unquoted glob the shell expanded."""
+    file of an unquoted glob the shell expanded.
+
+    Args:
+        name: the command.
+        argv: its arguments (``-v`` already taken out).
+        parser: the parser of a command that builds no Beam pipeline
+            (``command_parser``); by default ``beam_parser(name)``: the
+            command's flags and Beam's.
+
+    Returns:
+        The parsed flags.
+
+    Raises:
+        UsageError: naming the flag or argument at fault.
+    """
     import difflib
 
-    parser = beam_parser(name)
-    parsed, unknown = parser.parse_known_args(argv)
+    beam = parser is None
+    parser = beam_parser(name) if beam else parser
+    # a misspelled flag is named before the flags it leaves missing
+    required = [action for action in parser._actions if action.required]
+    for action in required:
+        action.required = False
+    try:
+        parsed, unknown = parser.parse_known_args(argv)
+    finally:
+        for action in required:
+            action.required = True
     for arg in unknown:
         if arg.startswith("-"):
             flag = arg.split("=", 1)[0]
             known = [o for action in parser._actions for o in action.option_strings]
             close = difflib.get_close_matches(flag, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UsageError(f"unknown flag {flag}{hint}; --help lists the command's flags, "
-                             f"--help_beam Beam's")
+            raise UsageError(f"unknown flag {flag}{hint}; --help lists the command's flags"
+                             + (", --help_beam Beam's" if beam else ""))
         raise UsageError(
             f"unexpected argument {arg!r}: every value follows its flag; a glob must be quoted "
             f"(--input_data_path 'shards/*.tfrecord.gz') or the shell expands it into "
             f"several arguments")
+    missing = [action.option_strings[-1] for action in required
+               if getattr(parsed, action.dest, None) is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} required")
     check_values(parsed)
     check_bucket_names(parsed)
     return parsed
@@ -123,6 +178,97 @@ def check_reachable(paths: List[str], timeout: float = 5.0) -> None:
 
 
 _REACHED = False  # Cloud Storage answered once in this process
+
+
+#: The flags a command cannot run without, wherever a command defines them,
+#: each with the flags that may stand in for it (``run_inference``'s sample
+#: mode needs no ``--output_path``; ``evaluate`` reads shards instead of
+#: ``--predictions``). ``--help`` marks them (``cli.pipeline_help``); each
+#: flow's settings refuse a run without them (``from_options``), and a
+#: command building no Beam pipeline declares its own with argparse's
+#: ``required=True``.
+REQUIRED_FLAGS = {
+    "output_dir": (),
+    "ismn_data_path": (),
+    "exported_model_dir": (),
+    "scene_path": (),
+    "output_path": ("num_inference_samples",),
+    "predictions": ("input_data_path",),
+}
+
+
+def required_note(action: argparse.Action, defined) -> str:
+    """How ``--help`` marks a flag a run cannot do without.
+
+    Args:
+        action: the flag's argparse action.
+        defined: every flag (``--name``) the command defines.
+
+    Returns:
+        ``"required"``, ``"required unless --x is given"`` (only naming
+        stand-ins the command defines), or ``""`` for an optional flag.
+    """
+    if action.required:
+        return "required"
+    flag = next((o for o in action.option_strings if o.startswith("--")), "")
+    if flag[2:] not in REQUIRED_FLAGS:
+        return ""
+    instead = [f"--{o}" for o in REQUIRED_FLAGS[flag[2:]] if f"--{o}" in defined]
+    return "required" + (f" unless {' or '.join(instead)} is given" if instead else "")
+
+
+def time_ms(flag: str, text: str, earliest_ms: float, latest_ms: float, ends=("", "")) -> float:
+    """A time flag's value: Unix milliseconds, or an ISO time (UTC when it
+    names no zone: ``2021-06-01T10:30:00Z``, ``2021-06-01T12:30+02:00``,
+    ``2021-06-01``), as Unix milliseconds.
+
+    Args:
+        flag: the flag, for the error.
+        text: its value.
+        earliest_ms, latest_ms: the plausible range (both included).
+        ends: what each end of the range is, in words, for the error.
+
+    Returns:
+        The time in Unix milliseconds.
+
+    Raises:
+        UsageError: neither a number nor an ISO time; NaN or infinite; a
+            time outside the range, saying when the number looks like
+            seconds, microseconds or nanoseconds instead of milliseconds.
+    """
+    import datetime
+    import math
+
+    def iso(ms: float) -> str:
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+
+    advice = "give Unix milliseconds (1622543400000) or an ISO time (2021-06-01T10:30:00Z)"
+    try:
+        value, number = float(text), True
+    except ValueError:
+        number = False
+        try:
+            when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"{flag} {text!r} is neither an ISO time nor Unix milliseconds: "
+                             f"{advice}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        value = when.timestamp() * 1000.0
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} {text} is not a time: {advice}")
+    if earliest_ms <= value <= latest_ms:
+        return value
+    if number:
+        for scale, unit in ((1e3, "seconds"), (1e-3, "microseconds"), (1e-6, "nanoseconds")):
+            if earliest_ms <= value * scale <= latest_ms:
+                raise UsageError(f"{flag} {text} looks like {unit} ({iso(value * scale)}): "
+                                 f"{advice}")
+    shown = iso(value) if -6e13 < value < 2.5e14 else "far from any plausible time"
+    first, last = (f" ({end})" if end else "" for end in ends)
+    raise UsageError(f"{flag} {text} is {shown}, not between {iso(earliest_ms)}{first} and "
+                     f"{iso(latest_ms)}{last}: {advice}")
 
 
 #: The values a run can mean, by flag: (lowest, highest, lowest allowed?,

@@ -30,10 +30,21 @@ def input_shards(pattern: str) -> List[str]:
 def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
                      output_flag: str) -> None:
     """Raise UsageError naming both when an input file is one a run would
-    write: ``outputs`` are the run's output paths or globs (``*`` also
-    matches ``/``); local paths are compared resolved, links followed."""
-    import fnmatch
+    write.
+
+    Args:
+        inputs: the input files.
+        outputs: the run's output paths, where ``*`` stands for any text
+            (``/`` included) and every other character is itself: a folder
+            named ``site[1]`` is that folder, never a pattern. Local paths
+            are compared resolved, links followed.
+        input_flag, output_flag: the flags named in the error.
+
+    Raises:
+        UsageError: an input is one of the outputs.
+    """
     import os
+    import re
 
     def resolved(path: str) -> str:
         if "://" in path:
@@ -41,18 +52,33 @@ def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
         folder, name = os.path.split(os.path.abspath(path))
         return os.path.join(os.path.realpath(folder), name)
 
-    for path in inputs:
-        real = path if "://" in path else os.path.realpath(path)
-        for pattern in outputs:
-            if fnmatch.fnmatchcase(real, resolved(pattern)) or fnmatch.fnmatchcase(
-                    resolved(path), resolved(pattern)):
+    def matcher(pattern: str):
+        return re.compile(".*".join(re.escape(part) for part in resolved(pattern).split("*")),
+                          re.DOTALL)
+
+    for pattern in outputs:
+        output = matcher(pattern)
+        for path in inputs:
+            real = path if "://" in path else os.path.realpath(path)
+            if output.fullmatch(real) or output.fullmatch(resolved(path)):
                 raise UsageError(f"{output_flag}: its output {pattern} would replace the input "
                                  f"{path} ({input_flag}): write the outputs elsewhere")
 
 
-def check_image_size(path: str, image_size: int) -> None:
+def check_image_size(path: str, image_size: int, trained_on: str = "") -> None:
     """Fail fast (InputError) when the first example of shard ``path`` is not
-    ``image_size`` square, naming both sizes and the flag to give."""
+    ``image_size`` square, naming both sizes and what to do.
+
+    Args:
+        path: a shard.
+        image_size: the side the run will feed.
+        trained_on: where ``image_size`` comes from when it is the model's
+            recorded training size (e.g. ``the model m/ was trained on 32x32
+            images``): the fix is then another model, not the flag.
+
+    Raises:
+        InputError: the first example is of another size.
+    """
     from transforms.dataset import keys, tfrecord_io
 
     try:
@@ -61,6 +87,9 @@ def check_image_size(path: str, image_size: int) -> None:
     except (tfrecord_io.CorruptShardError, ValueError):
         return  # reported per record by the run itself
     if side is not None and side != image_size:
+        if trained_on:
+            raise InputError(f"the examples of {path} are {side}x{side} but {trained_on}: use "
+                             f"a model trained on {side}x{side} examples")
         raise InputError(
             f"the examples of {path} are {side}x{side} but --image_size is {image_size}: "
             f"run with --image_size {side}")

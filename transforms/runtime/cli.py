@@ -3,8 +3,11 @@
 ``cli_main`` turns a pipeline's ``run(argv)`` into a command: a
 ``UsageError`` (a flag or path to fix) is one line and exit status 2, an
 ``InputError`` (input found unusable before the run) one line and status 1,
-any other failure one line naming it (the traceback with ``-v``). Beam's and
-TensorFlow's log chatter is hidden unless ``-v``.
+any other failure one line naming it (the traceback with ``-v``), Ctrl-C
+one line and status 130, SIGTERM one line and 143. Beam's and TensorFlow's
+log chatter is hidden unless ``-v``. A command that builds no Beam pipeline
+(``cut_examples``) runs through it too, with ``beam=False``: the same
+``--help``, ``-v``, signals and one-line errors, its flags checked alone.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import logging
 from typing import Callable, List, Optional
 
 from transforms.runtime import interrupt as interrupt_module
-from transforms.runtime.arguments import beam_parser, check_arguments, check_reachable, cloud_paths
+from transforms.runtime.arguments import (beam_parser, check_arguments, check_reachable,
+                                          cloud_paths, command_parser, required_note)
 from transforms.runtime.errors import InputError, UsageError
 from transforms.runtime.interrupt import Interrupt, output_folders, remove_temporaries
 
-__all__ = ["InputError", "UsageError", "cli_main", "exit_process", "pipeline_help"]
+__all__ = ["InputError", "UsageError", "cli_main", "exit_process", "no_beam_help",
+           "pipeline_help"]
 
 BEAM_OPTIONS_HELP = (
     "Beam options: standard Beam flags are accepted as well (--runner, --project, --region, "
@@ -25,16 +30,41 @@ BEAM_OPTIONS_HELP = (
     "--direct_running_mode, ...): see https://beam.apache.org/documentation/#runners and "
     "the README's 'Running on a cluster'. --help_beam lists all of them.\n"
     "-v / --verbose: show Beam's and TensorFlow's own log messages and tracebacks.")
+NO_BEAM_HELP = ("This command builds no Beam pipeline: it takes no Beam flags.\n"
+                "-v / --verbose: show tracebacks.")
 
 
-def pipeline_help(name: str, description: str, option_classes) -> str:
-    """``--help`` text: the pipeline's own flags with defaults, then a pointer to Beam's."""
+def pipeline_help(name: str, description: str, option_classes, beam: bool = True) -> str:
+    """``--help`` text: the command's own flags, then a pointer to Beam's.
+
+    Args:
+        name: the command (``predict_map``).
+        description: what it does, printed first.
+        option_classes: the classes defining its flags (``_add_argparse_args``).
+        beam: False for a command that builds no Beam pipeline: no pointer
+            to Beam's flags then, but a line saying it takes none.
+
+    Returns:
+        The text: every flag with its help, marked ``(required)`` (or
+        ``(required unless --x is given)``, see ``arguments.REQUIRED_FLAGS``)
+        when a run cannot do without it, else with its default unless the
+        help names it or there is none to show (None, "" or a switch's
+        False: the help says what happens without the flag).
+    """
     import argparse
 
+    defined = set()
+
     class Formatter(argparse.ArgumentDefaultsHelpFormatter):
-        def _get_help_string(self, action):  # a help text naming its default is kept as is
+        def _get_help_string(self, action):
             text = action.help or ""
-            return text if "default" in text else super()._get_help_string(action)
+            note = required_note(action, defined)
+            if note:
+                return text if "required" in text else f"{text} ({note})".strip()
+            if "default" in text or action.default is None or action.default is False \
+                    or action.default == "":
+                return text  # nothing to show: the help says what happens without the flag
+            return super()._get_help_string(action)
 
     parser = argparse.ArgumentParser(
         prog=f"python -m pipelines.{name}", description=description, add_help=False,
@@ -42,17 +72,43 @@ def pipeline_help(name: str, description: str, option_classes) -> str:
     group = parser.add_argument_group(f"{name} flags")
     for cls in option_classes:
         cls._add_argparse_args(group)
-    return parser.format_help() + "\n" + BEAM_OPTIONS_HELP
+    defined.update(o for action in parser._actions for o in action.option_strings)
+    return parser.format_help() + "\n" + (BEAM_OPTIONS_HELP if beam else NO_BEAM_HELP)
+
+
+def no_beam_help(name: str) -> str:
+    """What ``--help_beam`` answers for a command that builds no Beam pipeline."""
+    return (f"{name} builds no Beam pipeline (it runs in this process), so it takes no Beam "
+            f"flags; --help lists its own.")
 
 
 def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[str]] = None,
-             option_classes=(), description: str = "") -> int:
-    """Run ``run(argv)`` as a command: exit status ``exit_code(result)``.
+             option_classes=(), description: str = "", beam: bool = True) -> int:
+    """Run ``run(argv)`` as a command.
 
     A ``UsageError`` is one line on stderr and status 2, an ``InputError``
-    one line and status 1. Our own progress lines are logged at INFO; Beam's
-    and TensorFlow's Python loggers only show errors unless ``-v`` (or
+    one line and status 1, any other failure one line and status 1 (its
+    traceback with ``-v``); Ctrl-C (SIGINT) one line and status 130,
+    SIGTERM one line and status 143, the run's temporary files removed
+    either way. Our own progress lines are logged at INFO; Beam's and
+    TensorFlow's Python loggers only show errors unless ``-v`` (or
     ``--verbose``) is given, which also shows tracebacks of those errors.
+
+    Args:
+        name: the command, the first word of each of its error lines.
+        run: the command's ``run(argv)``.
+        exit_code: the exit status of ``run``'s result.
+        argv: the arguments (default ``sys.argv[1:]``).
+        option_classes: the classes defining the command's own flags, for
+            ``--help``.
+        description: what the command does, for ``--help``.
+        beam: False for a command that builds no Beam pipeline: its flags
+            are checked against ``option_classes`` alone (a required one
+            missing is a usage error), and ``--help_beam`` says it takes no
+            Beam flags.
+
+    Returns:
+        The exit status.
     """
     import gc
     import sys
@@ -61,15 +117,14 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
     gc.enable()  # paused while they were imported (see ``pipelines``)
     argv = list(sys.argv[1:] if argv is None else argv)
     if {"-h", "--help"} & set(argv):
-        print(pipeline_help(name, description, option_classes))
-        return 0
+        return print_help(pipeline_help(name, description, option_classes, beam))
     if "--help_beam" in argv:
-        print(beam_parser(name).format_help())
-        return 0
+        return print_help(beam_parser(name).format_help() if beam else no_beam_help(name))
     verbose = bool({"-v", "--verbose"} & set(argv))
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     try:
-        parsed = check_arguments(name, argv)
+        parsed = check_arguments(name, argv,
+                                 None if beam else command_parser(name, option_classes))
     except UsageError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2
@@ -83,18 +138,16 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
         if not getattr(parsed, "dry_run", False):  # a dry run builds the job and reads nothing
             check_reachable(cloud_paths(parsed, argv))
         return exit_code(run(argv))
-    except KeyboardInterrupt:
-        interrupt.report(output_folders(parsed))
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (``Interrupt``)
+        return interrupt.report(output_folders(parsed))
     except (UsageError, InputError) as e:
         if verbose:
             raise
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
     except Exception as e:  # a failure inside the run: one line, the traceback with -v
-        if interrupt_module.INTERRUPTED:  # Ctrl-C, which a Beam step re-raised as its own error
-            interrupt.report(output_folders(parsed))
-            return 130
+        if interrupt_module.INTERRUPTED:  # a signal, which a Beam step re-raised as its own error
+            return interrupt.report(output_folders(parsed))
         remove_temporaries(output_folders(parsed))  # the failed run's own, under temporary names
         if verbose:
             raise
@@ -108,6 +161,19 @@ def cli_main(name: str, run: Callable, exit_code: Callable, argv: Optional[List[
             handler.removeFilter(_ours_or_errors)
         if native is not None:
             native.stop()
+
+
+def print_help(text: str) -> int:
+    """Print ``text`` (help) on stdout; returns 0, also when the reader has
+    closed the pipe (``--help | head``), which is not an error."""
+    import os
+    import sys
+
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # what is left to flush goes nowhere, not into a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def exit_process(code: int) -> None:
@@ -182,7 +248,7 @@ class NativeStderrFilter:
         return self
 
     def silence(self) -> None:
-        """Drop everything written to stderr from now on (after Ctrl-C)."""
+        """Drop everything written to stderr from now on (after Ctrl-C or SIGTERM)."""
         self._silenced.set()
 
     def _pump(self) -> None:
@@ -193,7 +259,7 @@ class NativeStderrFilter:
         for line in self._reader:
             # the wakeup pipe holds the number of each signal Python caught (see ``Interrupt``)
             if select.select([self._wakeup_read], [], [], 0)[0]:
-                if signal.SIGINT in os.read(self._wakeup_read, 512):
+                if {signal.SIGINT, signal.SIGTERM} & set(os.read(self._wakeup_read, 512)):
                     self._silenced.set()
             if not self._silenced.is_set() and not self.DROP.match(line):
                 os.write(self._saved, line)

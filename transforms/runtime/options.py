@@ -25,7 +25,8 @@ class OutputDirOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--output_dir", default=None, help="where outputs go (local or gs://)")
+        parser.add_argument("--output_dir", default=None,
+                            help="the folder the outputs go to (local or gs://)")
 
 
 def add_shared_argument(parser, flag: str, **kwargs) -> None:
@@ -67,6 +68,16 @@ class ProgressOptions(PipelineOptions):
                                  "often (default 10; 0: never)")
 
 
+def add_image_size_argument(parser) -> None:
+    """``--image_size`` (train, run_inference, predict_map): None when not
+    given, so each command can settle it (a model's recorded size, or the
+    release's 512)."""
+    add_shared_argument(
+        parser, "--image_size", type=int, default=None,
+        help="image side of the examples (default: the size the model records it was trained "
+             "on, model_info.json beside a model train exported; else 512, the release's)")
+
+
 def add_model_arguments(parser) -> None:
     """The flags of every command that runs the model (``run_inference``,
     ``predict_map``): the model, how it is fed, and the output path, defined
@@ -75,21 +86,26 @@ def add_model_arguments(parser) -> None:
 
     add = lambda flag, **kw: add_shared_argument(parser, flag, **kw)  # noqa: E731
     add("--output_path", default=None,
-        help="output path (a file prefix for run_inference, the map's .tif for predict_map)")
+        help="where the output goes: a file prefix for run_inference's predictions, the "
+             "map's .tif for predict_map (local or gs://)")
     add("--exported_model_dir", default=None,
-        help="TF1 SavedModel directory (tag serve) or a frozen GraphDef .pb")
+        help="the model: a TF1 SavedModel folder (tag serve) or a frozen GraphDef .pb "
+             "(local or gs://)")
     add("--batch_size", type=int, default=None,
         help="examples or windows per session.run (default 8, or 64 when the local machine "
              "has a GPU or Dataflow workers get one: a worker_accelerator service option)")
     add("--feed_whole_images", action="store_true",
         help="always feed whole images (by default only the centre window is decoded and "
              "fed when a check at load shows the model crops to it, as the released model does)")
-    add("--image_size", type=int, default=512,
-        help="image side of the examples (512 in the release)")
-    add("--image_tensor", default=INPUT_TENSORS["image"])
-    add("--low_res_tensor", default=INPUT_TENSORS["low_res"])
-    add("--aux_tensor", default=INPUT_TENSORS["aux"])
-    add("--output_tensor", default=OUTPUT_TENSOR)
+    add_image_size_argument(parser)
+    add("--image_tensor", default=INPUT_TENSORS["image"],
+        help="the graph's tensor fed the Sentinel-1/2 and DEM bands [batch, H, W, 10]")
+    add("--low_res_tensor", default=INPUT_TENSORS["low_res"],
+        help="the graph's tensor fed the SoilGrids bands [batch, H, W, 4]")
+    add("--aux_tensor", default=INPUT_TENSORS["aux"],
+        help="the graph's tensor fed SMAP and GLDAS [batch, 2], each /255")
+    add("--output_tensor", default=OUTPUT_TENSOR,
+        help="the graph's tensor of the predictions [batch], soil moisture in m3/m3")
     add("--tensorflow_threads", type=int, default=0,
         help="TensorFlow threads per worker process (default 0: the cores divided by "
              "--direct_num_workers on a local run, else TensorFlow's own default)")

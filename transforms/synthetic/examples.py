@@ -1,7 +1,8 @@
 """Synthetic examples: every field of the schema, images that look like the real ones.
 
 Images are spatially smooth fields with sensor-like noise in plausible
-ranges (S1/S2 8-bit scaled, DEM in metres, SoilGrids in g/kg and cg/cm3,
+ranges (S1/S2 on 0-255: the generator's own choice, the release's scaling is
+unpublished; DEM in metres, SoilGrids in g/kg and cg/cm3,
 blocky at their coarse native resolution), so gzip ratios and speeds
 resemble the real ones. Labels depend on SMAP, GLDAS, Sentinel-1 VV and soil
 texture plus noise (``label_from_inputs``).

@@ -6,7 +6,7 @@ made by this module. It is built to exercise what the real data exercises:
 
 * Shards ``data-NNNNN-of-MMMMM.tfrecord.gz`` with every field of
   ``transforms.dataset.schema``; images are spatially smooth fields with sensor-like
-  noise in plausible ranges (S1/S2 8-bit scaled, DEM in metres, SoilGrids in
+  noise in plausible ranges (S1/S2 on 0-255, the generator's own choice; DEM in metres, SoilGrids in
   g/kg and cg/cm3, blocky at their coarse native resolution), so gzip ratios
   and speeds resemble the real ones.
 * ``sensor_id = NETWORK__STATION__SENSOR_TYPE`` with station names that need

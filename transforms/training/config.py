@@ -8,6 +8,7 @@ from typing import List
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import runtime
+from transforms.dataset import schema
 from transforms.dataset.splits import SplitConfig
 from transforms.runtime.settings import values_for
 from transforms.training.data import DEFAULT_SHUFFLE_BUFFER_MB
@@ -55,6 +56,8 @@ class TrainingConfig:
             UsageError: no ``--output_dir``, or an unknown ``--inputs`` name.
         """
         values = values_for(cls, options)
+        if values["image_size"] is None:  # the release's size unless given
+            values["image_size"] = schema.RELEASED_IMAGE_SIZE
         if not values["output_dir"]:
             raise runtime.UsageError("--output_dir required")
         config = cls(**values)

@@ -7,6 +7,7 @@ normalisation inside, so ``run_inference --exported_model_dir`` uses it
 unchanged.
 """
 
+import json
 import os
 from typing import Dict, Sequence, Tuple
 
@@ -18,8 +19,24 @@ from transforms.training.network import forward, input_masks
 
 def export_released_interface(output_dir: str, params: Dict[str, np.ndarray],
                               normalisation: Dict[str, Tuple[np.ndarray, np.ndarray]],
-                              inputs: Sequence[str], baseline: str = "") -> Tuple[str, str]:
-    """Write a TF1 SavedModel (tag ``serve``) and ``frozen_graph.pb``; returns their paths."""
+                              inputs: Sequence[str], baseline: str = "",
+                              image_size: int = 512) -> Tuple[str, str]:
+    """Write a TF1 SavedModel (tag ``serve``), ``frozen_graph.pb`` and
+    ``model_info.json`` (``model_interface.MODEL_INFO_NAME``: the image size
+    the network was trained on, so ``run_inference`` and ``predict_map`` feed
+    it images and windows of that size and refuse another).
+
+    Args:
+        output_dir: the folder to write (must not exist yet).
+        params: the trained weights by variable name.
+        normalisation: ``(mean, variance)`` of each input.
+        inputs: the sources the network sees (``network.SOURCES``).
+        baseline: ``""`` or the baseline's name.
+        image_size: the side of the training examples' images.
+
+    Returns:
+        ``(SavedModel folder, frozen graph path)``.
+    """
     import tensorflow as tf
 
     v1 = tf.compat.v1
@@ -49,4 +66,8 @@ def export_released_interface(output_dir: str, params: Dict[str, np.ndarray],
             frozen = v1.graph_util.convert_variables_to_constants(
                 sess, graph.as_graph_def(), [out.op.name])
             tf.io.write_graph(frozen, output_dir, model_interface.FROZEN_NAME, as_text=False)
+    info = {"image_size": int(image_size), "window": model_interface.window(image_size)[1],
+            "inputs": list(inputs), "baseline": baseline}
+    with tf.io.gfile.GFile(os.path.join(output_dir, model_interface.MODEL_INFO_NAME), "w") as f:
+        f.write(json.dumps(info, indent=1, sort_keys=True) + "\n")
     return output_dir, os.path.join(output_dir, model_interface.FROZEN_NAME)

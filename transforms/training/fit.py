@@ -264,7 +264,7 @@ def train_and_export(output_dir: str, image_size: int, config: FitConfig,
             report["rmse_train_mean"][split] = figures["rmse_train_mean"]
     model_dir = os.path.join(output_dir, "model")
     export_atomically(model_dir, lambda folder: export_released_interface(
-        folder, keras_params(model), normalisation, config.inputs, config.baseline))
+        folder, keras_params(model), normalisation, config.inputs, config.baseline, image_size))
     report["model_dir"] = model_dir
     return report, model
 

@@ -134,17 +134,32 @@ def run_training(config: TrainingConfig, options, test_pipeline=None) -> Dict[st
     return report
 
 
+def significant(value, digits: int = 4) -> str:
+    """``value`` to ``digits`` significant digits (``0.01235``, ``123.5``), or
+    ``-`` for None (a split without examples)."""
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 example``, ``2 examples``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def report_lines(report: Dict[str, object]):
-    """The lines a finished training prints, from its ``report`` (``run_training``'s)."""
+    """The lines a finished training prints, from its ``report``
+    (``run_training``'s): figures to 4 significant digits (``training.json``
+    keeps them whole)."""
     prepared = report["preprocessing"]
     lines = []
     if prepared.get("reused_from"):
         lines.append(f"train: --resume: using the preprocessed data of {prepared['reused_from']}")
     nonfinite = prepared.get("skipped", {}).get("nonfinite_label_skipped", 0)
     if nonfinite:
-        lines.append(f"train: {nonfinite} examples with a NaN or infinite label were left out")
-    lines.append(f"trained on {report['examples']['train']} examples in "
+        lines.append(f"train: {plural(nonfinite, 'example')} with a NaN or infinite label "
+                     f"{'was' if nonfinite == 1 else 'were'} left out")
+    lines.append(f"trained on {plural(report['examples']['train'], 'example')} in "
                  f"{report['train_seconds']:.0f} s; validation RMSE "
-                 f"{report['rmse'].get('validation')}, train-mean baseline "
-                 f"{report['rmse_train_mean'].get('validation')}; model: {report['model_dir']}")
+                 f"{significant(report['rmse'].get('validation'))}, train-mean baseline "
+                 f"{significant(report['rmse_train_mean'].get('validation'))}; model: "
+                 f"{report['model_dir']}")
     return lines

@@ -13,9 +13,10 @@ than one example per worker thread, whatever the size of the data.
   ``evaluate`` splits). A 512 x 512 example shrinks from 14.7 MB of float32
   inputs to 1.8 MB.
 * float16 keeps integers up to 2048 exactly and any other value within a
-  relative 2^-11 (the released bands are 8-bit scaled reflectances and
-  backscatter, the DEM scaled to 0-255, SoilGrids in g/kg and cg/cm3: all
-  exact). An example with a value beyond float16's range (65504) is left out
+  relative 2^-11 (the DEM is decoded to 0-255 and SMAP/GLDAS are 0-255
+  integers: exact; the scaling of the released Sentinel-1/2 and SoilGrids
+  bands is unpublished, README "What is known of the encoding", so their
+  exactness in float16 depends on it: integers below 2048 are exact). An example with a value beyond float16's range (65504) is left out
   and counted (``examples_out_of_float16_range``).
 * tf.Transform analyses the **train split only** (``AnalyzeDataset``) from
   per-example summaries (each band's mean and mean square over the window,
