@@ -19,6 +19,7 @@ REQUIRED = [
     "tensorflow-transform==1.21.0",  # training preprocessing (pipelines.train)
     "rasterio==1.4.4",  # GeoTIFF scenes and maps, GDAL inside its wheels (pipelines.predict_map)
     "pyproj==3.7.2",  # coordinate transforms between a scene's and SMAP/GLDAS grids
+    "build==1.6.1",  # Beam's stager builds --setup_file's sdist with `python -m build`
 ]
 
 setup(

@@ -4,12 +4,10 @@
         --timestamp 2021-06-01T10:30:00Z --output_dir examples/
 
 Writes ``<output_dir>/data-00000-of-00001.tfrecord.gz`` (an example per point
-that could be cut, in the CSV's order) and ``failures.jsonl`` (each point that
-could not, and why); exit 1 when none could. ``--compare_with 'shards/*.gz'``
-checks a scene's encoding instead: each example of the shards whose window
-lies in the scene is cut again and compared band by band (pooled), printed
-and written to ``compare.json``; exit 1 when none lies in the scene. A plain
-loop, not a Beam pipeline; ``transforms.mapping.examples`` does the work.
+that could be cut, in the CSV's order) and ``failures.jsonl`` (the others and
+why); exit 1 when none could. ``--compare_with 'shards/*.gz'``: each example
+of the shards lying in the scene is cut again and compared band by band
+(``compare.json``); exit 1 when none lies in it. A plain loop, not Beam.
 """
 
 from __future__ import annotations
@@ -24,11 +22,10 @@ from typing import List, Optional
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
 from transforms.mapping import SceneError, read_scene
-from transforms.mapping.examples import compare_with_examples, cut_example, extents, read_points
+from transforms.mapping.examples import compare_with_examples, cut_example, extents
+from transforms.mapping.points import DAY_MS, EARLIEST_MS, read_points
+from transforms.runtime import plural
 from transforms.runtime.arguments import command_parser, time_ms
-
-#: ``--timestamp``'s range: Sentinel-1A's launch (2014-04-03T00:00Z) to now + 1 day, in ms
-EARLIEST_MS, DAY_MS = 1396483200000.0, 86400000.0
 
 
 class CutExamplesOptions:
@@ -69,11 +66,6 @@ DESCRIPTION = ("Cut examples in the released schema from a scene at the points o
                "the header sensor_id,lat,lon, or compare a scene with released examples.")
 
 
-def plural(n: int, word: str) -> str:
-    """``1 example``, ``2 examples``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def check_flags(args) -> Optional[float]:
     """The flags' combinations and values (UsageError naming the flag); returns
     ``--timestamp`` in Unix milliseconds (None with ``--compare_with``)."""
@@ -99,7 +91,11 @@ def check_flags(args) -> Optional[float]:
 
 def compare(scene, pattern: str, output_dir: str) -> dict:
     """``--compare_with``: the table printed, ``compare.json`` written."""
-    found = compare_with_examples(scene, pattern)
+    try:
+        found = compare_with_examples(scene, pattern)
+    except runtime.InputError:  # nothing compared: no earlier compare.json left to pass for it
+        files.remove_outputs([os.path.join(output_dir, "compare.json")])
+        raise
     causes = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in found["skipped_by_cause"].items()
                        if n) or "none"
     lines = [f"{plural(found['examples'], 'example')} compared (skipped: {causes})", "",
@@ -128,12 +124,15 @@ def run(argv: Optional[List[str]] = None) -> dict:
     failures = [{"sensor_id": p.sensor_id, "lat": p.lat, "lon": p.lon, "reason": why}
                 for p, serialized, why in cut if serialized is None]
     out = os.path.join(args.output_dir, tfrecord_io.shard_name(0, 1))
-    tfrecord_io.write_shard(out, examples)
     files.write_bytes_atomically(os.path.join(args.output_dir, "failures.jsonl"), "".join(
         json.dumps(r, sort_keys=True) + "\n" for r in failures).encode())
-    if not examples:
-        raise runtime.InputError(f"no point of {args.points} could be cut (failures.jsonl): " + (
-            extents(scene, *zip(*[(p.lat, p.lon) for p in points]), "point", "points")))
+    if not examples:  # no shard written (an earlier run's removed): it would pass for a result
+        files.remove_outputs([out])
+        raise runtime.InputError(f"no point of {args.points} could be cut (failures.jsonl), no "
+                                 f"shard written: " + extents(
+                                     scene, *zip(*[(p.lat, p.lon) for p in points]), "point",
+                                     "points"))
+    tfrecord_io.write_shard(out, examples)
     causes = ", ".join(f"{n} {c}" for c, n in Counter(f["reason"] for f in failures).items())
     print(f"cut {plural(len(examples), 'example')} of {plural(len(points), 'point')} into "
           f"{out}" + (f"; {plural(len(failures), 'point')} could not be cut ({causes}: "

@@ -59,12 +59,7 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--validation_years", default="",
                             help="--split_by time: years for validation (the rest: train; "
                                  "default: none)")
-        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7,
-                                    help="the fraction of sensors (by a hash of sensor_id) in "
-                                         "the train split")
-        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15,
-                                    help="the fraction of sensors in the validation split (the "
-                                         "rest: test)")
+        runtime.add_split_fraction_arguments(parser)
         parser.add_argument("--extra_columns", default="",
                             help="comma-separated extra prediction columns to evaluate (default: "
                                  "none)")
@@ -97,7 +92,8 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     if metrics.get("dry_run"):
         return metrics
     out, err = evaluation.report_lines(metrics, config.output_dir)
-    print("\n".join(out))
+    if out:
+        print("\n".join(out))
     for line in err:
         print(line, file=sys.stderr)
     return metrics

@@ -80,22 +80,21 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
           f"predictions/s.\nValues ({summary['units']}): {values}; CRS {crs}.\n"
           f"Map: {summary['map']}\nQuicklook: {summary['quicklook']}\n"
           f"Summary: {summary['summary']}")
-    note = model_interface.saturation_note(summary["saturated"], summary["predicted"],
-                                           "map pixels")
-    if note:
-        stuck = model_interface.all_saturated(summary["saturated"], summary["predicted"])
-        print(f"predict_map: {'error' if stuck else 'WARNING'}: {note}", file=sys.stderr)
+    line = mapping.nothing_predicted_line(summary) or model_interface.saturation_line(
+        "predict_map", summary["saturated"], summary["predicted"], "map pixels")
+    if line:
+        print(line, file=sys.stderr)
     return summary
 
 
 def exit_code(summary: dict) -> int:
     """0 for a dry run or a map whose every pixel is accounted for; 1 when
-    the counts do not add up or every predicted pixel is on the model's clip
-    bounds (a map that means nothing)."""
+    the counts do not add up, or the map means nothing: no pixel predicted,
+    or every predicted pixel on the model's clip bounds."""
     if summary.get("dry_run"):
         return 0
     stuck = model_interface.all_saturated(summary["saturated"], summary["predicted"])
-    return 0 if summary.get("accounted") and not stuck else 1
+    return 0 if summary.get("accounted") and summary["predicted"] and not stuck else 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:

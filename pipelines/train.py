@@ -69,12 +69,7 @@ class TrainOptions(PipelineOptions):
                             help="Adam's learning rate")
         parser.add_argument("--seed", type=int, default=0,
                             help="random seed of the weights' initialisation and the shuffling")
-        runtime.add_shared_argument(parser, "--train_fraction", type=float, default=0.7,
-                                    help="the fraction of sensors (by a hash of sensor_id) in "
-                                         "the train split")
-        runtime.add_shared_argument(parser, "--validation_fraction", type=float, default=0.15,
-                                    help="the fraction of sensors in the validation split (the "
-                                         "rest: test)")
+        runtime.add_split_fraction_arguments(parser)
         parser.add_argument("--patience", type=int, default=0,
                             help="stop after this many epochs without a better validation RMSE "
                                  "and export the best epoch's weights (0: train every epoch)")

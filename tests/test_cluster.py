@@ -206,3 +206,27 @@ def test_merge_survives_a_failed_attempt(sample_ceop_zip, tmp_path, monkeypatch)
         assert flaky[key] == clean[key], key
     assert flaky["accounted"] and merge_flow.exit_code(flaky) == 0
     assert not [f for f in os.listdir(tmp_path / "flaky") if ".tmp-" in f]  # debris removed
+
+
+def test_a_map_dry_run_of_an_unreachable_gs_scene_fails_in_seconds(monkeypatch, capfd):
+    """A map's job is shaped by its scene and model, so even a dry run reads
+    them: offline, it says so at once instead of retrying for minutes."""
+    from pipelines import predict_map
+    from transforms.runtime import arguments
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(arguments, "_REACHED", False)
+    monkeypatch.setattr(socket, "create_connection", offline)
+    started = time.time()
+    rc = predict_map.main([
+        "--scene_path", "gs://my-bucket/scenes/2021-06-01/",
+        "--exported_model_dir", "gs://my-bucket/soil_moisture_model/",
+        "--output_path", "gs://my-bucket/maps/2021-06-01.tif", "--runner", "DataflowRunner",
+        "--project", "my-project", "--region", "us-central1",
+        "--temp_location", "gs://my-bucket/tmp", "--dry_run=True"])
+    err = capfd.readouterr().err
+    assert rc == 1 and time.time() - started < 30
+    assert ("predict_map: error: cannot reach Google Cloud Storage (storage.googleapis.com) for "
+            "gs://my-bucket/scenes/2021-06-01/ within 5 s") in err

@@ -243,3 +243,17 @@ def test_r_is_clipped_to_one_when_rounding_overshoots():
     opposite = correlation(n, sa, -sb, saa, sbb, -sab)
     assert -1 <= opposite and opposite == pytest.approx(-1)
     assert correlation(3, 3.0, 6.0, 3.0, 14.0, 6.0) is None  # one side constant
+
+
+def test_an_ambiguous_csv_is_refused_naming_the_file_and_line(tmp_path):
+    from transforms.mapping.points import read_points
+    from transforms.runtime import InputError
+
+    twice = tmp_path / "twice.csv"
+    twice.write_text("sensor_id,lat,lon,lat\nA,1,15.05,47.8\n")
+    with pytest.raises(InputError, match=r"twice.csv: its header names lat more than once"):
+        read_points(str(twice))
+    longer = tmp_path / "longer.csv"
+    longer.write_text("sensor_id,lat,lon\nA,47.8,15.05\nB,47.8,15.05,extra\n")
+    with pytest.raises(InputError, match=r"longer.csv: line 3: 4 fields, the header names 3"):
+        read_points(str(longer))

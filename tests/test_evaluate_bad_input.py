@@ -70,6 +70,9 @@ def test_nothing_left_after_bad_rows_is_an_error(tmp_path):
     rows = [r.replace(",0.1", ",oops", 1) for r in _rows(4) if ",0.1" in r]
     path = tmp_path / "pred.csv"
     path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
-    rc, _, stderr = run_cli(["--predictions", str(path), "--output_dir", str(tmp_path / "ev"),
-                             "--split_by", "none"])
+    rc, stdout, stderr = run_cli(["--predictions", str(path), "--output_dir",
+                                  str(tmp_path / "ev"), "--split_by", "none"])
     assert rc == 1 and "has a label and a prediction to evaluate" in stderr
+    # no empty tables or plots that would pass for a result: why, and the rows left out
+    assert stdout == "" and sorted(os.listdir(tmp_path / "ev")) == ["bad_rows.jsonl",
+                                                                   "metrics.json"]

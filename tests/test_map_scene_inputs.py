@@ -297,6 +297,16 @@ def test_image_bands_not_north_up_are_refused(folder, how, transform):
     refused(folder, "not north-up", how, "gdalwarp")
 
 
+def test_image_bands_with_pixels_not_square_are_refused(folder):
+    """10 m x 20 m pixels: a stride would give 320 x 640 m map pixels, and the
+    model was trained on square ones."""
+    from affine import Affine
+
+    for name in IMAGE:
+        rewrite(band(folder, name), transform=Affine(10, 0, 500000, 0, -20, 5300000))
+    refused(folder, "10 x 20 map units, not square", "gdalwarp -tr")
+
+
 def test_a_south_up_aux_raster_gives_the_same_values(folder):
     import rasterio
     from affine import Affine

@@ -49,8 +49,8 @@ def export_model(folder, output, image_size=None):
     graph = tf.Graph()
     with graph.as_default():
         feeds = model_interface.placeholders(tf)
-        out = tf.identity(output(feeds["image"], feeds["low_res"], feeds["aux"]),
-                          name=model_interface.OUTPUT_OP)
+        tf.identity(output(feeds["image"], feeds["low_res"], feeds["aux"]),
+                    name=model_interface.OUTPUT_OP)
         with v1.Session(graph=graph) as sess:
             builder = v1.saved_model.Builder(str(folder))
             builder.add_meta_graph_and_variables(sess, [model_interface.SERVE_TAG])
@@ -86,6 +86,20 @@ def test_the_record_is_read_beside_a_savedmodel_or_a_frozen_graph(tmp_path):
     (tmp_path / "model_info.json").write_text('not json')
     with pytest.raises(ModelLoadError, match="model_info.json"):
         recorded_image_size(str(tmp_path))
+
+
+def test_saturation_is_said_when_most_predictions_sit_on_a_clip_bound():
+    from transforms.dataset.model_interface import all_saturated, saturated, saturation_line
+
+    values = np.array([0.0, 1.0, 0.5, np.nan, 1.0, 0.999999], np.float32)
+    assert saturated(values).tolist() == [True, True, False, False, True, False]
+    assert saturation_line("c", 2, 4, "examples") == ""  # half: not most
+    assert saturation_line("c", 3, 4, "examples").startswith(
+        "c: WARNING: 3 of 4 examples predicted sit exactly on the model's clip bounds (0 or 1)")
+    assert saturation_line("c", 4, 4, "map pixels").startswith(
+        "c: error: all map pixels predicted sit exactly")
+    assert saturation_line("c", 0, 0, "examples") == "" and not all_saturated(0, 0)
+    assert all_saturated(4, 4) and not all_saturated(3, 4)
 
 
 # --- run_inference: the record is the default; a conflict is one line, exit 2
@@ -267,3 +281,35 @@ def test_inference_stuck_on_the_clip_bound_says_so_and_exits_1(sample_ceop_zip, 
     assert errors(err) == ["run_inference: error: all examples predicted sit exactly on the "
                            "model's clip bounds (0 or 1): the model is probably fed inputs "
                            "unlike its training's (another image size or encoding)"]
+
+
+def test_a_map_with_nothing_predicted_exits_1_naming_the_causes(small_scene, smap_model,
+                                                                tmp_path):
+    import rasterio
+
+    scene = tmp_path / "scene"
+    shutil.copytree(small_scene, scene)
+    with rasterio.open(scene / "smap_sm.tif", "r+") as ds:
+        ds.write(np.full((ds.height, ds.width), ds.nodata, ds.dtypes[0]), 1)
+    out = tmp_path / "map.tif"
+    rc, stdout, err = run_module("predict_map", [
+        "--scene_path", str(scene), "--exported_model_dir", smap_model, "--output_path",
+        str(out), "--stride", "32"])
+    assert rc == 1 and out.exists()  # written, to look at
+    assert errors(err) == ["predict_map: error: no map pixel could be predicted (NaN: 36 smap "
+                           "nodata); the map, its quicklook and summary are written to look at: "
+                           "does the scene cover the SMAP and GLDAS rasters, and is it larger "
+                           "than a window?"]
+
+
+def test_an_odd_recorded_image_size_names_the_record(small_scene, reference_model, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(reference_model, model)
+    (model / "model_info.json").write_text('{"image_size": 33}')
+    rc, _, err = run_module("predict_map", [
+        "--scene_path", small_scene, "--exported_model_dir", str(model),
+        "--output_path", str(tmp_path / "m.tif")])
+    assert rc == 1
+    assert errors(err) == [f"predict_map: error: the model {model} records image_size 33 "
+                           f"(model_info.json): a map needs an even size (each window is "
+                           f"centred on a scene pixel corner)"]

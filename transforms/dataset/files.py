@@ -31,6 +31,25 @@ def write_json_atomically(path: str, payload) -> None:
     write_bytes_atomically(path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
 
+def remove_outputs(paths: List[str]) -> List[str]:
+    """Delete the files of ``paths`` that exist: a command's own outputs of
+    an earlier run, which a failed run must not leave beside its own
+    outcome (they would pass for its result).
+
+    Args:
+        paths: output paths (local or remote).
+
+    Returns:
+        The paths deleted.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    found = [p for p in paths if FileSystems.exists(p)]
+    if found:
+        FileSystems.delete(found)
+    return found
+
+
 def read_json(path: str):
     """The JSON document at ``path`` (local or any Beam filesystem)."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

@@ -16,6 +16,8 @@ the tag ``serve``; a frozen graph is a ``GraphDef`` file, ``FROZEN_NAME``.
 
 from typing import Dict, Tuple
 
+import numpy as np
+
 from transforms.dataset import schema
 
 IMAGE_TENSOR = "ImageTensor:0"
@@ -45,34 +47,37 @@ MODEL_INFO_NAME = "model_info.json"
 CLIP_BOUNDS: Tuple[float, float] = (0.0, 1.0)
 
 
-def saturated(values) -> "np.ndarray":
+def saturated(values) -> np.ndarray:
     """Which ``values`` (model outputs) sit exactly on a clip bound
     (``CLIP_BOUNDS``): a model fed inputs unlike its training's (windows of
     another size, another encoding) often gives only those."""
-    import numpy as np
-
     values = np.asarray(values, dtype=np.float32)
     return (values == CLIP_BOUNDS[0]) | (values == CLIP_BOUNDS[1])
 
 
-def saturation_note(saturated_count: int, predicted: int, what: str) -> str:
-    """One line when most predictions are on the clip bounds, else ``""``.
+def saturation_line(command: str, saturated_count: int, predicted: int, what: str) -> str:
+    """The line a command prints when most predictions are on the clip
+    bounds, else ``""``.
 
     Args:
+        command: the command's name, the line's prefix.
         saturated_count: predictions exactly 0 or 1 (``saturated``).
         predicted: all predictions.
         what: what was predicted (``examples``, ``map pixels``).
 
     Returns:
-        ``""`` when at most half are saturated; else a line saying how many
-        (``all_saturated`` tells whether the run should fail).
+        ``""`` when at most half are saturated; else ``<command>: WARNING:
+        ...`` saying how many, or ``<command>: error: ...`` when all are
+        (``all_saturated``: the command then exits 1).
     """
     if not predicted or saturated_count * 2 <= predicted:
         return ""
-    share = "all" if saturated_count == predicted else f"{saturated_count} of {predicted}"
-    return (f"{share} {what} predicted sit exactly on the model's clip bounds "
-            f"({CLIP_BOUNDS[0]:g} or {CLIP_BOUNDS[1]:g}): the model is probably fed inputs "
-            f"unlike its training's (another image size or encoding)")
+    stuck = all_saturated(saturated_count, predicted)
+    share = "all" if stuck else f"{saturated_count} of {predicted}"
+    return (f"{command}: {'error' if stuck else 'WARNING'}: {share} {what} predicted sit "
+            f"exactly on the model's clip bounds ({CLIP_BOUNDS[0]:g} or {CLIP_BOUNDS[1]:g}): "
+            f"the model is probably fed inputs unlike its training's (another image size or "
+            f"encoding)")
 
 
 def all_saturated(saturated_count: int, predicted: int) -> bool:

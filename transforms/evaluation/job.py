@@ -76,8 +76,9 @@ def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dic
     Returns:
         ``metrics.json`` as written (with ``rows_set_aside`` by kind,
         ``stale_files`` and ``files``), plus ``table`` (``metrics.md``) and
-        ``usable``/``error`` when nothing could be evaluated or a time split
-        asked for is empty, and ``bad_rows_shown`` (the first rows left out of
+        ``usable``/``error`` when nothing could be evaluated (then only
+        ``KEPT_WHEN_EMPTY`` is left of the report) or a time split asked for
+        is empty, and ``bad_rows_shown`` (the first rows left out of
         each kind); or a dry run's report.
 
     Raises:
@@ -107,11 +108,38 @@ def run_evaluation(config: EvaluationConfig, options, test_pipeline=None) -> Dic
     if not any(m.get("n") for split in metrics["pooled"].values() for m in split.values()):
         metrics.update(usable=False, error=f"no row of {config.predictions or config.input_data_path} "
                                            f"has a label and a prediction to evaluate")
-    elif empty:
+        metrics["files"] = withdraw_empty_report(out, metrics["files"])
+        files.write_json_atomically(FileSystems.join(out, "metrics.json"), metrics)
+        metrics["table"] = ""
+        metrics["bad_rows_shown"] = shown
+        return metrics
+    if empty:
         metrics.update(usable=False, error=empty)
     metrics["table"] = _read(FileSystems.join(out, "metrics.md"))
     metrics["bad_rows_shown"] = shown
     return metrics
+
+
+#: what stays of a report with nothing evaluated: why (metrics.json's ``error``)
+#: and which rows were left out
+KEPT_WHEN_EMPTY = ("metrics.json", "bad_rows.jsonl")
+
+
+def withdraw_empty_report(output_dir: str, written: List[str]) -> List[str]:
+    """Delete the files of a report that evaluated nothing (empty tables and
+    plots would pass for a result), but ``KEPT_WHEN_EMPTY``.
+
+    Args:
+        output_dir: the report's folder.
+        written: the files this run wrote there (``metrics.json``'s ``files``).
+
+    Returns:
+        The files left.
+    """
+    gone = [n for n in written if n not in KEPT_WHEN_EMPTY]
+    if gone:
+        FileSystems.delete([FileSystems.join(output_dir, n) for n in gone])
+    return [n for n in written if n in KEPT_WHEN_EMPTY]
 
 
 def bad_rows_summary(path: str, shown: int = 5):
@@ -147,9 +175,10 @@ def report_lines(metrics: Dict[str, object], output_dir: str):
         and the error, if any.
     """
     plots = [FileSystems.join(output_dir, n) for n in metrics["files"] if n.endswith(".png")]
-    out: List[str] = [metrics["table"],
-                      f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and metrics.json, "
-                      f"per_sensor.csv, per_group.csv); plots: {', '.join(plots)}"]
+    out: List[str] = [] if "metrics.md" not in metrics["files"] else [
+        metrics["table"], f"Report: {FileSystems.join(output_dir, 'metrics.md')} (and "
+                          f"metrics.json, per_sensor.csv, per_group.csv); plots: "
+                          f"{', '.join(plots)}"]
     err: List[str] = []
     stale = metrics["stale_files"]
     if stale:

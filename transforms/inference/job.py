@@ -76,11 +76,11 @@ def run_samples(config: InferenceConfig, emit: Callable[[str, bool], None]) -> D
              f"{config.num_skip_samples} (asked for {config.num_inference_samples})", True)
     values = [v for _, _, v in results if not isinstance(v, DecodeFailure)]
     saturated = int(model_interface.saturated(values).sum()) if values else 0
-    note = model_interface.saturation_note(saturated, len(values), "examples")
-    stuck = model_interface.all_saturated(saturated, len(values))
-    if note:
-        emit(f"run_inference: {'error' if stuck else 'WARNING'}: {note}", True)
-    return {"samples": results, "error": error, "saturated": saturated, "all_saturated": stuck}
+    line = model_interface.saturation_line("run_inference", saturated, len(values), "examples")
+    if line:
+        emit(line, True)
+    return {"samples": results, "error": error, "saturated": saturated,
+            "all_saturated": model_interface.all_saturated(saturated, len(values))}
 
 
 def build(p: beam.Pipeline, config: InferenceConfig, progress_dir: Optional[str] = None):
@@ -176,12 +176,13 @@ def summary_lines(summary: Dict[str, object], output_path: str):
                    f"this one (a glob over the prefix reads them too; listed as stale_outputs "
                    f"in {output_path}-summary.json): {', '.join(stale[:4])}"
                    f"{' ...' if len(stale) > 4 else ''}")
-    note = model_interface.saturation_note(summary["saturated"], summary["predicted"],
-                                           "examples")
-    if note:
-        level = "error" if model_interface.all_saturated(summary["saturated"],
-                                                         summary["predicted"]) else "WARNING"
-        err.append(f"run_inference: {level}: {note}")
+    line = model_interface.saturation_line("run_inference", summary["saturated"],
+                                           summary["predicted"], "examples")
+    if line:
+        err.append(line)
+    if not summary["examples_read"] and not summary["failed"]:
+        err.append("run_inference: error: the input shards hold no example: nothing was "
+                   "predicted (an empty shard, such as a cut that cut nothing?)")
     if summary["examples_read"] and not summary["predicted"]:
         err.append(f"run_inference: error: no example could be predicted; the reasons are in "
                    f"{output_path}-failures.jsonl")
@@ -195,8 +196,9 @@ def exit_code(result: Dict[str, object]) -> int:
         result: ``run_predictions``'s summary or ``run_samples``' result.
 
     Returns:
-        0, or 1 when a shard could not be read to its end, nothing could be
-        predicted, every prediction is on the model's clip bounds
+        0, or 1 when a shard could not be read to its end, the input holds
+        no example, nothing could be predicted, every prediction is on the
+        model's clip bounds
         (``saturated``), the counts do not add up, or sample mode met a
         corrupt shard.
     """
@@ -205,7 +207,7 @@ def exit_code(result: Dict[str, object]) -> int:
     if result.get("dry_run"):
         return 0
     ok = (result["accounted"] and not result["counters"].get("shards_incomplete")
-          and (result["predicted"] or not result["examples_read"])
+          and result["predicted"]
           and not model_interface.all_saturated(result["saturated"], result["predicted"]))
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from model_runner.settings import ModelSettings
 from transforms import runtime
+from transforms.dataset.model_interface import MODEL_INFO_NAME
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
 
@@ -60,7 +61,8 @@ class MapConfig(ModelSettings):
                 centred on a scene pixel corner), an ``--image_size`` that
                 conflicts with the model's recorded one, an edge mode not
                 offered, an output that is not a ``.tif``.
-            InputError: the model's record of its image size is unreadable.
+            InputError: the model's record of its image size is unreadable,
+                or odd.
         """
         values = values_for(cls, options, **cls.settled_defaults(options))
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
@@ -72,9 +74,13 @@ class MapConfig(ModelSettings):
             raise runtime.UsageError(f"--stride must be a positive even number, not "
                                      f"{config.stride}")
         if config.image_size % 2:
+            why = "each window is centred on a scene pixel corner"
+            if options.get_all_options().get("image_size") is None:  # the model's record
+                raise runtime.InputError(
+                    f"the model {config.exported_model_dir} records image_size "
+                    f"{config.image_size} ({MODEL_INFO_NAME}): a map needs an even size ({why})")
             raise runtime.UsageError(
-                f"--image_size must be even for a map, not {config.image_size}: each window is "
-                f"centred on a scene pixel corner")
+                f"--image_size must be even for a map, not {config.image_size}: {why}")
         if config.tile_size is not None and config.tile_size <= 0:
             raise runtime.UsageError(f"--tile_size must be 1 or more, not {config.tile_size}")
         if config.edge_mode not in EDGE_MODES:

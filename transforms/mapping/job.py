@@ -18,6 +18,7 @@ from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
+from transforms.runtime.arguments import check_reachable
 from transforms.mapping.writer import (UNITS, location, map_units, output_problem,
                                        quicklook_path, summary_file, write_map)
 
@@ -43,9 +44,14 @@ def check_inputs(config: MapConfig) -> Scene:
             folder, or shares its quicklook and summary with another map
             (``writer.output_problem``).
         InputError: a scene that cannot be mapped (``scene.SceneError``), a
-            scene smaller than one window, a file that is not a model.
+            scene smaller than one window, a file that is not a model, a
+            ``gs://`` scene or model while Cloud Storage cannot be reached
+            (also in a dry run: the job's shape is read from them).
     """
     scene_path = config.scene_path
+    # the job's shape (tiles, window) comes from the scene's grid and the model: read
+    # even in a dry run, so a remote one must be reachable (else minutes of retries)
+    check_reachable([p for p in (scene_path, config.exported_model_dir) if "://" in p])
     if "://" not in scene_path and not os.path.isdir(scene_path):
         raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
     model = config.exported_model_dir
@@ -157,3 +163,22 @@ def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
     finally:
         staged.discard()
     return summary
+
+
+def nothing_predicted_line(summary: Dict[str, object]) -> str:
+    """The error line of a map with no pixel predicted, else ``""``.
+
+    Args:
+        summary: the map's summary (``run_map``'s).
+
+    Returns:
+        ``predict_map: error: no map pixel could be predicted: ...`` naming
+        the causes by count (the command then exits 1), or ``""``.
+    """
+    if summary["predicted"] or not summary["pixels"]:
+        return ""
+    causes = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in sorted(
+        summary["nodata"].items(), key=lambda item: -item[1]) if n)
+    return (f"predict_map: error: no map pixel could be predicted (NaN: {causes}); the map, "
+            f"its quicklook and summary are written to look at: does the scene cover the SMAP "
+            f"and GLDAS rasters, and is it larger than a window?")

@@ -238,6 +238,7 @@ def time_ms(flag: str, text: str, earliest_ms: float, latest_ms: float, ends=(""
     """
     import datetime
     import math
+    import re
 
     def iso(ms: float) -> str:
         return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime(
@@ -249,7 +250,7 @@ def time_ms(flag: str, text: str, earliest_ms: float, latest_ms: float, ends=(""
     except ValueError:
         number = False
         try:
-            when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            when = datetime.datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text.strip()))
         except ValueError:
             raise UsageError(f"{flag} {text!r} is neither an ISO time nor Unix milliseconds: "
                              f"{advice}") from None

@@ -176,6 +176,19 @@ def print_help(text: str) -> int:
     return 0
 
 
+def plural(n: int, word: str) -> str:
+    """``1 example``, ``2 examples``: a count in a printed line.
+
+    Args:
+        n: the count.
+        word: the singular noun (its plural adds ``s``).
+
+    Returns:
+        The count and the noun.
+    """
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def exit_process(code: int) -> None:
     """End the process now with ``code``, once what was printed and logged is
     flushed. A command that loaded TensorFlow (and numba, and Beam's runner)

@@ -64,8 +64,17 @@ class ProgressOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--progress_seconds", type=float, default=10.0,
-                            help="local runs: log shards done, examples, MB/s and ETA this "
-                                 "often (default 10; 0: never)")
+                            help="local runs: log a progress line this often, in seconds "
+                                 "(shards or windows done, rate, ETA; default 10; 0: never)")
+
+
+def add_split_fraction_arguments(parser) -> None:
+    """``--train_fraction`` and ``--validation_fraction`` (train, evaluate):
+    the sensor split both commands make by a hash of ``sensor_id``."""
+    add_shared_argument(parser, "--train_fraction", type=float, default=0.7,
+                        help="the fraction of sensors (by a hash of sensor_id) in the train split")
+    add_shared_argument(parser, "--validation_fraction", type=float, default=0.15,
+                        help="the fraction of sensors in the validation split (the rest: test)")
 
 
 def add_image_size_argument(parser) -> None:

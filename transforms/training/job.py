@@ -140,11 +140,6 @@ def significant(value, digits: int = 4) -> str:
     return "-" if value is None else f"{float(value):.{digits}g}"
 
 
-def plural(n: int, word: str) -> str:
-    """``1 example``, ``2 examples``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def report_lines(report: Dict[str, object]):
     """The lines a finished training prints, from its ``report``
     (``run_training``'s): figures to 4 significant digits (``training.json``
@@ -155,9 +150,9 @@ def report_lines(report: Dict[str, object]):
         lines.append(f"train: --resume: using the preprocessed data of {prepared['reused_from']}")
     nonfinite = prepared.get("skipped", {}).get("nonfinite_label_skipped", 0)
     if nonfinite:
-        lines.append(f"train: {plural(nonfinite, 'example')} with a NaN or infinite label "
+        lines.append(f"train: {runtime.plural(nonfinite, 'example')} with a NaN or infinite label "
                      f"{'was' if nonfinite == 1 else 'were'} left out")
-    lines.append(f"trained on {plural(report['examples']['train'], 'example')} in "
+    lines.append(f"trained on {runtime.plural(report['examples']['train'], 'example')} in "
                  f"{report['train_seconds']:.0f} s; validation RMSE "
                  f"{significant(report['rmse'].get('validation'))}, train-mean baseline "
                  f"{significant(report['rmse_train_mean'].get('validation'))}; model: "
