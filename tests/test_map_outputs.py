@@ -290,3 +290,19 @@ def test_a_first_run_that_fails_leaves_nothing(monkeypatch, tmp_path):
                 write(path, smooth())
         assert outputs(path) == ((None, None, None), []), at
     assert not glob.glob(str(tmp_path / "*"))
+
+
+def test_a_failed_write_names_the_map_and_its_temporary_folder(monkeypatch):
+    import errno
+    import tempfile
+
+    from transforms.mapping import job
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(job, "write_map", full)
+    with pytest.raises(OSError) as e:
+        job.write_named([], None, None, "maps/m.tif", {})
+    assert str(e.value) == (f"writing the map maps/m.tif (assembled in {tempfile.gettempdir()} "
+                            f"first) failed: OSError: [Errno 28] No space left on device")

@@ -297,14 +297,16 @@ def test_image_bands_not_north_up_are_refused(folder, how, transform):
     refused(folder, "not north-up", how, "gdalwarp")
 
 
-def test_image_bands_with_pixels_not_square_are_refused(folder):
-    """10 m x 20 m pixels: a stride would give 320 x 640 m map pixels, and the
+def test_pixels_not_square_are_said_with_both_sizes():
+    """10 m x 20 m pixels: at stride 32 the map pixels are 320 x 640 m, and the
     model was trained on square ones."""
-    from affine import Affine
+    from transforms.mapping.geometry import pixel_shape_note
 
-    for name in IMAGE:
-        rewrite(band(folder, name), transform=Affine(10, 0, 500000, 0, -20, 5300000))
-    refused(folder, "10 x 20 map units, not square", "gdalwarp -tr")
+    assert pixel_shape_note((10, 0, 500000, 0, -20, 5300000), 32) == (
+        "WARNING: the scene's pixels are 10 x 20 map units, not square, so the map's are "
+        "320 x 640; the model was trained on square 10 m pixels (warp the scene to square "
+        "ones, e.g. gdalwarp -tr)")
+    assert pixel_shape_note((10, 0, 5e5, 0, -10, 5.3e6), 32) == ""
 
 
 def test_a_south_up_aux_raster_gives_the_same_values(folder):

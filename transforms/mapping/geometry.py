@@ -89,3 +89,23 @@ class MapGeometry:
         r, c = self.window_origin(tile.row, tile.col)
         return Region(r, c, (tile.height - 1) * self.stride + self.window,
                       (tile.width - 1) * self.stride + self.window)
+
+
+def pixel_shape_note(transform: Tuple[float, ...], stride: int) -> str:
+    """A line when a scene's pixels are not square, else ``""``: the map's
+    pixels are then not square either, and the model was trained on square
+    10 m pixels.
+
+    Args:
+        transform: the scene's affine transform (GDAL order, 6 numbers).
+        stride: scene pixels per map pixel.
+
+    Returns:
+        ``WARNING: ...`` naming both pixel sizes, or ``""``.
+    """
+    width, height = abs(transform[0]), abs(transform[4])
+    if abs(width - height) <= 1e-9 * max(width, height):
+        return ""
+    return (f"WARNING: the scene's pixels are {width:g} x {height:g} map units, not square, so "
+            f"the map's are {width * stride:g} x {height * stride:g}; the model was trained on "
+            f"square 10 m pixels (warp the scene to square ones, e.g. gdalwarp -tr)")

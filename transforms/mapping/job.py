@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import sys
 import time
 from typing import Dict
 
@@ -15,7 +16,7 @@ from model_runner.windows import WindowModelHandler, window_side_for
 from transforms import runtime
 from transforms.dataset import files
 from transforms.mapping.config import MapConfig
-from transforms.mapping.geometry import MapGeometry
+from transforms.mapping.geometry import MapGeometry, pixel_shape_note
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
 from transforms.runtime.arguments import check_reachable
@@ -72,6 +73,9 @@ def check_inputs(config: MapConfig) -> Scene:
     except ModelLoadError as e:
         raise runtime.InputError(str(e)) from e
     runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
+    note = pixel_shape_note(scene.grid.transform, config.stride)
+    if note:
+        print(f"predict_map: {note}", file=sys.stderr)
     return scene
 
 
@@ -126,7 +130,7 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
                 | "One writer" >> beam.Map(lambda b: (None, b))
                 | "All blocks" >> beam.GroupByKey()
                 | "Write map" >> beam.MapTuple(
-                    lambda _, b: write_map(b, scene, geometry, config.output_path, tags))
+                    lambda _, b: write_named(b, scene, geometry, config.output_path, tags))
                 | "Write summary" >> beam.Map(_write_summary, config, geometry, started))
 
     result, dry_run = runtime.run_pipeline(options, test_pipeline, build, NAMESPACE)
@@ -135,6 +139,26 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     summary = files.read_json(summary_path(config.output_path))
     summary["counters"] = runtime.counters(result, NAMESPACE)
     return summary
+
+
+def write_named(blocks, scene: Scene, geometry: MapGeometry, output_path: str,
+                tags: Dict[str, str]):
+    """``writer.write_map``, a failure to write (a full disk) named: the map,
+    and the temporary folder it is assembled in first.
+
+    Raises:
+        OSError: naming ``output_path`` and the temporary folder, with the
+            cause (GDAL's own message may say "Read failed" for a write).
+    """
+    import tempfile
+
+    import rasterio
+
+    try:
+        return write_map(blocks, scene, geometry, output_path, tags)
+    except (OSError, rasterio.errors.RasterioError) as e:
+        raise OSError(f"writing the map {output_path} (assembled in {tempfile.gettempdir()} "
+                      f"first) failed: {type(e).__name__}: {e}") from e
 
 
 def _write_summary(staged, config: MapConfig, geometry: MapGeometry,

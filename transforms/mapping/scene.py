@@ -34,7 +34,6 @@ the file (``read_failure``).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import posixpath
 import stat
@@ -339,10 +338,6 @@ def _check_band(path: str, ds, index: int, name: str, found: Dict[str, BandSourc
         raise SceneError(
             f"{path}: band {name} is not north-up ({how}: transform {tuple(t)[:6]}); the model "
             f"was trained on north-up windows: warp the scene north-up first (e.g. gdalwarp)")
-    if name in IMAGE_BANDS and not math.isclose(t.a, -t.e, rel_tol=1e-9):
-        raise SceneError(f"{path}: band {name} has pixels of {t.a:g} x {-t.e:g} map units, not "
-                         f"square; the model was trained on square pixels: warp the scene to "
-                         f"square ones first (e.g. gdalwarp -tr)")
 
 
 def read_scene(scene_path: str) -> Scene:
