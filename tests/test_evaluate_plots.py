@@ -1,8 +1,12 @@
 """evaluate's plots: categories in natural order, titles naming only the
 splits present, n on every panel, r/ubRMSE/n and the 1:1 line on each
 scatter panel, integer count axes, small groups left out, time series
-broken across long gaps. The rules are plain functions (``plot_rules``),
+broken across long gaps and dated with their year, axes set from the values
+shown (r within [-1, 1]) with intervals clipped at them and marked, per-sensor
+values as dots kept apart. The rules are plain functions (``plot_rules``),
 tested directly; the figures (``plots``) are checked for using them."""
+
+import datetime
 
 import numpy as np
 import pytest
@@ -84,6 +88,49 @@ def test_panel_text_and_count_ticks():
     assert plot_rules.count_ticks(1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 
+def test_axis_limits_come_from_the_values_with_a_margin_within_the_range():
+    low, high = plot_rules.axis_limits([0.55, 0.99, 0.7], lowest=-1, highest=1)
+    assert 0.5 < low < 0.55 and high == 1.0  # not -1..1; r never beyond 1
+    assert plot_rules.axis_limits([0.1, 0.3], lowest=0) == pytest.approx((0.08, 0.32))
+    assert plot_rules.axis_limits([0.01, 0.2], lowest=0)[0] == 0.0  # an error stays >= 0
+    assert plot_rules.axis_limits([-0.99, 0.99], lowest=-1, highest=1) == (-1.0, 1.0)
+    low, high = plot_rules.axis_limits([0.5, 0.5, None, float("nan")], min_span=0.1)
+    assert (low, high) == pytest.approx((0.44, 0.56))  # one value: widened, then margin
+    assert plot_rules.axis_limits([], lowest=-1, highest=1) == (-1.0, 1.0)
+
+
+def test_intervals_beyond_the_axis_are_clipped_and_their_cut_ends_known():
+    lo, hi, cut_lo, cut_hi = plot_rules.clip_intervals(
+        [0.1, -0.9, None, 0.4], [1.3, 0.2, 0.25, 0.5], (0.0, 0.3))
+    assert lo[[0, 1, 3]].tolist() == [0.1, 0.0, 0.4] and np.isnan(lo[2])
+    assert hi.tolist() == [0.3, 0.2, 0.25, 0.3]
+    assert cut_lo.tolist() == [False, True, False, False]
+    assert cut_hi.tolist() == [True, False, False, True]
+
+
+def test_strip_plot_dots_closer_than_their_width_are_moved_apart():
+    values = [0.5, 0.9, 0.5, 0.505, 0.7, 0.52]
+    offsets = plot_rules.swarm_offsets(values, width=0.01)
+    assert offsets[[1, 4, 5]].tolist() == [0, 0, 0]  # alone: on the row's line
+    assert len({offsets[0], offsets[2], offsets[3]}) == 3  # three overlapping: three levels
+    assert np.abs(offsets).max() == pytest.approx(0.12)
+    many = plot_rules.swarm_offsets([0.3] * 20, width=0.01, spread=0.35)
+    assert len(set(many.round(9))) == 20 and np.abs(many).max() <= 0.35
+
+
+def test_dates_are_written_with_their_year():
+    d = datetime.datetime
+    assert plot_rules.date_tick_labels([d(2016, m, 1) for m in (3, 5, 7, 9, 11)]
+                                       + [d(2017, 1, 1)]) == [
+        "Mar\n2016", "May", "Jul", "Sep", "Nov", "Jan\n2017"]
+    assert plot_rules.date_tick_labels([d(2016, 12, 20), d(2016, 12, 27), d(2017, 1, 3)]) == [
+        "20 Dec\n2016", "27 Dec", "3 Jan\n2017"]
+    assert plot_rules.date_tick_labels([d(2016, 12, 31, 12), d(2016, 12, 31, 18),
+                                        d(2017, 1, 1)]) == [
+        "12:00\n31 Dec 2016", "18:00", "00:00\n1 Jan 2017"]
+    assert plot_rules.date_tick_labels([d(2016, 1, 1), d(2018, 1, 1)]) == ["2016", "2018"]
+
+
 def _hist(rng, n):
     counts = np.zeros((HIST_BINS, HIST_BINS), dtype=np.int64)
     for _ in range(n):
@@ -137,9 +184,52 @@ def test_breakdown_is_ordered_titled_and_leaves_out_groups_under_three_pairs():
     assert title == "Skill by season (validation)" and "test" not in title
     assert "fewer than 3 pairs" in fig._supxlabel.get_text()
     plots.png(fig)
+    assert "clipped" in fig._supxlabel.get_text()
     cover = [{**r, "breakdown": "land_cover", "group": "Shrubs"} for r in rows[:2]]
     fig = plots.breakdown_figure(cover, "land_cover", ["validation", "test"])
     assert fig._suptitle.get_text() == "Skill by land cover at the sensor (validation)"
+    plots.png(fig)
+
+
+def test_breakdown_axes_follow_the_points_and_mark_clipped_intervals():
+    rows = [{**_group("validation", g, "smap", 4, r=r, ubrmse=u), "r_ci_lower": -1.0,
+             "r_ci_upper": 1.0, "ubrmse_ci_upper": 1.3}
+            for g, r, u in (("DJF", 0.6, 0.1), ("JJA", 0.99, 0.2))]
+    fig = plots.breakdown_figure(rows, "season", ["validation"])
+    ubrmse_ax, r_ax = fig.axes[:2]
+    assert ubrmse_ax.get_ylim() == pytest.approx(plot_rules.axis_limits([0.1, 0.2], lowest=0))
+    assert 0.5 < r_ax.get_ylim()[0] < 0.6 and r_ax.get_ylim()[1] == 1.0
+    for ax in (ubrmse_ax, r_ax):  # every drawn bar within the axis
+        for collection in ax.collections:
+            for segment in getattr(collection, "get_segments", lambda: [])():
+                assert ax.get_ylim()[0] - 1e-9 <= np.min(segment[:, 1])
+                assert np.max(segment[:, 1]) <= ax.get_ylim()[1] + 1e-9
+    from matplotlib.collections import PathCollection
+
+    carets = lambda ax: [c.get_offsets()[:, 1].tolist() for c in ax.collections  # noqa: E731
+                         if isinstance(c, PathCollection)]
+    top, bottom = ubrmse_ax.get_ylim()[1], r_ax.get_ylim()[0]
+    assert carets(ubrmse_ax) == [[top, top]]  # upper ends (1.3) cut; lower (point - 0.01) not
+    assert carets(r_ax) == [[bottom, bottom]]  # lower ends (-1) cut; upper ends at 1, the axis
+    assert "intervals beyond the axis are clipped" in fig._supxlabel.get_text()
+    plots.png(fig)
+
+
+def test_per_sensor_values_are_dots_on_an_axis_set_from_them():
+    rows = [{"split": "validation", "sensor_id": f"S{k}", "predictor": p, "n": 20,
+             "r": r, "ubrmse": 0.04} for p, values in (("smap", (0.6, 0.8, 0.8)),
+                                                       ("model", (0.97, 0.99, 0.98)))
+            for k, r in enumerate(values)]
+    fig = plots.sensor_distribution_figure(rows, "r", min_samples=10)
+    (ax,) = fig.axes
+    low, high = ax.get_xlim()
+    assert 0.5 < low < 0.6 and high == 1.0
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["SMAP", "Model"]
+    dots = [c.get_offsets() for c in ax.collections]
+    assert [sorted(d[:, 0].tolist()) for d in dots] == [[0.6, 0.8, 0.8], [0.97, 0.98, 0.99]]
+    assert len({tuple(p) for p in dots[0]}) == 3  # the two 0.8 sensors do not hide each other
+    medians = [line.get_xdata()[0] for line in ax.get_lines()]
+    assert medians == [0.8, 0.98]
     plots.png(fig)
 
 
@@ -164,4 +254,8 @@ def test_time_series_lines_break_across_a_gap_of_more_than_a_week():
     for line in ax.get_lines():
         assert int(np.isnan(line.get_ydata()).sum()) == 1, line.get_label()
     assert ax.get_title() == "NET__S__X: validation split, n = 5 examples"
+    assert ax.get_ylabel() == "soil moisture (m³/m³)"
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0].endswith("\n2017") and all(label for label in labels), labels
     plots.png(fig)

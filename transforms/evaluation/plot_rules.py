@@ -5,12 +5,16 @@ DJF-MAM-JJA-SON, months 1-12, land cover by class code) and labelled
 (``category_label``, ``tick_label``, ``slant_labels``), what a title says of the splits (``split_title``: only
 those present) and of a breakdown (``breakdown_title``), which groups are
 too small to plot (``MIN_GROUP_PAIRS``), the text on a scatter panel
-(``panel_text``), integer ticks of a count colour bar (``count_ticks``) and
-where a time series is broken rather than joined (``break_gaps``).
-``plots`` draws with them.
+(``panel_text``), integer ticks of a count colour bar (``count_ticks``),
+where a time series is broken rather than joined (``break_gaps``) and how
+its dates are written (``date_tick_labels``: each with its year), an axis
+set from the values it shows (``axis_limits``), intervals clipped at it
+(``clip_intervals``) and dots of a strip plot kept apart
+(``swarm_offsets``). ``plots`` draws with them.
 """
 
 import calendar
+import datetime
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -212,3 +216,115 @@ def break_gaps(times: Sequence[float], values: Sequence[float],
     gaps = np.flatnonzero(np.diff(t) > max_gap)
     middles = (t[gaps] + t[gaps + 1]) / 2
     return np.insert(t, gaps + 1, middles), np.insert(v, gaps + 1, np.nan)
+
+
+def axis_limits(values: Sequence[float], lowest: Optional[float] = None,
+                highest: Optional[float] = None, margin: float = 0.1,
+                min_span: float = 0.05) -> Tuple[float, float]:
+    """Axis limits from the values shown (not from their intervals): their
+    range widened to at least ``min_span``, then by ``margin`` of it on each
+    side, kept within ``lowest`` and ``highest`` (r within [-1, 1], an
+    error at or above 0).
+
+    Args:
+        values: the values shown; NaN and None are ignored.
+        lowest: the lowest limit allowed, or None.
+        highest: the highest limit allowed, or None.
+        margin: the room on each side, as a fraction of the span.
+        min_span: the smallest span, for values all (nearly) equal.
+
+    Returns:
+        ``(low, high)``; ``(lowest, highest)`` (or ``(0, 1)`` where not
+        given) when there is no value.
+    """
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return (0.0 if lowest is None else float(lowest),
+                1.0 if highest is None else float(highest))
+    low, high = float(v.min()), float(v.max())
+    widen = max(0.0, min_span - (high - low)) / 2
+    low, high = low - widen, high + widen
+    pad = margin * (high - low)
+    low, high = low - pad, high + pad
+    return (float(low if lowest is None else max(lowest, low)),
+            float(high if highest is None else min(highest, high)))
+
+
+def clip_intervals(lower: Sequence[Optional[float]], upper: Sequence[Optional[float]],
+                   limits: Tuple[float, float]) -> Tuple[np.ndarray, ...]:
+    """Intervals cut at the axis, and which ends were cut (to be marked).
+
+    Args:
+        lower: each interval's lower end (None or NaN: none).
+        upper: each interval's upper end (None or NaN: none).
+        limits: the axis's ``(low, high)``.
+
+    Returns:
+        ``(lower, upper, cut_lower, cut_upper)``: the ends within
+        ``limits`` (NaN where there was none), and boolean arrays, True
+        where an end lay beyond the axis.
+    """
+    lo = np.array([np.nan if x is None else x for x in lower], dtype=np.float64)
+    hi = np.array([np.nan if x is None else x for x in upper], dtype=np.float64)
+    cut_lo, cut_hi = lo < limits[0], hi > limits[1]
+    return (np.where(cut_lo, limits[0], lo), np.where(cut_hi, limits[1], hi), cut_lo, cut_hi)
+
+
+def swarm_offsets(values: Sequence[float], width: float, spread: float = 0.35,
+                  step: float = 0.12) -> np.ndarray:
+    """Offsets across a strip plot's row that keep its dots apart: a dot
+    closer than ``width`` to one already placed moves to the next free
+    level (0, +1, -1, +2, ...), the levels ``step`` apart, closer when
+    needed to stay within ``spread``.
+
+    Args:
+        values: the dots' values along the row.
+        width: the distance along the row below which two dots overlap.
+        spread: the largest offset, either side.
+        step: the distance between levels when they fit.
+
+    Returns:
+        Each dot's offset, in the order of ``values``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    levels = np.zeros(len(v), dtype=np.int64)
+    placed: List[int] = []
+    for i in np.argsort(v, kind="stable"):
+        taken = {levels[j] for j in placed if abs(v[j] - v[i]) < width}
+        k = 0
+        while k in taken:
+            k = -k if k > 0 else 1 - k
+        levels[i] = k
+        placed.append(i)
+    top = max(1, int(np.abs(levels).max(initial=0)))
+    return levels * min(step, spread / top)
+
+
+def date_tick_labels(dates: Sequence[datetime.datetime]) -> List[str]:
+    """Tick labels of a time axis that read with their year: years alone;
+    otherwise months as ``Mar``, days as ``5 Mar``, times as ``06:00``, with
+    a second line naming the year (for times: the date) on the first tick
+    and on each where it changes (``Mar`` over ``2016``, ``Jan`` over
+    ``2017``; ``06:00`` over ``5 Mar 2016``).
+
+    Args:
+        dates: the ticks, increasing.
+
+    Returns:
+        One label per tick.
+    """
+    midnight = all((d.hour, d.minute, d.second, d.microsecond) == (0, 0, 0, 0) for d in dates)
+    if midnight and all((d.month, d.day) == (1, 1) for d in dates):
+        return [str(d.year) for d in dates]
+    months_only = all(d.day == 1 for d in dates)
+    labels, last = [], None
+    for d in dates:
+        month = calendar.month_abbr[d.month]
+        if not midnight:
+            short, context = f"{d:%H:%M}", f"{d.day} {month} {d.year}"
+        else:
+            short, context = month if months_only else f"{d.day} {month}", str(d.year)
+        labels.append(short if context == last else f"{short}\n{context}")
+        last = context
+    return labels

@@ -2,9 +2,10 @@
 
 Each ``*_figure`` function returns a matplotlib figure (tests read its
 texts); ``png`` renders one. The rules they follow (category order, titles,
-small groups, gaps) are the plain functions of ``plot_rules``. Every figure
-uses constrained layout with its legend outside the axes, so neither
-titles nor legends cover each other or the data.
+small groups, gaps, axis limits, clipped intervals, dates) are the plain
+functions of ``plot_rules``. Every figure uses constrained layout with its
+legend outside the axes, so neither titles nor legends cover each other or
+the data.
 """
 
 import io
@@ -14,11 +15,15 @@ import numpy as np
 
 from transforms.evaluation.metrics import HIST_BINS
 from transforms.evaluation.plot_rules import (
-    MAX_SERIES_GAP_MS, MIN_GROUP_PAIRS, break_gaps, breakdown_title, category_label,
-    category_order, count_ticks, panel_text, slant_labels, split_title, tick_label)
+    MAX_SERIES_GAP_MS, MIN_GROUP_PAIRS, axis_limits, break_gaps, breakdown_title,
+    category_label, category_order, clip_intervals, count_ticks, date_tick_labels, panel_text,
+    slant_labels, split_title, swarm_offsets, tick_label)
 
 DISPLAY = {"smap": "SMAP", "gldas": "GLDAS", "model": "Model"}
 _SPLIT_MARKERS = {"train": "v", "validation": "o", "test": "s", "all": "o"}
+#: Each metric's possible range and the smallest span of an axis showing it.
+_RANGE = {"r": {"lowest": -1.0, "highest": 1.0, "min_span": 0.1},
+          "ubrmse": {"lowest": 0.0, "highest": None, "min_span": 0.02}}
 
 
 def predictor_order(predictors) -> List[str]:
@@ -111,6 +116,9 @@ def breakdown_figure(rows: List[Dict[str, object]], breakdown: str, splits: Sequ
     intervals, for each predictor and split; groups in natural order
     (``category_order``), each tick with its pairs per split; groups with
     fewer than ``MIN_GROUP_PAIRS`` pairs are not plotted, as the figure says.
+    Each panel's axis is set from the plotted values (``axis_limits``);
+    intervals beyond it are clipped, their cut ends marked by a caret
+    (``clip_intervals``), as the footnote says.
 
     Args:
         rows: ``per_group.csv``'s rows (every breakdown).
@@ -129,22 +137,34 @@ def breakdown_figure(rows: List[Dict[str, object]], breakdown: str, splits: Sequ
     step = min(0.15, 0.8 / max(1, len(series)))
     colours = {p: f"C{k}" for k, p in enumerate(predictors)}
     for ax, metric in zip(axes, ("ubrmse", "r")):
+        plotted = [r for r in shown if r.get(metric) is not None and r["n"] >= MIN_GROUP_PAIRS]
+        limits = axis_limits([r[metric] for r in plotted], **_RANGE[metric])
         for k, (split, p) in enumerate(series):
-            by_group = {r["group"]: r for r in shown if r["split"] == split and r["predictor"] == p}
-            xs, ys, errs = [], [], [[], []]
-            for i, g in enumerate(groups):
-                r = by_group.get(g)
-                if r is None or r.get(metric) is None or r["n"] < MIN_GROUP_PAIRS:
-                    continue
-                lo, hi = r.get(f"{metric}_ci_lower"), r.get(f"{metric}_ci_upper")
-                xs.append(i + (k - (len(series) - 1) / 2) * step)
-                ys.append(r[metric])
-                errs[0].append(r[metric] - lo if lo is not None else 0)
-                errs[1].append(hi - r[metric] if hi is not None else 0)
-            if xs:
-                ax.errorbar(xs, ys, yerr=errs, fmt=_SPLIT_MARKERS.get(split, "o"), ms=4,
-                            capsize=2, color=colours[p],
-                            label=DISPLAY.get(p, p) + (f" ({split})" if len(present) > 1 else ""))
+            by_group = {r["group"]: r for r in plotted
+                        if r["split"] == split and r["predictor"] == p}
+            xs = np.array([i + (k - (len(series) - 1) / 2) * step
+                           for i, g in enumerate(groups) if g in by_group])
+            if not len(xs):
+                continue
+            rows_k = [by_group[g] for g in groups if g in by_group]
+            ys = np.array([r[metric] for r in rows_k], dtype=np.float64)
+            lo, hi, cut_lo, cut_hi = clip_intervals([r.get(f"{metric}_ci_lower") for r in rows_k],
+                                                    [r.get(f"{metric}_ci_upper") for r in rows_k],
+                                                    limits)
+            errs = np.clip(np.nan_to_num([ys - lo, hi - ys]), 0, None)
+            # everything lies within the axis now: unclipped, no marker is cut in half
+            ax.errorbar(xs, ys, yerr=errs, fmt=_SPLIT_MARKERS.get(split, "o"), ms=4,
+                        color=colours[p], clip_on=False,
+                        label=DISPLAY.get(p, p) + (f" ({split})" if len(present) > 1 else ""))
+            for ends, cut, caret in ((hi, cut_hi, "^"), (lo, cut_lo, "v")):
+                capped = ~cut & np.isfinite(ends)  # a cap where the interval ends, not the axis
+                if capped.any():
+                    ax.plot(xs[capped], ends[capped], ls="none", marker="_", ms=4,
+                            color=colours[p], clip_on=False)
+                if cut.any():  # (an empty unclipped collection spoils the layout)
+                    ax.scatter(xs[cut], ends[cut], marker=caret, s=22, color=colours[p],
+                               clip_on=False, zorder=3)
+        ax.set_ylim(*limits)
         ax.set_ylabel("ubRMSE (m³/m³)" if metric == "ubrmse" else "r")
         ax.grid(axis="y", lw=0.4, alpha=0.5)
     pairs = {g: [_group_n(shown, s, g) for s in present] for g in groups}
@@ -159,8 +179,9 @@ def breakdown_figure(rows: List[Dict[str, object]], breakdown: str, splits: Sequ
     axes[1].set_xlim(-0.6, len(groups) - 0.4)
     fig.suptitle(f"Skill by {breakdown_title(breakdown)} ({split_title(present)})")
     fig.supxlabel(f"n: labelled pairs per group ({'/'.join(present) or 'none'}); groups with "
-                  f"fewer than {MIN_GROUP_PAIRS} pairs (grey) are not plotted; bars: "
-                  f"{ci_level:.0%} intervals", fontsize=8)
+                  f"fewer than {MIN_GROUP_PAIRS} pairs (grey) are not plotted\nbars: "
+                  f"{ci_level:.0%} intervals; intervals beyond the axis are clipped, "
+                  f"▲/▼ marking the cut end", fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
@@ -168,44 +189,73 @@ def breakdown_figure(rows: List[Dict[str, object]], breakdown: str, splits: Sequ
 
 
 def sensor_distribution_figure(rows: List[Dict[str, object]], metric: str, min_samples: int):
-    """The distribution over held-out sensors (every split but train) of a
-    per-sensor figure, for each predictor, with each one's sensors and median.
+    """A per-sensor figure over the held-out sensors (every split but
+    train), one row of dots per predictor, a dot per sensor (kept apart by
+    ``swarm_offsets``) and a bar at the median; the axis is set from the
+    values (``axis_limits``: r within [-1, 1]).
 
     Args:
         rows: ``per_sensor.csv``'s rows.
         metric: ``r`` or ``ubrmse``.
         min_samples: sensors with fewer pairs are left out.
     """
-    from matplotlib.ticker import MaxNLocator
-
     _, plt = _matplotlib()
     used = [r for r in rows if r["n"] >= min_samples and r[metric] is not None
             and r["split"] != "train"]
-    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
-    top = max([0.25] + [r[metric] for r in used]) if metric != "r" else 1.0
-    bins = np.linspace(-1, 1, 41) if metric == "r" else np.linspace(0, np.ceil(top * 20) / 20, 41)
-    for p in predictor_order({r["predictor"] for r in used}):
-        values = [r[metric] for r in used if r["predictor"] == p]
-        ax.hist(values, bins=bins, histtype="step", lw=1.5,
-                label=f"{DISPLAY.get(p, p)}: {len(values)} sensors, median {np.median(values):.3f}")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    predictors = predictor_order({r["predictor"] for r in used})
+    fig, ax = plt.subplots(figsize=(7.5, 1.5 + 0.65 * max(1, len(predictors))),
+                           layout="constrained")
+    limits = axis_limits([r[metric] for r in used], **_RANGE[metric])
+    handles = []
+    for row, p in enumerate(predictors):
+        values = np.array([r[metric] for r in used if r["predictor"] == p], dtype=np.float64)
+        median = float(np.median(values))
+        offsets = swarm_offsets(values, width=0.018 * (limits[1] - limits[0]))
+        handles.append(ax.scatter(values, row + offsets, s=36, color=f"C{row}", alpha=0.85,
+                                  edgecolors="white", linewidths=0.5, clip_on=False, zorder=3,
+                                  label=f"{DISPLAY.get(p, p)}: {len(values)} sensors, "
+                                        f"median {median:.3f}"))
+        (bar,) = ax.plot([median, median], [row - 0.42, row + 0.42], color="k", lw=1.6,
+                         zorder=4, label="median")  # over the dots, longer than their spread
+    if predictors:
+        handles.append(bar)
+    ax.set_yticks(range(len(predictors)), labels=[DISPLAY.get(p, p) for p in predictors])
+    ax.set_ylim(max(1, len(predictors)) - 0.5, -0.5)
+    ax.set_xlim(*limits)
+    ax.grid(axis="x", lw=0.4, alpha=0.5)
     word = "r" if metric == "r" else "ubRMSE"
-    ax.set(xlabel="per-sensor " + ("correlation r" if metric == "r" else "ubRMSE (m³/m³)"),
-           ylabel="sensors",
+    ax.set(xlabel="per-sensor " + ("correlation r" if metric == "r" else "ubRMSE (m³/m³)")
+           + " (a dot per sensor)",
            title=f"Per-sensor {word}, {split_title({r['split'] for r in used})} sensors "
                  f"with at least {min_samples} pairs")
     if used:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     else:
         ax.text(0.5, 0.5, "no held-out sensor has enough pairs", transform=ax.transAxes,
                 ha="center", va="center")
     return fig
 
 
+def _date_formatter():
+    """A tick formatter writing dates with their year (``date_tick_labels``)."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import Formatter
+
+    class YearDates(Formatter):
+        def __call__(self, x, pos=None):
+            return f"{mdates.num2date(x):%Y-%m-%d %H:%M}"
+
+        def format_ticks(self, values):
+            return date_tick_labels([mdates.num2date(v) for v in values])
+
+    return YearDates()
+
+
 def series_figure(series: Dict[str, List[Dict[str, object]]]):
     """The in-situ label and each predictor over time, one panel per sensor
     (most examples first), lines broken across gaps longer than
-    ``MAX_SERIES_GAP_MS`` (``break_gaps``).
+    ``MAX_SERIES_GAP_MS`` (``break_gaps``), dates written with their year
+    (``date_tick_labels``).
 
     Args:
         series: sensor_id -> points (``timestamp``, ``label``, ``split``,
@@ -236,10 +286,9 @@ def series_figure(series: Dict[str, List[Dict[str, object]]]):
             f"{split_title(splits)} split{'s' if len(splits) > 1 else ''}, ")
         ax.set_title(f"{sensor}: {where}n = {len(points)} examples"
                      + (" (the model was fitted on it)" if "train" in splits else ""), fontsize=10)
-        ax.set_ylabel("m³/m³")
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_ylabel("soil moisture (m³/m³)")
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator())
+        ax.xaxis.set_major_formatter(_date_formatter())
     fig.legend(list(legend.values()), list(legend), loc="outside right upper", fontsize=8)
     fig.supxlabel(f"lines are not drawn across gaps longer than "
                   f"{MAX_SERIES_GAP_MS / 86400e3:g} days", fontsize=8)
