@@ -73,7 +73,7 @@ def check_flags(args) -> Optional[float]:
     if args.compare_with and given:
         raise runtime.UsageError(f"--compare_with compares the shards' own examples: leave out "
                                  f"{' and '.join(given)}")
-    if not args.compare_with and not (args.points and args.timestamp):
+    if not args.compare_with and (args.points is None or args.timestamp is None):
         raise runtime.UsageError("give --points and --timestamp, or --compare_with")
     if args.size is not None and (args.size <= 0 or args.size % 2):
         raise runtime.UsageError(f"--size must be a positive even number (an example is "

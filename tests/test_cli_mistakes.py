@@ -39,6 +39,7 @@ def test_unquoted_glob_is_refused_naming_the_stray_file(sample_ceop_zip, tmp_pat
     ("run_inference", "--batch_sise", "--batch_size"),
     ("evaluate", "--min_sample_per_sensor", "--min_samples_per_sensor"),
     ("train", "--epoch", "--epochs"),
+    ("predict_map", "--helpp", "--help"),
 ])
 def test_misspelled_flag_is_refused_with_beams_close_match(module, flag, suggestion):
     line = one_error_line(*run_cli(module, [flag, "60"]))

@@ -101,6 +101,7 @@ def test_examples_are_cut_and_counted_in_words(scenes, tmp_path, capfd):
     (["--timestamp", "1622543400000000"], "--timestamp", "looks like microseconds"),
     (["--timestamp", "2013-12-31"], "--timestamp", "not between 2014-04-03"),
     (["--timestamp", "next week"], "--timestamp", "neither an ISO time"),
+    (["--timestamp", ""], "--timestamp", "'' is neither an ISO time"),
     (["--compare_with", "x/*.gz"], "--points", "leave out --points and --timestamp"),
     (["--timestamp", None], "--points", "give --points and --timestamp"),
     (["--output_dir", None], "--output_dir", "--output_dir required"),

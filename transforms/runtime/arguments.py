@@ -103,7 +103,8 @@ def check_arguments(name: str, argv: List[str], parser=None) -> argparse.Namespa
     for arg in unknown:
         if arg.startswith("-"):
             flag = arg.split("=", 1)[0]
-            known = [o for action in parser._actions for o in action.option_strings]
+            known = ["--help", "--help_beam",
+                     *(o for action in parser._actions for o in action.option_strings)]
             close = difflib.get_close_matches(flag, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(f"unknown flag {flag}{hint}; --help lists the command's flags"
