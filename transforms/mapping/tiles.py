@@ -9,7 +9,7 @@ windows are views into it, copied only into the batch fed to the model.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterator, List, NamedTuple, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +27,57 @@ CAUSES = ("outside_scene", "band_nodata", "smap_outside", "smap_nodata", "gldas_
 EDGE_MODES = ("nan", "pad")
 
 
+def read_window(source, window) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """One band's pixels over a window, and where its GDAL mask hides them.
+
+    Args:
+        source: the band (``scene.BandSource``).
+        window: a ``rasterio.windows.Window`` inside the raster.
+
+    Returns:
+        ``(values, masked)``: the band's dtype; ``scene.masked_pixels``
+        (None when the band has no mask beyond its nodata value).
+
+    Raises:
+        SceneError: the file cannot be read there (truncated, corrupt),
+            naming it, the band, the rows and the columns.
+    """
+    import rasterio
+
+    from transforms.mapping.scene import masked_pixels, read_failure
+
+    try:
+        with rasterio.open(rasterio_path(source.path)) as ds:
+            return (ds.read(source.index, window=window),
+                    masked_pixels(ds, source.index, window))
+    except rasterio.errors.RasterioError as e:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        raise read_failure(source.path, e, f"band {source.index}, rows {r0}-"
+                                           f"{r0 + int(window.height)}, columns {c0}-"
+                                           f"{c0 + int(window.width)}") from e
+
+
+def nodata_of(values: np.ndarray, nodata: Optional[float],
+              masked: Optional[np.ndarray]) -> np.ndarray:
+    """Which ``values`` hold no data: the band's ``nodata`` value, a NaN (in
+    a float band), or a pixel its mask hides (``masked``, as ``values``).
+
+    Args:
+        values: pixels of a band.
+        nodata: its nodata value (None or NaN: none).
+        masked: ``read_window``'s mask, or None.
+
+    Returns:
+        A boolean array of ``values``' shape.
+    """
+    bad = np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, bool)
+    if nodata is not None and not math.isnan(nodata):
+        bad |= values == nodata
+    if masked is not None:
+        bad |= masked
+    return bad
+
+
 def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarray]:
     """``(values, nodata)`` of one band over ``region``.
 
@@ -37,9 +88,8 @@ def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarra
 
     Returns:
         ``values`` (the band's dtype; pixels outside the scene are 0 and not
-        nodata) and ``nodata``, True where the band holds its nodata value
-        or its GDAL mask hides the pixel (``scene.masked_pixels``; a band
-        without a mask reads nothing more).
+        nodata) and ``nodata`` (``nodata_of``: the band's nodata value or
+        its GDAL mask; a band without a mask reads nothing more).
 
     Raises:
         SceneError: the file cannot be read there (truncated, corrupt),
@@ -48,28 +98,18 @@ def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarra
     import rasterio
     from rasterio.windows import Window
 
-    from transforms.mapping.scene import masked_pixels, read_failure
-
     r0, c0 = max(region.row, 0), max(region.col, 0)
     r1 = min(region.row + region.height, grid.height)
     c1 = min(region.col + region.width, grid.width)
     inner = (slice(r0 - region.row, r1 - region.row), slice(c0 - region.col, c1 - region.col))
-    masked = None
-    try:
+    nodata = np.zeros((region.height, region.width), dtype=bool)
+    if r1 <= r0 or c1 <= c0:  # nothing of the scene: zeros of the band's type
         with rasterio.open(rasterio_path(source.path)) as ds:
-            values = np.zeros((region.height, region.width), dtype=ds.dtypes[source.index - 1])
-            if r1 > r0 and c1 > c0:
-                window = Window(c0, r0, c1 - c0, r1 - r0)
-                values[inner] = ds.read(source.index, window=window)
-                masked = masked_pixels(ds, source.index, window)
-    except rasterio.errors.RasterioError as e:
-        raise read_failure(source.path, e, f"band {source.index}, rows {r0}-{r1}, columns "
-                                           f"{c0}-{c1}") from e
-    nodata = np.zeros(values.shape, dtype=bool)
-    if source.nodata is not None and not math.isnan(source.nodata):
-        nodata[inner] = values[inner] == source.nodata
-    if masked is not None:
-        nodata[inner] |= masked
+            return np.zeros(nodata.shape, dtype=ds.dtypes[source.index - 1]), nodata
+    read, masked = read_window(source, Window(c0, r0, c1 - c0, r1 - r0))
+    values = np.zeros(nodata.shape, dtype=read.dtype)
+    values[inner] = read
+    nodata[inner] = nodata_of(read, source.nodata, masked)
     return values, nodata
 
 
@@ -143,12 +183,11 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -
     Raises:
         SceneError: the raster cannot be read there, naming the file.
     """
-    import rasterio
     from affine import Affine
     from pyproj import CRS, Transformer
     from rasterio.windows import Window
 
-    from transforms.mapping.scene import AUX_RANGE, masked_pixels, read_failure, wrap_longitudes
+    from transforms.mapping.scene import AUX_RANGE, wrap_longitudes
 
     x, y = Affine(*scene.grid.transform) @ (np.asarray(cols, np.float64),
                                             np.asarray(rows, np.float64))
@@ -169,22 +208,12 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -
         r0, r1 = row_i[~outside].min(), row_i[~outside].max() + 1
         c0, c1 = col_i[~outside].min(), col_i[~outside].max() + 1
         source = scene.aux[name]
-        window = Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
-        try:
-            with rasterio.open(rasterio_path(source.path)) as ds:
-                block = ds.read(source.index, window=window)
-                masked = masked_pixels(ds, source.index, window)
-        except rasterio.errors.RasterioError as e:
-            raise read_failure(source.path, e, f"band {source.index}, rows {r0}-{r1}, columns "
-                                               f"{c0}-{c1}") from e
+        block, masked = read_window(source, Window(int(c0), int(r0), int(c1 - c0),
+                                                   int(r1 - r0)))
         at = (row_i[~outside] - r0, col_i[~outside] - c0)
         inside_values = block[at].astype(np.float64)
         values[~outside] = inside_values
-        held = ~np.isnan(inside_values)
-        if source.nodata is not None and not math.isnan(source.nodata):
-            held &= inside_values != source.nodata
-        if masked is not None:
-            held &= ~masked[at]
+        held = ~nodata_of(inside_values, source.nodata, None if masked is None else masked[at])
         nodata[~outside] = ~held
         bad[~outside] = held & ((inside_values < AUX_RANGE[0]) | (inside_values > AUX_RANGE[1]))
     return AuxLookup(values, outside, nodata, bad)
