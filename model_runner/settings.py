@@ -47,6 +47,20 @@ def settle_image_size(flag: Optional[int], recorded: Optional[int], model_path: 
     return recorded if recorded is not None else schema.RELEASED_IMAGE_SIZE
 
 
+def readable_record(model: Optional[str], dry_run: bool = False) -> Optional[int]:
+    """``recorded_image_size`` of ``model`` where a command reads it before
+    its run: a local model that exists (a missing one is the command's own
+    check to report), a remote one unless in a dry run (which reads nothing).
+
+    Raises:
+        ModelLoadError: the record exists but is unreadable.
+    """
+    if not model or ("://" not in model and not os.path.exists(model)) or (
+            "://" in model and dry_run):
+        return None
+    return recorded_image_size(model)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelSettings:
     """Which model, and how it is fed.
@@ -98,10 +112,8 @@ class ModelSettings:
         """
         flags = options.get_all_options()
         model = flags.get("exported_model_dir")
-        readable = bool(model) and (os.path.exists(model) if "://" not in model
-                                    else not runtime.is_dry_run(options))
         try:
-            recorded = recorded_image_size(model) if readable else None
+            recorded = readable_record(model, runtime.is_dry_run(options))
         except ModelLoadError as e:
             raise runtime.InputError(str(e)) from e
         batch_size = flags.get("batch_size")
@@ -119,8 +131,7 @@ class ModelSettings:
         ``runtime.check_image_size`` names as the source of the size)."""
         model = self.exported_model_dir
         try:
-            recorded = recorded_image_size(model) if "://" in model or os.path.exists(
-                model) else None
+            recorded = readable_record(model)
         except ModelLoadError:
             return ""
         if recorded is None or recorded != self.image_size:

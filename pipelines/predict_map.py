@@ -67,8 +67,7 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     summary = mapping.run_map(config, options, test_pipeline)
     if summary.get("dry_run"):
         return summary
-    nodata = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in summary["nodata"].items()
-                       if n) or "none"
+    nodata = mapping.nodata_text(summary["nodata"])
     low, mean, high = (summary["values"][k] for k in ("min", "mean", "max"))
     values = ("none predicted" if low is None else f"all {low:.3f}" if low == high
               else f"min {low:.3f}, mean {mean:.3f}, max {high:.3f}")

@@ -198,9 +198,8 @@ def exit_code(result: Dict[str, object]) -> int:
     Returns:
         0, or 1 when a shard could not be read to its end, the input holds
         no example, nothing could be predicted, every prediction is on the
-        model's clip bounds
-        (``saturated``), the counts do not add up, or sample mode met a
-        corrupt shard.
+        model's clip bounds (``saturated``), the counts do not add up, or
+        sample mode met a corrupt shard.
     """
     if "samples" in result:
         return 1 if result["error"] or result.get("all_saturated") else 0

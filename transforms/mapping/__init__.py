@@ -12,11 +12,11 @@ quicklook and the counts; ``config.MapConfig`` holds the settings and
 
 from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry, Region, Tile
-from transforms.mapping.job import check_inputs, nothing_predicted_line, run_map, summary_path
+from transforms.mapping.job import check_inputs, nodata_text, nothing_predicted_line, run_map
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene
 from transforms.mapping.tiles import CAUSES, EDGE_MODES
 
 __all__ = ["CAUSES", "EDGE_MODES", "MapConfig", "MapGeometry", "NAMESPACE", "PredictMap",
-           "Region", "Scene", "SceneError", "Tile", "check_inputs", "nothing_predicted_line",
-           "read_scene", "run_map", "summary_path"]
+           "Region", "Scene", "SceneError", "Tile", "check_inputs", "nodata_text",
+           "nothing_predicted_line", "read_scene", "run_map"]

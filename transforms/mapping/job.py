@@ -19,14 +19,9 @@ from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry, pixel_shape_note
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
-from transforms.runtime.arguments import check_reachable
 from transforms.mapping.writer import (UNITS, location, map_units, output_problem,
                                        quicklook_path, summary_file, write_map)
-
-
-def summary_path(output_path: str) -> str:
-    """``<output_path without .tif/.tiff>.summary.json`` (``writer.summary_file``)."""
-    return summary_file(output_path)
+from transforms.runtime.arguments import check_reachable
 
 
 def check_inputs(config: MapConfig) -> Scene:
@@ -61,7 +56,7 @@ def check_inputs(config: MapConfig) -> Scene:
     try:
         runtime.refuse_overwrite(scene_files(scene_path), [
             config.output_path, quicklook_path(config.output_path),
-            summary_path(config.output_path)], "--scene_path", "--output_path")
+            summary_file(config.output_path)], "--scene_path", "--output_path")
         problem = output_problem(config.output_path, scene_path)
         if problem:
             raise runtime.UsageError(problem)
@@ -136,7 +131,7 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     result, dry_run = runtime.run_pipeline(options, test_pipeline, build, NAMESPACE)
     if dry_run:
         return dry_run
-    summary = files.read_json(summary_path(config.output_path))
+    summary = files.read_json(summary_file(config.output_path))
     summary["counters"] = runtime.counters(result, NAMESPACE)
     return summary
 
@@ -174,7 +169,7 @@ def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
         summary = {
             **{k: v for k, v in counts.items() if k not in nodata},  # predicted, tiles, ...
             "map": config.output_path, "quicklook": quicklook_path(config.output_path),
-            "summary": summary_path(config.output_path),
+            "summary": summary_file(config.output_path),
             "scene_path": location(config.scene_path),
             "exported_model_dir": location(config.exported_model_dir),
             "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
@@ -183,10 +178,24 @@ def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
             "values": staged.values, "elapsed_seconds": seconds,
             "predictions_per_second": round(predicted / seconds, 1) if seconds else None,
             "accounted": predicted + sum(nodata.values()) == rows * cols}
-        staged.commit(summary_path(config.output_path), summary)
+        staged.commit(summary_file(config.output_path), summary)
     finally:
         staged.discard()
     return summary
+
+
+def nodata_text(nodata: Dict[str, int], by_count: bool = False) -> str:
+    """NaN map pixels by cause in words: ``4 band nodata, 2 smap outside``.
+
+    Args:
+        nodata: the summary's ``nodata`` (pixels by cause).
+        by_count: the largest first (else in ``tiles.CAUSES`` order).
+
+    Returns:
+        The causes that occur with their counts, or ``none``.
+    """
+    causes = sorted(nodata.items(), key=lambda item: -item[1]) if by_count else nodata.items()
+    return ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in causes if n) or "none"
 
 
 def nothing_predicted_line(summary: Dict[str, object]) -> str:
@@ -201,8 +210,7 @@ def nothing_predicted_line(summary: Dict[str, object]) -> str:
     """
     if summary["predicted"] or not summary["pixels"]:
         return ""
-    causes = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in sorted(
-        summary["nodata"].items(), key=lambda item: -item[1]) if n)
-    return (f"predict_map: error: no map pixel could be predicted (NaN: {causes}); the map, "
+    return (f"predict_map: error: no map pixel could be predicted (NaN: "
+            f"{nodata_text(summary['nodata'], by_count=True)}); the map, "
             f"its quicklook and summary are written to look at: does the scene cover the SMAP "
             f"and GLDAS rasters, and is it larger than a window?")

@@ -146,8 +146,8 @@ class ProgressFn(beam.DoFn):
 
 
 def progress_line(done: int, total: int, seconds: float) -> str:
-    """``progress: 1,200 windows predicted (at most 4,096 map pixels: 29%),
-    80 windows/s``.
+    """``progress: 1,200 windows predicted (29% of 4,096 map pixels), 80
+    windows/s``.
 
     Args:
         done: windows predicted so far (by this worker).

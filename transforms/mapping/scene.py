@@ -249,6 +249,14 @@ def scene_files(scene_path: str) -> List[str]:
     return found
 
 
+def crs_name(wkt: str) -> str:
+    """A CRS as ``AUTHORITY:CODE`` (``EPSG:32633``) when it has one, else its WKT."""
+    from rasterio.crs import CRS
+
+    authority = CRS.from_wkt(wkt).to_authority() if wkt else None
+    return ":".join(authority) if authority else wkt
+
+
 def grid_difference(grid: Grid, other: Grid) -> str:
     """What differs between two grids, in words (empty when they are one
     grid: CRSs that are the same CRS in other words count as one).
@@ -262,14 +270,10 @@ def grid_difference(grid: Grid, other: Grid) -> str:
     """
     from rasterio.crs import CRS
 
-    def label(wkt):
-        epsg = CRS.from_wkt(wkt).to_epsg() if wkt else None
-        return f"EPSG:{epsg}" if epsg else wkt or "none"
-
     parts = []
     if grid.crs != other.crs and not (grid.crs and other.crs
                                       and CRS.from_wkt(grid.crs) == CRS.from_wkt(other.crs)):
-        labels = (label(grid.crs), label(other.crs))
+        labels = (crs_name(grid.crs) or "none", crs_name(other.crs) or "none")
         parts.append("CRS {} vs {}".format(*(labels if labels[0] != labels[1]
                                              else (grid.crs, other.crs))))
     if grid.transform != other.transform:

@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import model_interface
 from transforms.mapping.geometry import MapGeometry, Tile
-from transforms.mapping.scene import Scene
+from transforms.mapping.scene import Scene, crs_name
 from transforms.mapping.tiles import CAUSES, cause_counts
 
 _LOG = logging.getLogger(__name__)
@@ -103,14 +103,6 @@ def _other_map(output_path: str) -> Optional[str]:
                                        and os.path.samefile(path, output_path))):
             return path
     return None
-
-
-def crs_name(wkt: str) -> str:
-    """A CRS as ``AUTHORITY:CODE`` (``EPSG:32633``) when it has one, else its WKT."""
-    from rasterio.crs import CRS
-
-    authority = CRS.from_wkt(wkt).to_authority() if wkt else None
-    return ":".join(authority) if authority else wkt
 
 
 def map_units(wkt: str) -> str:

@@ -13,14 +13,14 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from transforms.dataset import model_interface
+from transforms.dataset import model_interface, schema
 from transforms.training.network import forward, input_masks
 
 
 def export_released_interface(output_dir: str, params: Dict[str, np.ndarray],
                               normalisation: Dict[str, Tuple[np.ndarray, np.ndarray]],
                               inputs: Sequence[str], baseline: str = "",
-                              image_size: int = 512) -> Tuple[str, str]:
+                              image_size: int = schema.RELEASED_IMAGE_SIZE) -> Tuple[str, str]:
     """Write a TF1 SavedModel (tag ``serve``), ``frozen_graph.pb`` and
     ``model_info.json`` (``model_interface.MODEL_INFO_NAME``: the image size
     the network was trained on, so ``run_inference`` and ``predict_map`` feed

@@ -16,8 +16,9 @@ than one example per worker thread, whatever the size of the data.
   relative 2^-11 (the DEM is decoded to 0-255 and SMAP/GLDAS are 0-255
   integers: exact; the scaling of the released Sentinel-1/2 and SoilGrids
   bands is unpublished, README "What is known of the encoding", so their
-  exactness in float16 depends on it: integers below 2048 are exact). An example with a value beyond float16's range (65504) is left out
-  and counted (``examples_out_of_float16_range``).
+  exactness in float16 depends on it: integers below 2048 are exact). An
+  example with a value beyond float16's range (65504) is left out and
+  counted (``examples_out_of_float16_range``).
 * tf.Transform analyses the **train split only** (``AnalyzeDataset``) from
   per-example summaries (each band's mean and mean square over the window,
   the scalars, the label): ``preprocessing_fn`` gives each input's per-band
