@@ -22,7 +22,7 @@ from typing import List, Optional
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
 from transforms.mapping import SceneError, read_scene
-from transforms.mapping.examples import compare_with_examples, cut_example, extents
+from transforms.mapping.examples import Extent, compare_with_examples, cut_example, extents
 from transforms.mapping.points import DAY_MS, EARLIEST_MS, read_points
 from transforms.runtime import plural
 from transforms.runtime.arguments import command_parser, time_ms
@@ -130,7 +130,7 @@ def run(argv: Optional[List[str]] = None) -> dict:
         files.remove_outputs([out])
         raise runtime.InputError(f"no point of {args.points} could be cut (failures.jsonl), no "
                                  f"shard written: " + extents(
-                                     scene, *zip(*[(p.lat, p.lon) for p in points]), "point",
+                                     scene, Extent.of((p.lat, p.lon) for p in points), "point",
                                      "points"))
     tfrecord_io.write_shard(out, examples)
     causes = ", ".join(f"{n} {c}" for c, n in Counter(f["reason"] for f in failures).items())

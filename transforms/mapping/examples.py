@@ -17,8 +17,9 @@ line or record: the points CSV (``points.read_points``) and the shards
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -65,13 +66,47 @@ def describe_extent(south: float, north: float, west: float, east: float) -> str
     return f"lat {south:.4f}..{north:.4f}, lon {west:.4f}..{east:.4f}"
 
 
-def extents(scene: Scene, lats: List[float], lons: List[float], one: str, many: str) -> str:
+@dataclasses.dataclass
+class Extent:
+    """The WGS84 bounds of points, kept as they are added (nothing held per
+    point: ``--compare_with`` may read every example of the release).
+
+    Attributes:
+        count: the points added.
+        south, north, west, east: their bounds (infinite while empty).
+    """
+
+    count: int = 0
+    south: float = math.inf
+    north: float = -math.inf
+    west: float = math.inf
+    east: float = -math.inf
+
+    def add(self, lat: float, lon: float) -> None:
+        """Count the point ``(lat, lon)`` in."""
+        self.count += 1
+        self.south, self.north = min(self.south, lat), max(self.north, lat)
+        self.west, self.east = min(self.west, lon), max(self.east, lon)
+
+    @classmethod
+    def of(cls, points) -> "Extent":
+        """The extent of ``points`` (``(lat, lon)`` pairs)."""
+        extent = cls()
+        for lat, lon in points:
+            extent.add(lat, lon)
+        return extent
+
+    def text(self) -> str:
+        """``describe_extent``'s words for the bounds (not empty)."""
+        return describe_extent(self.south, self.north, self.west, self.east)
+
+
+def extents(scene: Scene, points: Extent, one: str, many: str) -> str:
     """``the scene <path> spans <extent>; the 3 <many> span <extent>`` (``the
     <one> lies at ...`` for one): why nothing could be cut or compared
-    (``lats`` and ``lons`` not empty)."""
-    where = (f"the {one} lies at lat {lats[0]:.4f}, lon {lons[0]:.4f}" if len(lats) == 1 else
-             f"the {len(lats)} {many} span "
-             f"{describe_extent(min(lats), max(lats), min(lons), max(lons))}")
+    (``points`` not empty)."""
+    where = (f"the {one} lies at lat {points.south:.4f}, lon {points.west:.4f}"
+             if points.count == 1 else f"the {points.count} {many} span {points.text()}")
     return f"the scene {scene.path} spans {describe_extent(*scene_extent(scene))}; {where}"
 
 
@@ -280,11 +315,10 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
     names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
     sums = {n: np.zeros(7) for n in names}  # n, sum |a - b|, a, b, a², b², ab
     skipped = {"outside_scene": 0, "band_nodata": 0, "incomplete": 0}
-    compared, lats, lons = 0, [], []
+    compared, centres = 0, Extent()
     for path, index, record in shard_records(pattern):
         lat, lon, size = example_centre(path, index, record)
-        lats.append(lat)
-        lons.append(lon)
+        centres.add(lat, lon)
         if size <= 0:  # no window to compare
             skipped["incomplete"] += 1
             continue
@@ -303,11 +337,11 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
             b = cut[name].astype(np.float64).ravel()
             sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
                            (b * b).sum(), (a * b).sum())
-    if not lats:
+    if not centres.count:
         raise InputError(f"--compare_with: the shards {pattern} hold no example")
     if not compared:
         why = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in skipped.items() if n)
-        where = extents(scene, lats, lons, "example's centre", "examples' centres")
+        where = extents(scene, centres, "example's centre", "examples' centres")
         raise InputError(f"no example of {pattern} could be compared: {where} ({why})")
     bands = {}
     for name in names:
@@ -316,4 +350,4 @@ def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
                        "r": correlation(n, *moments)}
     return {"examples": compared, "skipped": sum(skipped.values()), "skipped_by_cause": skipped,
             "bands": bands, "scene_extent": describe_extent(*scene_extent(scene)),
-            "examples_extent": describe_extent(min(lats), max(lats), min(lons), max(lons))}
+            "examples_extent": centres.text()}
