@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from transforms import runtime
 from transforms.dataset import files, tfrecord_io
-from transforms.mapping import SceneError, read_scene
+from transforms import mapping
 from transforms.mapping.examples import Extent, compare_with_examples, cut_example, extents
 from transforms.mapping.points import DAY_MS, EARLIEST_MS, read_points
 from transforms.runtime import plural
@@ -36,7 +36,9 @@ class CutExamplesOptions:
     def _add_argparse_args(cls, parser):
         parser.add_argument("--scene_path", required=True,
                             help="the scene folder: GeoTIFFs of the model's 14 bands, "
-                                 "smap_sm.tif, gldas_sm.tif (as for predict_map)")
+                                 "smap_sm.tif, gldas_sm.tif, or a STAC .json (as for "
+                                 "predict_map)")
+        mapping.add_scene_arguments(parser)
         parser.add_argument("--points", default=None,
                             help="CSV whose header names sensor_id,lat,lon (WGS84 degrees; "
                                  "UTF-8, a byte-order mark is fine): one example centred at "
@@ -81,12 +83,21 @@ def check_flags(args) -> Optional[float]:
     when = None if args.compare_with else time_ms(
         "--timestamp", args.timestamp, EARLIEST_MS, time.time() * 1000 + DAY_MS,
         ("Sentinel-1's launch", "now + 1 day"))
-    if "://" not in args.scene_path and not os.path.isdir(args.scene_path):
-        raise runtime.UsageError(f"--scene_path {args.scene_path} is not a folder")
+    scene_path = args.scene_path
+    if "://" not in scene_path and not os.path.isdir(scene_path) and not (
+            scene_path.lower().endswith(".json") and os.path.isfile(scene_path)):
+        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
+    settings_of(args).check_scene_flags()
     if os.path.isfile(args.output_dir):
         raise runtime.UsageError(f"--output_dir {args.output_dir} is a file, not a folder")
     runtime.check_writable(args.output_dir, "--output_dir")
     return when
+
+
+def settings_of(args) -> mapping.SceneSettings:
+    """The scene's flags as ``mapping.SceneSettings``."""
+    return mapping.SceneSettings(scene_path=args.scene_path, grid_like=args.grid_like,
+                                 encoding=args.encoding, resampling=args.resampling)
 
 
 def compare(scene, pattern: str, output_dir: str) -> dict:
@@ -113,12 +124,12 @@ def run(argv: Optional[List[str]] = None) -> dict:
     args = command_parser("cut_examples", OPTION_CLASSES).parse_args(argv)
     when = check_flags(args)
     points = None if args.compare_with else read_points(args.points)
+    scene = settings_of(args).open_scene()
     try:
-        scene = read_scene(args.scene_path)
         if args.compare_with:
             return compare(scene, args.compare_with, args.output_dir)
         cut = [(p, *cut_example(scene, p, when, args.size or 512)) for p in points]
-    except SceneError as e:
+    except mapping.SceneError as e:
         raise runtime.InputError(str(e)) from e  # a file of the scene, named
     examples = [serialized for _, serialized, _ in cut if serialized is not None]
     failures = [{"sensor_id": p.sensor_id, "lat": p.lat, "lon": p.lon, "reason": why}

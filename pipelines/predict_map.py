@@ -22,8 +22,9 @@ and ``<output>.summary.json`` (pixels predicted, NaN pixels by cause,
 elapsed time, predictions per second). Exit 2 on a usage error (a stride
 that is not a positive even number, a scene folder that does not exist, an
 output that would overwrite a scene file), 1 on a scene that cannot be
-mapped (a missing, unknown or float band, bands on different grids, a
-corrupt GeoTIFF, a scene smaller than one window).
+mapped (a missing or unknown band, a float band without an ``--encoding``
+entry, a corrupt GeoTIFF, a scene smaller than one window). Bands on other
+grids than ``--grid_like``'s are resampled onto it (one line says which).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ class PredictMapOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--scene_path", default=None,
-                            help="the scene folder: GeoTIFFs of the model's bands, smap_sm.tif, "
-                                 "gldas_sm.tif (local or gs://)")
+                            help="the scene: a folder of GeoTIFFs of the model's bands, "
+                                 "smap_sm.tif, gldas_sm.tif (a band may be a folder of files, "
+                                 "mosaicked), or a STAC ItemCollection or Catalog .json "
+                                 "(local or gs://)")
+        mapping.add_scene_arguments(parser)
         parser.add_argument("--stride", type=int, default=32,
                             help="scene pixels per map pixel, even (default 32: 320 m at the "
                                  "release's 10 m pixels)")

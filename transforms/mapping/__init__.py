@@ -10,7 +10,7 @@ quicklook and the counts; ``config.MapConfig`` holds the settings and
 ``job.run_map`` runs it all as one call.
 """
 
-from transforms.mapping.config import MapConfig
+from transforms.mapping.config import MapConfig, SceneSettings, add_scene_arguments
 from transforms.mapping.geometry import MapGeometry, Region, Tile
 from transforms.mapping.job import check_inputs, nodata_text, nothing_predicted_line, run_map
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
@@ -18,5 +18,5 @@ from transforms.mapping.scene import Scene, SceneError, read_scene
 from transforms.mapping.tiles import CAUSES, EDGE_MODES
 
 __all__ = ["CAUSES", "EDGE_MODES", "MapConfig", "MapGeometry", "NAMESPACE", "PredictMap",
-           "Region", "Scene", "SceneError", "Tile", "check_inputs", "nodata_text",
-           "nothing_predicted_line", "read_scene", "run_map"]
+           "Region", "Scene", "SceneError", "SceneSettings", "Tile", "add_scene_arguments",
+           "check_inputs", "nodata_text", "nothing_predicted_line", "read_scene", "run_map"]

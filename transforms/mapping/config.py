@@ -1,8 +1,10 @@
-"""The map's settings: one frozen object whose fields are the command's flags."""
+"""The map's settings: one frozen object whose fields are the command's flags
+(the scene's flags, shared with ``cut_examples``: ``SceneSettings``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -10,6 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.dataset.model_interface import MODEL_INFO_NAME
+from transforms.mapping.scene import (ALL_BANDS, DEFAULT_GRID_LIKE, RESAMPLINGS, Scene,
+                                      SceneError, read_encoding, read_scene)
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
 
@@ -25,14 +29,86 @@ def default_tile_size(stride: int) -> int:
     return max(1, TILE_SCENE_PIXELS // stride)
 
 
+def add_scene_arguments(parser) -> None:
+    """The scene's flags (``SceneSettings``' fields but ``scene_path``) on an
+    argparse ``parser``."""
+    parser.add_argument("--grid_like", default=DEFAULT_GRID_LIKE,
+                        help="the map's grid: that of this band (held in one file) or of this "
+                             "GeoTIFF; bands on other grids are resampled onto it (default "
+                             f"{DEFAULT_GRID_LIKE})")
+    parser.add_argument("--encoding", default=None,
+                        help="JSON file: per band {\"scale\", \"offset\", \"min\", \"max\"}; "
+                             "the dataset integer is clip(floor(value * scale + offset + 0.5), "
+                             "min, max) (bands in their own units, floats; README: the "
+                             "encoding file)")
+    parser.add_argument("--resampling", choices=RESAMPLINGS, default="nearest",
+                        help="how bands not on the map's grid reach it: nearest (the source "
+                             "pixel holding each pixel's centre, exactly) or bilinear")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MapConfig(ModelSettings):
+class SceneSettings:
+    """Where a scene is and how its bands reach the map's grid.
+
+    Attributes:
+        scene_path: the scene folder (GeoTIFFs and band folders; see
+            ``scene``), or a STAC ItemCollection or Catalog (``.json``).
+        grid_like: a band held in one file, or a GeoTIFF: the map's grid.
+        encoding: a JSON file of band encodings (``scene.read_encoding``),
+            or None: every band holds the dataset's integers.
+        resampling: ``nearest`` or ``bilinear``, for bands not on the grid.
+    """
+
+    scene_path: str
+    grid_like: str = DEFAULT_GRID_LIKE
+    encoding: Optional[str] = None
+    resampling: str = "nearest"
+
+    def check_scene_flags(self) -> None:
+        """The scene's flags alone, before anything is read.
+
+        Raises:
+            UsageError: a resampling not offered, a ``--grid_like`` that is
+                neither a band nor a GeoTIFF (``.tif``) that exists.
+        """
+        if self.resampling not in RESAMPLINGS:
+            raise runtime.UsageError(f"--resampling is one of {', '.join(RESAMPLINGS)}, not "
+                                     f"{self.resampling!r}")
+        like = self.grid_like
+        if like not in ALL_BANDS and not (like.lower().endswith((".tif", ".tiff")) and (
+                "://" in like or os.path.isfile(like))):
+            raise runtime.UsageError(f"--grid_like {like!r} is neither a band of the model "
+                                     f"(e.g. {DEFAULT_GRID_LIKE}) nor a GeoTIFF (.tif) that "
+                                     f"exists")
+
+    def open_scene(self) -> Scene:
+        """The scene, its encoding file read first.
+
+        Returns:
+            ``scene.read_scene``'s scene.
+
+        Raises:
+            UsageError: ``check_scene_flags``' errors; an encoding file that
+                cannot be read or is wrong (``scene.read_encoding``).
+            InputError: a scene that cannot be mapped (``scene.SceneError``),
+                naming the file or band.
+        """
+        self.check_scene_flags()
+        encoding = read_encoding(self.encoding) if self.encoding else None
+        try:
+            return read_scene(self.scene_path, self.grid_like, encoding, self.resampling)
+        except SceneError as e:
+            raise runtime.InputError(str(e)) from e
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MapConfig(ModelSettings, SceneSettings):
     """Everything ``predict_map`` does differently from run to run (the
-    model's settings are ``ModelSettings``'; ``batch_size`` and
+    model's settings are ``ModelSettings``', the scene's ``SceneSettings``';
+    ``batch_size`` and
     ``tensorflow_threads`` settled by ``ModelSettings.settled_defaults``).
 
     Attributes:
-        scene_path: the scene folder (GeoTIFFs; see ``scene``).
         output_path: the map, a Cloud-Optimized GeoTIFF (``.tif``); its
             quicklook and ``summary.json`` are written beside it.
         stride: scene pixels per map pixel (even; 32 = 320 m at 10 m pixels).
@@ -44,7 +120,6 @@ class MapConfig(ModelSettings):
             has predicted (0: never).
     """
 
-    scene_path: str
     output_path: str
     stride: int = 32
     edge_mode: str = "nan"
@@ -56,7 +131,8 @@ class MapConfig(ModelSettings):
         """The settings of a parsed command line, the batch size settled.
 
         Raises:
-            UsageError: a required flag missing, a stride that is not a
+            UsageError: a required flag missing, a scene flag wrong
+                (``check_scene_flags``), a stride that is not a
                 positive even number, an odd image size (windows are
                 centred on a scene pixel corner), an ``--image_size`` that
                 conflicts with the model's recorded one, an edge mode not
@@ -70,6 +146,7 @@ class MapConfig(ModelSettings):
         if missing:
             raise runtime.UsageError(f"{' and '.join(missing)} required")
         config = cls(**values)
+        config.check_scene_flags()
         if config.stride <= 0 or config.stride % 2:
             raise runtime.UsageError(f"--stride must be a positive even number, not "
                                      f"{config.stride}")

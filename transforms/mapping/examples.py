@@ -26,8 +26,8 @@ import numpy as np
 from transforms.dataset import example_proto, schema
 from transforms.mapping.geometry import Region
 from transforms.mapping.points import Point, coordinate_problem
-from transforms.mapping.scene import Scene
-from transforms.mapping.tiles import aux_at_points, read_band
+from transforms.mapping.scene import Scene, read_region
+from transforms.mapping.tiles import aux_at_points
 from transforms.runtime.errors import InputError, UsageError
 
 
@@ -138,16 +138,16 @@ def cut_bands(scene: Scene, row: int, col: int,
 
     Raises:
         SceneError: a band file that cannot be read there (a truncated
-            GeoTIFF), naming it (``tiles.read_band``).
+            GeoTIFF), naming it (``scene.read_region``).
     """
     region = Region(row - size // 2, col - size // 2, size, size)
     grid = scene.grid
     if size <= 0 or region.row < 0 or region.col < 0 or region.row + size > grid.height \
             or region.col + size > grid.width:
         return None, "outside_scene"
-    bands = {}
+    bands, carried = {}, {}
     for name, source in scene.bands.items():
-        values, nodata = read_band(source, region, grid)
+        values, nodata = read_region(source, grid, region, carried)
         if nodata.any():
             return None, "band_nodata"
         bands[name] = values

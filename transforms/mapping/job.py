@@ -3,6 +3,7 @@ write the map, its quicklook and ``summary.json``."""
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import sys
@@ -18,7 +19,8 @@ from transforms.dataset import files
 from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry, pixel_shape_note
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
-from transforms.mapping.scene import Scene, SceneError, read_scene, scene_files
+from transforms.mapping.scene import (IMAGE_BANDS, Scene, SceneError, is_stac, resampling_line,
+                                      scene_files)
 from transforms.mapping.writer import (UNITS, location, map_units, output_problem,
                                        quicklook_path, summary_file, write_map)
 from transforms.runtime.arguments import check_reachable
@@ -48,8 +50,10 @@ def check_inputs(config: MapConfig) -> Scene:
     # the job's shape (tiles, window) comes from the scene's grid and the model: read
     # even in a dry run, so a remote one must be reachable (else minutes of retries)
     check_reachable([p for p in (scene_path, config.exported_model_dir) if "://" in p])
-    if "://" not in scene_path and not os.path.isdir(scene_path):
-        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
+    if "://" not in scene_path and not (os.path.isdir(scene_path) or (
+            is_stac(scene_path) and os.path.isfile(scene_path))):
+        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder"
+                                 + (" nor a file" if is_stac(scene_path) else ""))
     model = config.exported_model_dir
     if "://" not in model and not os.path.exists(model):
         raise runtime.UsageError(f"--exported_model_dir {model} does not exist")
@@ -60,17 +64,17 @@ def check_inputs(config: MapConfig) -> Scene:
         problem = output_problem(config.output_path, scene_path)
         if problem:
             raise runtime.UsageError(problem)
-        scene = read_scene(scene_path)
     except SceneError as e:
         raise runtime.InputError(str(e)) from e
+    scene = config.open_scene()
     try:
         check_model(model, config.names)
     except ModelLoadError as e:
         raise runtime.InputError(str(e)) from e
     runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
-    note = pixel_shape_note(scene.grid.transform, config.stride)
-    if note:
-        print(f"predict_map: {note}", file=sys.stderr)
+    for note in (pixel_shape_note(scene.grid.transform, config.stride), resampling_line(scene)):
+        if note:
+            print(f"predict_map: {note}", file=sys.stderr)
     return scene
 
 
@@ -115,7 +119,9 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
             "stride_m": f"{abs(scene.grid.transform[0]) * config.stride:g}",
             "map_units": map_units(scene.grid.crs),
             "scene": location(config.scene_path), "window": str(geometry.window),
-            "edge_mode": config.edge_mode, "project_version": runtime.project_version()}
+            "edge_mode": config.edge_mode, "project_version": runtime.project_version(),
+            **{k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+               for k, v in scene_facts(scene).items()}}
     runtime.apply_local_defaults(options)
 
     def build(p):
@@ -126,7 +132,8 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
                 | "All blocks" >> beam.GroupByKey()
                 | "Write map" >> beam.MapTuple(
                     lambda _, b: write_named(b, scene, geometry, config.output_path, tags))
-                | "Write summary" >> beam.Map(_write_summary, config, geometry, started))
+                | "Write summary" >> beam.Map(_write_summary, config, geometry, started,
+                                              scene_facts(scene)))
 
     result, dry_run = runtime.run_pipeline(options, test_pipeline, build, NAMESPACE)
     if dry_run:
@@ -156,8 +163,23 @@ def write_named(blocks, scene: Scene, geometry: MapGeometry, output_path: str,
                       f"first) failed: {type(e).__name__}: {e}") from e
 
 
+def scene_facts(scene: Scene) -> Dict[str, object]:
+    """How the scene reached the map, for its tags and summary: the grid's
+    source (``grid_like``), the ``resampling`` and the bands it moved
+    (``resampled_bands``), the ``encoding`` used by band (``{}``: none).
+
+    Args:
+        scene: the scene.
+
+    Returns:
+        The four entries.
+    """
+    return {"grid_like": scene.grid_like, "resampling": scene.bands[IMAGE_BANDS[0]].resampling,
+            "resampled_bands": scene.resampled(), "encoding": scene.encodings()}
+
+
 def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
-                   started: float) -> Dict[str, object]:
+                   started: float, facts: Dict[str, object]) -> Dict[str, object]:
     """The summary of the ``writer.StagedMap`` ``staged``, committed with the
     map and quicklook (all three or none; the staged files are removed on
     any failure)."""
@@ -173,6 +195,7 @@ def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
             "scene_path": location(config.scene_path),
             "exported_model_dir": location(config.exported_model_dir),
             "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
+            **facts,
             "rows": rows, "columns": cols, "pixels": rows * cols, "nodata": nodata,
             "crs": staged.crs, "bounds": staged.bounds, "units": UNITS,
             "values": staged.values, "elapsed_seconds": seconds,

@@ -1,5 +1,6 @@
 """One tile of a map: its scene region read band by band through windowed
-reads, each map pixel's window checked for nodata, and the valid windows
+reads (bands not on the map grid resampled onto it: ``scene.read_region``),
+each map pixel's window checked for nodata, and the valid windows
 decoded (as ``run_inference`` decodes an example) into model batches.
 
 Nothing larger than one tile's region of one band is read at once; the
@@ -8,15 +9,14 @@ windows are views into it, copied only into the batch fed to the model.
 
 from __future__ import annotations
 
-import math
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Tuple
 
 import numpy as np
 
 from transforms.dataset import schema
 from transforms.dataset.decode import dem_to_model
 from transforms.mapping.geometry import MapGeometry, Region, Tile
-from transforms.mapping.scene import Grid, Scene, rasterio_path
+from transforms.mapping.scene import AUX_RANGE, Scene, read_region, values_at
 
 #: Why a map pixel is NaN; its code in a tile's cause array is its position + 1
 #: (0: predicted). Checked in this order; the first that applies is counted.
@@ -25,92 +25,6 @@ from transforms.mapping.scene import Grid, Scene, rasterio_path
 CAUSES = ("outside_scene", "band_nodata", "smap_outside", "smap_nodata", "gldas_outside",
           "gldas_nodata", "smap_invalid", "gldas_invalid", "model_nan")
 EDGE_MODES = ("nan", "pad")
-
-
-def read_window(source, window) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """One band's pixels over a window, and where its GDAL mask hides them.
-
-    Args:
-        source: the band (``scene.BandSource``).
-        window: a ``rasterio.windows.Window`` inside the raster.
-
-    Returns:
-        ``(values, masked)``: the band's dtype; ``scene.masked_pixels``
-        (None when the band has no mask beyond its nodata value).
-
-    Raises:
-        SceneError: the file cannot be read there (truncated, corrupt),
-            naming it, the band, the rows and the columns.
-    """
-    import rasterio
-
-    from transforms.mapping.scene import masked_pixels, read_failure
-
-    try:
-        with rasterio.open(rasterio_path(source.path)) as ds:
-            return (ds.read(source.index, window=window),
-                    masked_pixels(ds, source.index, window))
-    except rasterio.errors.RasterioError as e:
-        r0, c0 = int(window.row_off), int(window.col_off)
-        raise read_failure(source.path, e, f"band {source.index}, rows {r0}-"
-                                           f"{r0 + int(window.height)}, columns {c0}-"
-                                           f"{c0 + int(window.width)}") from e
-
-
-def nodata_of(values: np.ndarray, nodata: Optional[float],
-              masked: Optional[np.ndarray]) -> np.ndarray:
-    """Which ``values`` hold no data: the band's ``nodata`` value, a NaN (in
-    a float band), or a pixel its mask hides (``masked``, as ``values``).
-
-    Args:
-        values: pixels of a band.
-        nodata: its nodata value (None or NaN: none).
-        masked: ``read_window``'s mask, or None.
-
-    Returns:
-        A boolean array of ``values``' shape.
-    """
-    bad = np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, bool)
-    if nodata is not None and not math.isnan(nodata):
-        bad |= values == nodata
-    if masked is not None:
-        bad |= masked
-    return bad
-
-
-def read_band(source, region: Region, grid: Grid) -> Tuple[np.ndarray, np.ndarray]:
-    """``(values, nodata)`` of one band over ``region``.
-
-    Args:
-        source: the band (``scene.BandSource``).
-        region: scene rows and columns to read (may reach outside the scene).
-        grid: the scene's grid.
-
-    Returns:
-        ``values`` (the band's dtype; pixels outside the scene are 0 and not
-        nodata) and ``nodata`` (``nodata_of``: the band's nodata value or
-        its GDAL mask; a band without a mask reads nothing more).
-
-    Raises:
-        SceneError: the file cannot be read there (truncated, corrupt),
-            naming it.
-    """
-    import rasterio
-    from rasterio.windows import Window
-
-    r0, c0 = max(region.row, 0), max(region.col, 0)
-    r1 = min(region.row + region.height, grid.height)
-    c1 = min(region.col + region.width, grid.width)
-    inner = (slice(r0 - region.row, r1 - region.row), slice(c0 - region.col, c1 - region.col))
-    nodata = np.zeros((region.height, region.width), dtype=bool)
-    if r1 <= r0 or c1 <= c0:  # nothing of the scene: zeros of the band's type
-        with rasterio.open(rasterio_path(source.path)) as ds:
-            return np.zeros(nodata.shape, dtype=ds.dtypes[source.index - 1]), nodata
-    read, masked = read_window(source, Window(c0, r0, c1 - c0, r1 - r0))
-    values = np.zeros(nodata.shape, dtype=read.dtype)
-    values[inner] = read
-    nodata[inner] = nodata_of(read, source.nodata, masked)
-    return values, nodata
 
 
 def window_sums(mask: np.ndarray, side: int, stride: int, shape: Tuple[int, int]) -> np.ndarray:
@@ -164,12 +78,11 @@ def aux_values(scene: Scene, name: str, geometry: MapGeometry, tile: Tile) -> Au
 
 
 def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -> AuxLookup:
-    """The ``name`` raster's pixel containing each scene point ``(rows,
-    cols)`` (pixel coordinates, corners at integers), reprojected from the
-    scene's CRS (a point on a pixel edge belongs to the pixel right of and
-    below it; a raster of any orientation; on a geographic raster,
-    longitudes outside its span are looked up a turn away, as on a 0-360
-    grid: ``scene.wrap_longitudes``). One windowed read covers all the points.
+    """The ``name`` raster at scene points ``(rows, cols)`` (pixel
+    coordinates of the map's grid, corners at integers): the value of its
+    pixel holding the point, carried there exactly (``scene.values_at``: a
+    raster of any grid, CRS and orientation, several files mosaicked, a
+    0-360 degree grid included), encoded if ``--encoding`` gives it.
 
     Args:
         scene: the scene.
@@ -183,40 +96,14 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -
     Raises:
         SceneError: the raster cannot be read there, naming the file.
     """
-    from affine import Affine
-    from pyproj import CRS, Transformer
-    from rasterio.windows import Window
-
-    from transforms.mapping.scene import AUX_RANGE, wrap_longitudes
-
-    x, y = Affine(*scene.grid.transform) @ (np.asarray(cols, np.float64),
-                                            np.asarray(rows, np.float64))
-    grid = scene.aux_grids[name]
-    if CRS.from_wkt(grid.crs) != CRS.from_wkt(scene.grid.crs):
-        x, y = Transformer.from_crs(CRS.from_wkt(scene.grid.crs), CRS.from_wkt(grid.crs),
-                                    always_xy=True).transform(x, y)
-    x = wrap_longitudes(grid, np.asarray(x))
-    col_f, row_f = ~Affine(*grid.transform) @ (np.asarray(x), np.asarray(y))
-    finite = np.isfinite(col_f) & np.isfinite(row_f)
-    col_i = np.where(finite, np.floor(np.where(finite, col_f, 0)), -1).astype(np.int64)
-    row_i = np.where(finite, np.floor(np.where(finite, row_f, 0)), -1).astype(np.int64)
-    outside = (row_i < 0) | (col_i < 0) | (row_i >= grid.height) | (col_i >= grid.width)
-    values = np.zeros(outside.shape, dtype=np.float64)
-    nodata = np.zeros(outside.shape, dtype=bool)
-    bad = np.zeros(outside.shape, dtype=bool)
-    if (~outside).any():
-        r0, r1 = row_i[~outside].min(), row_i[~outside].max() + 1
-        c0, c1 = col_i[~outside].min(), col_i[~outside].max() + 1
-        source = scene.aux[name]
-        block, masked = read_window(source, Window(int(c0), int(r0), int(c1 - c0),
-                                                   int(r1 - r0)))
-        at = (row_i[~outside] - r0, col_i[~outside] - c0)
-        inside_values = block[at].astype(np.float64)
-        values[~outside] = inside_values
-        held = ~nodata_of(inside_values, source.nodata, None if masked is None else masked[at])
-        nodata[~outside] = ~held
-        bad[~outside] = held & ((inside_values < AUX_RANGE[0]) | (inside_values > AUX_RANGE[1]))
-    return AuxLookup(values, outside, nodata, bad)
+    band = scene.aux[name]
+    found = values_at(band, scene.grid, rows, cols)
+    held = ~found.missing
+    values = np.where(held, found.values, 0.0)
+    if band.encoding is not None:
+        values = np.where(held, band.encoding.apply(values), 0).astype(np.float64)
+    invalid = held & ((values < AUX_RANGE[0]) | (values > AUX_RANGE[1]))
+    return AuxLookup(values, found.outside, found.missing & ~found.outside, invalid)
 
 
 def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str = "nan",
@@ -286,10 +173,11 @@ def decoded_stacks(scene: Scene, region: Region) -> Tuple[Dict[str, np.ndarray],
     (half the memory of float32); ``decode_windows`` casts each window."""
     stacks = {}
     bad = np.zeros((region.height, region.width), dtype=bool)
+    carried: Dict = {}  # the region's pixel centres in each file's grid, for every band
     for key, names in (("image", schema.IMAGE_BANDS), ("low_res", schema.LOW_RES_BANDS)):
         planes = None
         for channel, name in enumerate(names):
-            values, nodata = read_band(scene.bands[name], region, scene.grid)
+            values, nodata = read_region(scene.bands[name], scene.grid, region, carried)
             bad |= nodata
             if name == schema.NASA_DEM_ELEVATION:
                 values = dem_to_model(values).astype(np.int16)  # exact: integers 0-255
