@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, Iterable, Optional, Sequence
+import threading
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -25,6 +26,27 @@ from model_runner.model import (LoadedModel, TensorNames, configure_threads, loa
 from transforms.dataset import model_interface
 
 _LOG = logging.getLogger(__name__)
+
+#: sessions loaded in this process by ``window_side_for`` and kept for the
+#: first ``WindowModelHandler`` of this process to load the same model with
+#: the same threads: a local run loads the model once, not twice
+#: (``close_spare_sessions`` closes any a run did not take, e.g. when its
+#: workers are other processes)
+_SPARE: Dict[Tuple, Tuple] = {}
+_SPARE_LOCK = threading.Lock()
+
+
+def _spare_key(model_path: str, names: TensorNames, threads: Optional[int]) -> Tuple:
+    return model_path, names, threads or None
+
+
+def close_spare_sessions() -> None:
+    """Close the sessions ``window_side_for`` kept that no handler took."""
+    with _SPARE_LOCK:
+        spares = list(_SPARE.values())
+        _SPARE.clear()
+    for session, _, _ in spares:
+        session.close()
 
 
 @dataclasses.dataclass
@@ -64,8 +86,13 @@ class WindowModelHandler(ModelHandler):
         self.threads = threads
 
     def load_model(self) -> LoadedModel:
-        configure_threads(self.threads)
-        session, feeds, output = load_session(self.model_path, self.names, self.threads)
+        with _SPARE_LOCK:
+            spare = _SPARE.pop(_spare_key(self.model_path, self.names, self.threads), None)
+        if spare is not None:  # loaded by window_side_for in this process
+            session, feeds, output = spare
+        else:
+            configure_threads(self.threads)
+            session, feeds, output = load_session(self.model_path, self.names, self.threads)
         _LOG.info("model %s loaded for windows", self.model_path)
         return LoadedModel(session, feeds, output, decoder=None)
 
@@ -83,18 +110,31 @@ class WindowModelHandler(ModelHandler):
 
 
 def window_side_for(model_path: str, names: TensorNames = TensorNames(),
-                    image_size: int = 512, feed_whole_images: bool = False) -> int:
+                    image_size: int = 512, feed_whole_images: bool = False,
+                    threads: Optional[int] = None) -> int:
     """The side of the windows a map feeds the model: the model's own window
     (256) when a load-time check shows its prediction depends on nothing
     else of an ``image_size`` image (as the released model, which crops),
-    else ``image_size`` (also with ``feed_whole_images``)."""
+    else ``image_size`` (also with ``feed_whole_images``, without loading it).
+
+    The session loaded for the check is kept for this process's first
+    ``WindowModelHandler`` of the same model and ``threads`` (a local run
+    then loads the model once); ``close_spare_sessions`` closes it if none
+    takes it."""
     if feed_whole_images:
         return image_size
     import_tensorflow()
-    session, feeds, output = load_session(model_path, names)
+    configure_threads(threads)
+    session, feeds, output = load_session(model_path, names, threads)
     try:
-        if sees_only_window(session, feeds, output, image_size):
-            return model_interface.window(image_size)[1]
-        return image_size
-    finally:
+        side = (model_interface.window(image_size)[1]
+                if sees_only_window(session, feeds, output, image_size) else image_size)
+    except BaseException:
         session.close()
+        raise
+    with _SPARE_LOCK:
+        old = _SPARE.pop(_spare_key(model_path, names, threads), None)
+        _SPARE[_spare_key(model_path, names, threads)] = (session, feeds, output)
+    if old is not None:
+        old[0].close()
+    return side

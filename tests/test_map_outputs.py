@@ -100,7 +100,7 @@ def test_summary_values_are_null_when_nothing_is_predicted(tmp_path):
     staged = writer.write_map(blocks(np.full((6, 8), np.nan, np.float32)), SCENE, GEOMETRY, out,
                               TAGS)
     config = MapConfig(scene_path=str(tmp_path), output_path=out, exported_model_dir="m")
-    _write_summary(staged, config, GEOMETRY, 0.0)
+    _write_summary(staged, config, GEOMETRY, 0.0, {})
     summary = json.load(open(tmp_path / "empty.summary.json"))
     assert summary["values"] == {"min": None, "mean": None, "max": None}
     assert summary["predicted"] == 0 and summary["nodata"]["band_nodata"] == 48
@@ -115,7 +115,7 @@ SCENE = Scene("scene", {}, {}, Grid(
     'PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],'
     'PARAMETER["central_meridian",15],PARAMETER["scale_factor",0.9996],'
     'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],'
-    'AUTHORITY["EPSG","32633"]]', (10.0, 0.0, 500000.0, 0.0, -10.0, 5300000.0), 192, 256), {})
+    'AUTHORITY["EPSG","32633"]]', (10.0, 0.0, 500000.0, 0.0, -10.0, 5300000.0), 192, 256))
 GEOMETRY = MapGeometry(192, 256, 32, 256, 4)
 TAGS = {"stride": "32", "stride_m": "320", "map_units": "m"}
 

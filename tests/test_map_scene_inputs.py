@@ -24,7 +24,7 @@ import pytest
 from transforms.mapping import scene as scene_module
 from transforms.mapping import tiles
 from transforms.mapping.geometry import MapGeometry, Region
-from transforms.mapping.scene import SceneError, read_scene
+from transforms.mapping.scene import SceneError, read_region, read_scene
 from transforms.synthetic.scene import SceneConfig, make_scene
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,8 +138,8 @@ def test_the_file_name_wins_over_another_description_and_a_description_names_a_f
         ds.set_band_description(1, "red")
     os.rename(band(folder, "sentinel_2_B8"), os.path.join(folder, "nir.tif"))
     found = read_scene(folder)
-    assert found.bands["sentinel_2_B4"].path == band(folder, "sentinel_2_B4")
-    assert found.bands["sentinel_2_B8"].path == os.path.join(folder, "nir.tif")
+    assert found.bands["sentinel_2_B4"].files[0].path == band(folder, "sentinel_2_B4")
+    assert found.bands["sentinel_2_B8"].files[0].path == os.path.join(folder, "nir.tif")
 
 
 # 3. GDAL masks are nodata
@@ -149,8 +149,8 @@ BOX = (slice(40, 60), slice(100, 130))
 
 def _masked_and_read(folder, name):
     found = read_scene(folder)
-    values, nodata = tiles.read_band(found.bands[name], Region(-8, -8, HEIGHT + 16, WIDTH + 16),
-                                     found.grid)
+    values, nodata = read_region(found.bands[name], found.grid,
+                                 Region(-8, -8, HEIGHT + 16, WIDTH + 16))
     expected = np.zeros((HEIGHT + 16, WIDTH + 16), bool)
     expected[BOX[0].start + 8:BOX[0].stop + 8, BOX[1].start + 8:BOX[1].stop + 8] = True
     return found, nodata, expected
@@ -198,7 +198,7 @@ def test_an_alpha_band_is_a_mask_not_a_band(folder, dtype):
 
     rewrite(path, np.stack([data, alpha]), drop=("nodata",), dtype=dtype, first=interp)
     found, nodata, expected = _masked_and_read(folder, "sentinel_2_B8")
-    assert found.bands["sentinel_2_B8"].index == 1
+    assert found.bands["sentinel_2_B8"].files[0].index == 1
     assert np.array_equal(nodata, expected)
 
 
@@ -207,7 +207,7 @@ def test_a_masked_aux_pixel_is_nodata(folder):
     rows, cols = np.array([10.0, 200.0]), np.array([10.0, 300.0])
     (r, c), other = aux_pixels(found, "smap_sm", rows, cols)
     assert (r, c) != other
-    grid = found.aux_grids["smap_sm"]
+    grid = found.aux["smap_sm"].files[0].grid
 
     def mask(ds):
         m = np.full((grid.height, grid.width), 255, np.uint8)
@@ -228,7 +228,7 @@ def test_a_band_without_a_mask_reads_no_mask(base, monkeypatch):
     found = read_scene(base)
     monkeypatch.setattr(rasterio.io.DatasetReader, "read_masks", no)
     for source in (*found.bands.values(),):
-        tiles.read_band(source, Region(0, 0, 64, 64), found.grid)
+        read_region(source, found.grid, Region(0, 0, 64, 64))
     tiles.aux_at_points(found, "smap_sm", np.array([5.0]), np.array([5.0]))
 
 
@@ -253,7 +253,7 @@ def test_aux_values_outside_the_encoding_are_invalid_never_fed(tmp_path):
     expected = (held != -1) & ((held < 0) | (held > 255))
     assert expected.sum() >= 3 and (held == 255).any() and (held == 0).any()
     values, outside, nodata, invalid = tiles.aux_values(found, "smap_sm", geometry, tile)
-    assert not outside.any() and np.array_equal(values, held)
+    assert not outside.any() and np.array_equal(values, np.where(held == -1, 0, held))
     assert np.array_equal(invalid, expected) and np.array_equal(nodata, held == -1)
     assert not (nodata & invalid).any()  # a value is nodata or invalid, never both
     items = list(tiles.tile_windows(found, geometry, tile))
@@ -271,12 +271,13 @@ def test_a_float_aux_raster_is_refused_and_its_nans_are_nodata(folder):
 
     found = read_scene(folder)
     path = band(folder, "gldas_sm")
-    grid = found.aux_grids["gldas_sm"]
+    grid = found.aux["gldas_sm"].files[0].grid
     rewrite(path, np.full((grid.height, grid.width), np.nan, np.float32), dtype="float32",
             nodata=None)
     refused(folder, path, "float32")
-    scene = dataclasses.replace(found, aux={**found.aux, "gldas_sm": scene_module.BandSource(
-        path, 1, None)})
+    source = dataclasses.replace(found.aux["gldas_sm"].files[0], nodata=None, dtype="float32")
+    scene = dataclasses.replace(found, aux={**found.aux, "gldas_sm": dataclasses.replace(
+        found.aux["gldas_sm"], files=(source,))})
     values, outside, nodata, invalid = tiles.aux_at_points(
         scene, "gldas_sm", np.array([100.0]), np.array([100.0]))
     assert not outside[0] and nodata[0] and not invalid[0]
@@ -337,7 +338,7 @@ def test_glob_characters_in_the_scene_path_are_literal(base, tmp_path):
     (sibling / "other.tif").write_bytes(b"not this")
     assert scene_module.scene_files(literal) == sorted(
         os.path.join(literal, n) for n in os.listdir(literal))
-    assert read_scene(literal).bands["sentinel_1_VV"].path.startswith(literal + os.sep)
+    assert read_scene(literal).bands["sentinel_1_VV"].files[0].path.startswith(literal + os.sep)
     for name in ("s[1]", "s?", "s*", "s[]"):  # gs:// paths: through Beam, taken literally
         (tmp_path / name).mkdir()
         (tmp_path / name / "a.tif").write_bytes(b"")
@@ -345,7 +346,7 @@ def test_glob_characters_in_the_scene_path_are_literal(base, tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "b.tif").write_bytes(b"")
     for name in ("s[1]", "s?", "s*", "s[]"):
-        assert scene_module.files_in(str(tmp_path / name) + "/") == [
+        assert scene_module.files.files_in(str(tmp_path / name) + "/") == [
             str(tmp_path / name / "a.tif")], name
 
 
@@ -395,7 +396,7 @@ def test_a_truncated_band_or_aux_raster_fails_naming_the_file(folder):
     for name in ("sentinel_2_B4", "smap_sm"):
         _truncate(band(folder, name))
     with pytest.raises(SceneError, match="sentinel_2_B4.tif cannot be read") as e:
-        tiles.read_band(found.bands["sentinel_2_B4"], Region(0, 0, HEIGHT, WIDTH), found.grid)
+        read_region(found.bands["sentinel_2_B4"], found.grid, Region(0, 0, HEIGHT, WIDTH))
     assert "\n" not in str(e.value)
     with pytest.raises(SceneError, match="smap_sm.tif cannot be read"):
         tiles.aux_at_points(found, "smap_sm", np.array([0.0, HEIGHT]), np.array([0.0, WIDTH]))
@@ -429,9 +430,11 @@ def test_a_dangling_link_is_named(folder, reference_model, tmp_path):
     ({"transform": (10, 0, 500000.0000001, 0, -10, 5300000)}, "transform (10.0, 0.0, 500000.0"),
     ({"height": HEIGHT - 1}, f"size {WIDTH}x{HEIGHT - 1} vs {WIDTH}x{HEIGHT} pixels"),
 ])
-def test_a_grid_mismatch_says_what_differs(folder, changes, words):
+def test_a_band_on_another_grid_is_resampled_and_said(folder, changes, words):
     from affine import Affine
     from rasterio.crs import CRS
+
+    from transforms.mapping.scene import grid_difference, resampling_line
 
     path = band(folder, "sentinel_2_B8")
     data = None
@@ -445,7 +448,12 @@ def test_a_grid_mismatch_says_what_differs(folder, changes, words):
         with rasterio.open(path) as ds:
             data = ds.read(1)[:HEIGHT - 1]
     rewrite(path, data, **changes)
-    message = refused(folder, path, "not on the grid", words)
+    found = read_scene(folder)
+    assert found.resampled() == ["sentinel_2_B8"]
+    line = resampling_line(found)
+    assert "1 of 14 bands resampled" in line and "sentinel_2_B8" in line, line
+    message = grid_difference(found.bands["sentinel_2_B8"].files[0].grid, found.grid)
+    assert words in message, message
     if "transform" in changes:  # the digits that differ are shown
         assert "500000.0000001" in message
 

@@ -220,6 +220,23 @@ def test_every_map_pixel_is_the_model_on_its_window(scene, reference_model, mapp
     assert os.path.exists(path[:-len(".tif")] + ".png") and "Quicklook" in stdout
 
 
+def test_a_local_map_loads_the_model_once(scene, reference_model, tmp_path, monkeypatch):
+    """The window check's session is the one the in-process worker predicts with."""
+    from model_runner import windows
+    from pipelines import predict_map
+
+    loads, real = [], windows.load_session
+    monkeypatch.setattr(windows, "load_session", lambda *a, **k: loads.append(a) or real(*a, **k))
+    out = str(tmp_path / "map.tif")
+    assert predict_map.main(["--scene_path", scene, "--exported_model_dir", reference_model,
+                             "--output_path", out, "--stride", str(STRIDE)]) == 0
+    assert len(loads) == 1 and not windows._SPARE
+    # a run refused after the check (no worker takes it) leaves no session open either
+    assert predict_map.main(["--scene_path", scene, "--exported_model_dir", reference_model,
+                             "--output_path", str(tmp_path / "no.tif"), "--stride", "4096"]) == 1
+    assert len(loads) == 2 and not windows._SPARE
+
+
 def test_the_map_is_georeferenced_as_the_scene_scaled_by_the_stride(scene, mapped):
     import rasterio
 
@@ -280,21 +297,19 @@ def _rewrite(path, **changes):
     ("missing", 1, "lacks the bands sentinel_2_B8"),
     ("unknown", 1, "no band of the model"),
     ("float", 1, "float32"),
-    ("grid", 1, "not on the grid"),
+    ("empty band folder", 1, "holds no GeoTIFF"),
     ("corrupt", 1, "not a readable GeoTIFF"),
 ])
 def test_a_scene_that_cannot_be_mapped_is_one_line_naming_the_file(
         scene, reference_model, tmp_path, case, rc, words):
-    from affine import Affine
-
     changes = {
         "missing": lambda f: os.remove(os.path.join(f, "sentinel_2_B8.tif")),
         "unknown": lambda f: (shutil.copy(os.path.join(f, "smap_sm.tif"),
                                           os.path.join(f, "sentinel_3.tif")),
                               _rewrite(os.path.join(f, "sentinel_3.tif"))),  # no description
         "float": lambda f: _rewrite(os.path.join(f, "sentinel_2_B8.tif"), dtype="float32"),
-        "grid": lambda f: _rewrite(os.path.join(f, "sentinel_2_B8.tif"),
-                                   transform=Affine(10, 0, 500010, 0, -10, 5300000)),
+        "empty band folder": lambda f: (os.remove(os.path.join(f, "sentinel_2_B8.tif")),
+                                        os.mkdir(os.path.join(f, "sentinel_2_B8"))),
         "corrupt": lambda f: open(os.path.join(f, "sentinel_2_B8.tif"), "wb").write(b"II*\0junk"),
     }
     folder = _bad_scene(scene, tmp_path, changes[case])

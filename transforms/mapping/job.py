@@ -13,7 +13,7 @@ from typing import Dict
 import apache_beam as beam
 
 from model_runner.model import ModelLoadError, check_model
-from model_runner.windows import WindowModelHandler, window_side_for
+from model_runner.windows import WindowModelHandler, close_spare_sessions, window_side_for
 from transforms import runtime
 from transforms.dataset import files
 from transforms.mapping.config import MapConfig
@@ -86,7 +86,7 @@ def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
         InputError: the scene is smaller than one window or one map pixel.
     """
     window = window_side_for(config.exported_model_dir, config.names, config.image_size,
-                             config.feed_whole_images)
+                             config.feed_whole_images, config.tensorflow_threads)
     grid = scene.grid
     geometry = MapGeometry(grid.height, grid.width, config.stride, window, config.tile_side)
     if min(geometry.shape) == 0 or (config.edge_mode == "nan"
@@ -112,6 +112,14 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
     """
     started = time.time()
     scene = check_inputs(config)
+    try:
+        return _run(config, options, test_pipeline, started, scene)
+    finally:
+        close_spare_sessions()  # the window check's session, unless the run's worker took it
+
+
+def _run(config: MapConfig, options, test_pipeline, started: float, scene: Scene):
+    """``run_map`` after the inputs are checked."""
     geometry = geometry_of(config, scene)
     handler = WindowModelHandler(config.exported_model_dir, config.names,
                                  config.tensorflow_threads, metrics_namespace=NAMESPACE)

@@ -69,6 +69,15 @@ def crs_name(wkt: str) -> str:
     return ":".join(authority) if authority else wkt
 
 
+def pixel_size_text(grid: Grid) -> str:
+    """A grid's pixel width in its CRS's unit: ``10 m``, ``0.000278°``, ``250 m``."""
+    size = abs(grid.transform[0]) if grid.transform[1] == 0 else float(
+        np.hypot(grid.transform[0], grid.transform[3]))
+    unit = (_crs(grid.crs).axis_info[0].unit_name or "") if grid.crs else ""
+    unit = {"metre": " m", "meter": " m", "degree": "°"}.get(unit, f" {unit}".rstrip())
+    return f"{size:.6g}{unit}"
+
+
 def grid_difference(grid: Grid, other: Grid) -> str:
     """What differs between two grids, in words (empty when they are one
     grid: CRSs that are the same CRS in other words count as one).
