@@ -255,7 +255,8 @@ def read_region(band: BandSource, grid: grids.Grid, region,
                 carried: Optional[Dict] = None) -> Tuple[np.ndarray, np.ndarray]:
     """``(values, nodata)`` of ``band`` over ``region`` of the map's grid:
     the dataset's integers (``band.dtype``), encoded if the band has an
-    encoding. Pixels outside the grid are 0 and not nodata (the map's edge
+    encoding (an integer band without one, interpolated by ``bilinear``, is
+    rounded as an encoding rounds: ``floor(v + 0.5)``). Pixels outside the grid are 0 and not nodata (the map's edge
     rule decides about them); a pixel without a value is nodata (and 0).
 
     Args:
@@ -297,7 +298,9 @@ def read_region(band: BandSource, grid: grids.Grid, region,
     if band.encoding is not None:
         held = np.where(bad, 0.0, raw)
         values[inner] = np.where(bad, 0, band.encoding.apply(held))
-    else:
-        values[inner] = np.where(bad, 0, raw) if not band.on_grid else raw
+    elif band.on_grid:
+        values[inner] = raw
+    else:  # integers (nearest) or between them (bilinear): floor(v + 0.5), as an encoding rounds
+        values[inner] = np.where(bad, 0, np.floor(raw + 0.5))
     nodata[inner] = bad
     return values, nodata
