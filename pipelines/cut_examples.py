@@ -7,24 +7,24 @@ Writes ``<output_dir>/data-00000-of-00001.tfrecord.gz`` (an example per point
 that could be cut, in the CSV's order) and ``failures.jsonl`` (the others and
 why); exit 1 when none could. ``--compare_with 'shards/*.gz'``: each example
 of the shards lying in the scene is cut again and compared band by band
-(``compare.json``); exit 1 when none lies in it. A plain loop, not Beam.
+(``compare.json``); exit 1 when none lies in it. ``--fit_encoding
+enc.json`` with it: the scene read raw, each band's encoding fitted against
+the shards (``mapping.fit``), enc.json written for ``predict_map
+--encoding`` (exit 1, none written, when a fit is poor). Not Beam.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from collections import Counter
 from typing import List, Optional
 
 from transforms import runtime
-from transforms.dataset import files, tfrecord_io
 from transforms import mapping
-from transforms.mapping.examples import Extent, compare_with_examples, cut_example, extents
+from transforms.mapping import fit
+from transforms.mapping.examples import write_examples
 from transforms.mapping.points import DAY_MS, EARLIEST_MS, read_points
-from transforms.runtime import plural
 from transforms.runtime.arguments import command_parser, time_ms
 
 
@@ -34,10 +34,10 @@ class CutExamplesOptions:
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--scene_path", required=True,
+        parser.add_argument("--scene_path", default=None,
                             help="the scene folder: GeoTIFFs of the model's 14 bands, "
                                  "smap_sm.tif, gldas_sm.tif, or a STAC .json (as for "
-                                 "predict_map)")
+                                 "predict_map); or give --stac_api")
         mapping.add_scene_arguments(parser)
         parser.add_argument("--points", default=None,
                             help="CSV whose header names sensor_id,lat,lon (WGS84 degrees; "
@@ -54,6 +54,19 @@ class CutExamplesOptions:
                                  "scene again from the scene and compare band by band (mean "
                                  "absolute difference, correlation): a check of the scene's "
                                  "encoding (instead of --points and --timestamp)")
+        parser.add_argument("--fit_encoding", default=None,
+                            help="with --compare_with: fit each band's encoding from the "
+                                 "scene's own values (read raw, floats accepted) to the "
+                                 "examples' integers, and write it to this JSON file, for "
+                                 "predict_map --encoding (not with --encoding)")
+        parser.add_argument("--fit_min_r", type=float, default=None,
+                            help=f"with --fit_encoding: the lowest |r| of a band's fit; below "
+                                 f"it no file is written, exit 1 (default {fit.DEFAULT_MIN_R})")
+        parser.add_argument("--acquired", default=None,
+                            help="with --compare_with: only the examples whose "
+                                 "sentinel_1_timestamp and sentinel_2_timestamp fall on these "
+                                 "UTC days, S1DAY,S2DAY (YYYY-MM-DD,YYYY-MM-DD): the scene's own "
+                                 "acquisitions (the table lists those inside it)")
         parser.add_argument("--output_dir", required=True,
                             help="the folder for the examples and failures.jsonl (or "
                                  "compare.json); created when missing")
@@ -65,7 +78,8 @@ class CutExamplesOptions:
 
 OPTION_CLASSES = (CutExamplesOptions,)
 DESCRIPTION = ("Cut examples in the released schema from a scene at the points of a CSV with "
-               "the header sensor_id,lat,lon, or compare a scene with released examples.")
+               "the header sensor_id,lat,lon, or compare a scene with released examples "
+               "(and fit its encoding to them).")
 
 
 def check_flags(args) -> Optional[float]:
@@ -77,6 +91,8 @@ def check_flags(args) -> Optional[float]:
                                  f"{' and '.join(given)}")
     if not args.compare_with and (args.points is None or args.timestamp is None):
         raise runtime.UsageError("give --points and --timestamp, or --compare_with")
+    fit.check_fit_flags(args.fit_encoding, args.fit_min_r, args.compare_with, args.encoding)
+    args.acquired = fit.parse_acquired(args.acquired, args.compare_with)
     if args.size is not None and (args.size <= 0 or args.size % 2):
         raise runtime.UsageError(f"--size must be a positive even number (an example is "
                                  f"centred on a pixel corner), not {args.size}")
@@ -84,7 +100,7 @@ def check_flags(args) -> Optional[float]:
         "--timestamp", args.timestamp, EARLIEST_MS, time.time() * 1000 + DAY_MS,
         ("Sentinel-1's launch", "now + 1 day"))
     scene_path = args.scene_path
-    if "://" not in scene_path and not os.path.isdir(scene_path) and not (
+    if scene_path and "://" not in scene_path and not os.path.isdir(scene_path) and not (
             scene_path.lower().endswith(".json") and os.path.isfile(scene_path)):
         raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
     settings_of(args).check_scene_flags()
@@ -97,58 +113,29 @@ def check_flags(args) -> Optional[float]:
 def settings_of(args) -> mapping.SceneSettings:
     """The scene's flags as ``mapping.SceneSettings``."""
     return mapping.SceneSettings(scene_path=args.scene_path, grid_like=args.grid_like,
-                                 encoding=args.encoding, resampling=args.resampling)
-
-
-def compare(scene, pattern: str, output_dir: str) -> dict:
-    """``--compare_with``: the table printed, ``compare.json`` written."""
-    try:
-        found = compare_with_examples(scene, pattern)
-    except runtime.InputError:  # nothing compared: no earlier compare.json left to pass for it
-        files.remove_outputs([os.path.join(output_dir, "compare.json")])
-        raise
-    causes = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in found["skipped_by_cause"].items()
-                       if n) or "none"
-    lines = [f"{plural(found['examples'], 'example')} compared (skipped: {causes})", "",
-             "| band | mean abs. difference | r |", "| --- | ---: | ---: |"]
-    for band, m in found["bands"].items():
-        r = "–" if m["r"] is None else f"{m['r']:.4f}"
-        lines.append(f"| {band} | {m['mean_abs_diff']:.3f} | {r} |")
-    print("\n".join(lines))
-    files.write_json_atomically(os.path.join(output_dir, "compare.json"), found)
-    return found
+                                 encoding=args.encoding, resampling=args.resampling,
+                                 band_map=args.band_map, stac_api=args.stac_api,
+                                 collections=args.collections, bbox=args.bbox,
+                                 datetime=args.datetime)
 
 
 def run(argv: Optional[List[str]] = None) -> dict:
-    """Cut the examples (or compare, with ``--compare_with``); returns what was done."""
+    """Cut the examples (or compare, with ``--compare_with``; and fit, with
+    ``--fit_encoding``); returns what was done."""
     args = command_parser("cut_examples", OPTION_CLASSES).parse_args(argv)
     when = check_flags(args)
     points = None if args.compare_with else read_points(args.points)
-    scene = settings_of(args).open_scene()
+    scene = settings_of(args).open_scene(raw=args.fit_encoding is not None)  # fit: own units
     try:
+        if args.fit_encoding:
+            return fit.write_fit(scene, args.compare_with, args.output_dir, args.fit_encoding,
+                                 args.fit_min_r, args.acquired)
         if args.compare_with:
-            return compare(scene, args.compare_with, args.output_dir)
-        cut = [(p, *cut_example(scene, p, when, args.size or 512)) for p in points]
+            return fit.write_comparison(scene, args.compare_with, args.output_dir, args.acquired)
+        return write_examples(scene, points, args.points, when, args.size or 512,
+                              args.output_dir)
     except mapping.SceneError as e:
         raise runtime.InputError(str(e)) from e  # a file of the scene, named
-    examples = [serialized for _, serialized, _ in cut if serialized is not None]
-    failures = [{"sensor_id": p.sensor_id, "lat": p.lat, "lon": p.lon, "reason": why}
-                for p, serialized, why in cut if serialized is None]
-    out = os.path.join(args.output_dir, tfrecord_io.shard_name(0, 1))
-    files.write_bytes_atomically(os.path.join(args.output_dir, "failures.jsonl"), "".join(
-        json.dumps(r, sort_keys=True) + "\n" for r in failures).encode())
-    if not examples:  # no shard written (an earlier run's removed): it would pass for a result
-        files.remove_outputs([out])
-        raise runtime.InputError(f"no point of {args.points} could be cut (failures.jsonl), no "
-                                 f"shard written: " + extents(
-                                     scene, Extent.of((p.lat, p.lon) for p in points), "point",
-                                     "points"))
-    tfrecord_io.write_shard(out, examples)
-    causes = ", ".join(f"{n} {c}" for c, n in Counter(f["reason"] for f in failures).items())
-    print(f"cut {plural(len(examples), 'example')} of {plural(len(points), 'point')} into "
-          f"{out}" + (f"; {plural(len(failures), 'point')} could not be cut ({causes}: "
-                      f"failures.jsonl)" if failures else ""))
-    return {"examples": len(examples), "failures": failures, "output": out}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

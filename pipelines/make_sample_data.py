@@ -4,14 +4,18 @@ Example (the demo's sample):
 
     python -m pipelines.make_sample_data --output_dir sample_data \
         --num_shards 2 --examples_per_shard 120 --image_size 32 --seed 0 \
-        --ismn_format ceop --ismn_layout zip --scene_size 768
+        --ismn_format ceop --ismn_layout zip --scene_size 768 --native_scene_size 768
 
 Writes ``<output_dir>/shards/data-NNNNN-of-MMMMM.tfrecord.gz``,
 ``<output_dir>/ismn/ISMN_sample.zip`` (or the folder ``ISMN_sample/`` with
 ``--ismn_layout dir``), ``<output_dir>/ground_truth.jsonl`` (each example's
 expected merge outcome and label) and ``<output_dir>/manifest.json``; with
-``--scene_size N``, ``<output_dir>/scene/`` for ``predict_map``.
-See ``transforms.synthetic.generate`` for what the data contains.
+``--scene_size N``, ``<output_dir>/scene/`` for ``predict_map``; with
+``--native_scene_size N``, ``<output_dir>/native_scene/``: a scene as a user
+downloads it (each band on its own grid and in its own units, Sentinel-2 in
+two tiles) with its ``encoding.json`` and a STAC ``items.json``.
+See ``transforms.synthetic.generate`` (and ``scene``, ``native``) for what
+the data contains.
 """
 
 from __future__ import annotations
@@ -54,16 +58,25 @@ class SampleDataOptions:
                        help="also write <output_dir>/scene/: a scene of this many 10 m pixels a "
                             "side in UTM, with coarse SMAP/GLDAS rasters in EPSG:4326, for "
                             "predict_map (default 0: none)")
+        p.add_argument("--native_scene_size", type=int, default=0,
+                       help="also write <output_dir>/native_scene/: a scene as downloaded, "
+                            "this many 10 m pixels a side on Sentinel-1 VV's grid (each band on "
+                            "its product's grid and in its units, Sentinel-2 in two tiles), "
+                            "with encoding.json and a STAC items.json (default 0: none)")
 
 
 OPTION_CLASSES = (SampleDataOptions,)
 
 
 def parse_args(argv: Optional[List[str]] = None):
-    """``(SampleConfig, scene size)`` from the command line (UsageError: a flag to fix)."""
+    """``(SampleConfig, scene size, native scene size)`` from the command
+    line (UsageError: a flag to fix)."""
     args = vars(command_parser("make_sample_data", OPTION_CLASSES).parse_args(argv))
-    scene_size = args.pop("scene_size")
-    return synthetic.SampleConfig(**args), scene_size
+    scene_size, native_size = args.pop("scene_size"), args.pop("native_scene_size")
+    for flag, size in (("--scene_size", scene_size), ("--native_scene_size", native_size)):
+        if size < 0:
+            raise runtime.UsageError(f"{flag} must be 0 (none) or more, not {size}")
+    return synthetic.SampleConfig(**args), scene_size, native_size
 
 
 def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
@@ -71,15 +84,30 @@ def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
 
     from transforms.synthetic.scene import SceneConfig, make_scene
 
-    config, scene_size = parse_args(argv)
+    config, scene_size, native_size = parse_args(argv)
     paths = synthetic.generate(config)
     if scene_size:
         folder = os.path.join(config.output_dir, "scene")
         make_scene(SceneConfig(folder, scene_size, scene_size, seed=config.seed,
-                               nodata_box=(scene_size // 3, scene_size // 3 + 40,
-                                           scene_size // 2, scene_size // 2 + 60)))
+                               nodata_box=cloud(scene_size)))
         print(f"wrote the scene {folder} ({scene_size}x{scene_size} pixels at 10 m)")
+    if native_size:
+        folder = os.path.join(config.output_dir, "native_scene")
+        if os.path.isdir(folder):  # no file of an earlier, other native scene left in it
+            import shutil
+
+            shutil.rmtree(folder)
+        synthetic.make_native_scene(synthetic.NativeConfig(
+            folder, native_size, seed=config.seed, cloud=cloud(native_size)))
+        print(f"wrote the native scene {folder} ({native_size}x{native_size} pixels at 10 m on "
+              f"Sentinel-1 VV's grid; map it with --encoding {folder}/encoding.json, or from "
+              f"{folder}/items.json)")
     return paths
+
+
+def cloud(size: int):
+    """The scene's planted cloud of nodata: rows and columns ``(r0, r1, c0, c1)``."""
+    return size // 3, size // 3 + 40, size // 2, size // 2 + 60
 
 
 def main(argv: Optional[List[str]] = None) -> int:

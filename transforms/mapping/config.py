@@ -13,7 +13,7 @@ from model_runner.settings import ModelSettings
 from transforms import runtime
 from transforms.dataset.model_interface import MODEL_INFO_NAME
 from transforms.mapping.scene import (ALL_BANDS, DEFAULT_GRID_LIKE, RESAMPLINGS, Scene,
-                                      SceneError, read_encoding, read_scene)
+                                      SceneError, is_stac, read_encoding, read_scene)
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
 
@@ -44,6 +44,25 @@ def add_scene_arguments(parser) -> None:
     parser.add_argument("--resampling", choices=RESAMPLINGS, default="nearest",
                         help="how bands not on the map's grid reach it: nearest (the source "
                              "pixel holding each pixel's centre, exactly) or bilinear")
+    parser.add_argument("--band_map", default=None,
+                        help="STAC scenes: which asset is which band, a JSON file "
+                             "{\"asset key\": \"band\"} or a shipped map's name "
+                             "(earth-search-sentinel-2-l2a, planetary-computer-sentinel-2-l2a, "
+                             "planetary-computer-sentinel-1-rtc), several comma-separated; an "
+                             "asset whose key is a band's name is that band anyway")
+    parser.add_argument("--stac_api", default=None,
+                        help="a STAC API URL to search instead of --scene_path: the items "
+                             "found (--collections, --bbox, --datetime) are the scene, "
+                             "mosaicked in the API's order")
+    parser.add_argument("--collections", default=None,
+                        help="the collections --stac_api searches, comma-separated (it "
+                             "needs them)")
+    parser.add_argument("--bbox", default=None,
+                        help="the area --stac_api searches (it needs one): W,S,E,N in WGS84 "
+                             "degrees (write --bbox=-10,... when W is negative)")
+    parser.add_argument("--datetime", default=None,
+                        help="the time --stac_api searches: a time, a date or a range A/B "
+                             "(.. for an open end), e.g. 2021-06-01/2021-06-03")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -52,25 +71,50 @@ class SceneSettings:
 
     Attributes:
         scene_path: the scene folder (GeoTIFFs and band folders; see
-            ``scene``), or a STAC ItemCollection or Catalog (``.json``).
+            ``scene``), or a STAC ItemCollection or Catalog (``.json``); None
+            with ``stac_api``.
         grid_like: a band held in one file, or a GeoTIFF: the map's grid.
         encoding: a JSON file of band encodings (``scene.read_encoding``),
             or None: every band holds the dataset's integers.
         resampling: ``nearest`` or ``bilinear``, for bands not on the grid.
+        band_map: STAC asset keys -> bands: JSON files or shipped maps'
+            names, comma-separated (``scene.stac.read_band_map``), or None.
+        stac_api: a STAC API URL whose search is the scene (instead of
+            ``scene_path``), or None.
+        collections: the search's collections, comma-separated.
+        bbox: the search's ``W,S,E,N`` (WGS84 degrees).
+        datetime: the search's time or range, or None.
     """
 
-    scene_path: str
+    scene_path: Optional[str] = None
     grid_like: str = DEFAULT_GRID_LIKE
     encoding: Optional[str] = None
     resampling: str = "nearest"
+    band_map: Optional[str] = None
+    stac_api: Optional[str] = None
+    collections: Optional[str] = None
+    bbox: Optional[str] = None
+    datetime: Optional[str] = None
+
+    @property
+    def scene_name(self) -> str:
+        """The scene as messages, the map's tags and summary name it:
+        ``scene_path``, or the search (``scene.stac.search_name``)."""
+        if not self.stac_api:
+            return self.scene_path or ""
+        from transforms.mapping.scene.stac import search_name
+
+        return search_name(self.stac_api, self.collections, self.bbox, self.datetime)
 
     def check_scene_flags(self) -> None:
         """The scene's flags alone, before anything is read.
 
         Raises:
             UsageError: a resampling not offered, a ``--grid_like`` that is
-                neither a band nor a GeoTIFF (``.tif``) that exists.
+                neither a band nor a GeoTIFF (``.tif``) that exists; see
+                ``check_stac_flags``.
         """
+        self.check_stac_flags()
         if self.resampling not in RESAMPLINGS:
             raise runtime.UsageError(f"--resampling is one of {', '.join(RESAMPLINGS)}, not "
                                      f"{self.resampling!r}")
@@ -81,22 +125,80 @@ class SceneSettings:
                                      f"(e.g. {DEFAULT_GRID_LIKE}) nor a GeoTIFF (.tif) that "
                                      f"exists")
 
-    def open_scene(self) -> Scene:
-        """The scene, its encoding file read first.
+    def check_stac_flags(self) -> None:
+        """The STAC flags, before anything is read.
+
+        Raises:
+            UsageError: both or neither of ``--scene_path`` and
+                ``--stac_api``; a search flag without ``--stac_api``; an API
+                that is no http(s) URL; ``--collections`` or ``--bbox``
+                missing with it; a malformed ``--bbox`` or ``--datetime``;
+                ``--band_map`` with a scene folder.
+        """
+        if self.scene_path and self.stac_api:
+            raise runtime.UsageError("--scene_path and --stac_api: give one, a scene (a folder "
+                                     "or STAC .json) or a STAC API search")
+        if not self.scene_path and not self.stac_api:
+            raise runtime.UsageError("--scene_path required (a scene folder or STAC .json; or "
+                                     "--stac_api, a STAC API search)")
+        search = [f"--{f}" for f in ("collections", "bbox", "datetime") if getattr(self, f)]
+        if self.scene_path:
+            if search:
+                raise runtime.UsageError(f"{' and '.join(search)} only go with --stac_api (a "
+                                         f"search), not with --scene_path")
+            if self.band_map and not is_stac(self.scene_path):
+                raise runtime.UsageError(f"--band_map names STAC assets: --scene_path "
+                                         f"{self.scene_path} is a folder, not a STAC .json")
+            return
+        from transforms.mapping.scene import stac
+
+        if not self.stac_api.startswith(("http://", "https://")):
+            raise runtime.UsageError(f"--stac_api {self.stac_api} is no http(s) URL")
+        named = [c for c in (self.collections or "").split(",") if c.strip()]
+        missing = ([] if named else ["--collections"]) + ([] if self.bbox else ["--bbox"])
+        if missing:
+            raise runtime.UsageError(f"--stac_api needs {' and '.join(missing)} (e.g. "
+                                     f"--collections sentinel-2-l2a --bbox=15.0,47.8,15.1,47.9)")
+        for flag, parse in (("bbox", stac.parse_bbox), ("datetime", stac.parse_datetime)):
+            if getattr(self, flag) is not None:
+                try:
+                    parse(getattr(self, flag))
+                except ValueError as e:
+                    raise runtime.UsageError(f"--{flag} {getattr(self, flag)!r}: {e}") from None
+
+    def open_scene(self, raw: bool = False) -> Scene:
+        """The scene, its encoding and band map files read first (and a
+        ``stac_api``'s search run).
+
+        Args:
+            raw: read every band's own values, no encoding (``read_scene``).
 
         Returns:
             ``scene.read_scene``'s scene.
 
         Raises:
-            UsageError: ``check_scene_flags``' errors; an encoding file that
-                cannot be read or is wrong (``scene.read_encoding``).
+            UsageError: ``check_scene_flags``' errors; an encoding or band
+                map file that cannot be read or is wrong
+                (``scene.read_encoding``, ``scene.stac.read_band_map``).
             InputError: a scene that cannot be mapped (``scene.SceneError``),
-                naming the file or band.
+                naming the file or band; a search that fails (an API not
+                reached within seconds, no item found).
         """
         self.check_scene_flags()
-        encoding = read_encoding(self.encoding) if self.encoding else None
+        encoding = read_encoding(self.encoding) if self.encoding and not raw else None
+        band_map = None
+        if self.band_map:
+            from transforms.mapping.scene.stac import read_band_map
+
+            band_map = read_band_map(self.band_map)
         try:
-            return read_scene(self.scene_path, self.grid_like, encoding, self.resampling)
+            items = None
+            if self.stac_api:
+                from transforms.mapping.scene.stac import search_items
+
+                items = search_items(self.stac_api, self.collections, self.bbox, self.datetime)
+            return read_scene(self.scene_name, self.grid_like, encoding, self.resampling,
+                              band_map=band_map, raw=raw, items=items)
         except SceneError as e:
             raise runtime.InputError(str(e)) from e
 
@@ -142,7 +244,7 @@ class MapConfig(ModelSettings, SceneSettings):
         """
         values = values_for(cls, options, **cls.settled_defaults(options))
         missing = [f"--{n}" for n in ("scene_path", "exported_model_dir", "output_path")
-                   if not values[n]]
+                   if not values[n] and not (n == "scene_path" and values["stac_api"])]
         if missing:
             raise runtime.UsageError(f"{' and '.join(missing)} required")
         config = cls(**values)

@@ -12,23 +12,32 @@ SMAP/GLDAS pixel is missing, gives no example but a reason.
 
 What the command reads is checked, each refusal one line naming the file,
 line or record: the points CSV (``points.read_points``) and the shards
-``compare_with_examples`` reads.
+``compare_with_examples`` reads (``release``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from typing import Dict, Optional, Tuple
+import os
+from collections import Counter
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from transforms.dataset import example_proto, schema
+from transforms.dataset import example_proto, files, schema, tfrecord_io
 from transforms.mapping.geometry import Region
-from transforms.mapping.points import Point, coordinate_problem
+from transforms.mapping.points import Point
+from transforms.mapping.release import band_values, correlation, example_centre, shard_records
 from transforms.mapping.scene import Scene, read_region
 from transforms.mapping.tiles import aux_at_points
-from transforms.runtime.errors import InputError, UsageError
+from transforms.runtime.cli import plural
+from transforms.runtime.errors import InputError
+
+__all__ = ["Compared", "Extent", "ReleasedWindows", "band_values", "centre_pixel",
+           "compare_with_examples", "correlation", "cut_bands", "cut_example",
+           "describe_extent", "extents", "scene_extent", "write_examples"]
 
 
 def centre_pixel(scene: Scene, lat: float, lon: float) -> Optional[Tuple[int, int]]:
@@ -123,6 +132,14 @@ def aux_at(scene: Scene, name: str, row: int, col: int) -> Tuple[Optional[int], 
     return int(found.values[0]), ""
 
 
+def window_inside(scene: Scene, row: int, col: int, size: int) -> bool:
+    """Whether the ``size`` x ``size`` window centred on scene pixel corner
+    ``(row, col)`` lies wholly in the scene (``size`` > 0)."""
+    top, left = row - size // 2, col - size // 2
+    return (size > 0 and top >= 0 and left >= 0 and top + size <= scene.grid.height
+            and left + size <= scene.grid.width)
+
+
 def cut_bands(scene: Scene, row: int, col: int,
               size: int) -> Tuple[Optional[Dict[str, np.ndarray]], str]:
     """The model's bands centred on scene pixel corner ``(row, col)``.
@@ -142,8 +159,7 @@ def cut_bands(scene: Scene, row: int, col: int,
     """
     region = Region(row - size // 2, col - size // 2, size, size)
     grid = scene.grid
-    if size <= 0 or region.row < 0 or region.col < 0 or region.row + size > grid.height \
-            or region.col + size > grid.width:
+    if not window_inside(scene, row, col, size):
         return None, "outside_scene"
     bands, carried = {}, {}
     for name, source in scene.bands.items():
@@ -196,158 +212,163 @@ def cut_example(scene: Scene, point: Point, timestamp_ms: float,
     return example_proto.encode_example(features), ""
 
 
-def band_values(record: bytes, names, size: int) -> Dict[str, np.ndarray]:
-    """Each of ``names`` of an example as a flat float64 array: bands held as
-    one packed ``Int64List`` of ``size * size`` values (the released layout)
-    decoded by the compiled varint loop (``dataset.varints``), any other
-    layout by the plain protobuf reader.
-
-    Raises:
-        MalformedExampleError: the record is not a tf.train.Example.
-    """
-    from transforms.dataset import varints
-
-    spans = example_proto.packed_int64_spans(record, names)
-    buf = np.frombuffer(record, np.uint8)
-    out = np.empty((size * size, 1), np.float64)  # exact for integers below 2^53
-    values, slow = {}, []
-    for name in names:
-        span = spans.get(name)
-        if span is not None and varints.decode_band(buf, *span, out, 0, False, size, 0,
-                                                    size) == size * size:
-            values[name] = out[:, 0].copy()
-        else:
-            slow.append(name)
-    if slow:
-        found = example_proto.read_features(record, slow)
-        values.update((n, np.asarray(found.get(n, []), np.float64)) for n in slow)
-    return values
-
-
-def shard_records(pattern: str):
-    """``(path, index, record)`` of every record of the shards ``pattern``
-    matches (``--compare_with``).
-
-    Raises:
-        UsageError: nothing matches, or the pattern is a folder.
-        InputError: a matched shard that cannot be opened or read to its end.
-    """
-    from transforms.dataset import tfrecord_io
-
-    try:
-        paths = tfrecord_io.match_input_shards(pattern)
-    except IsADirectoryError as e:
-        raise UsageError(f"--compare_with {e}") from e
-    except FileNotFoundError as e:
-        raise UsageError(f"--compare_with: {e}") from e
-    except tfrecord_io.UnreadableShardError as e:
-        raise InputError(f"--compare_with: {e}") from e
-    for path in paths:
-        try:
-            for index, record in enumerate(tfrecord_io.read_shard(path)):
-                yield path, index, record
-        except tfrecord_io.CorruptShardError as e:
-            raise InputError(f"--compare_with: {e} (nothing compared)") from e
-
-
-def example_centre(path: str, index: int, record: bytes) -> Tuple[float, float, int]:
-    """``(center_lat, center_long, size)`` of a released example (size 512
-    when it has none).
-
-    Raises:
-        InputError: naming the shard and record: not a tf.train.Example, or
-            without a valid ``center_lat``/``center_long``.
-    """
-    where = f"--compare_with: {path}: record {index}"
-    try:
-        found = example_proto.read_features(
-            record, (schema.CENTER_LAT, schema.CENTER_LONG, schema.SIZE))
-    except example_proto.MalformedExampleError as e:
-        raise InputError(f"{where} is not a tf.train.Example ({e})") from e
-    if not found.get(schema.CENTER_LAT) or not found.get(schema.CENTER_LONG):
-        raise InputError(f"{where} has no {schema.CENTER_LAT}/{schema.CENTER_LONG}: "
-                         f"--compare_with needs examples of the released schema")
-    lat, lon = float(found[schema.CENTER_LAT][0]), float(found[schema.CENTER_LONG][0])
-    problem = coordinate_problem(lat, lon)
-    if problem:
-        raise InputError(f"{where}: {schema.CENTER_LAT}/{schema.CENTER_LONG}: {problem}")
-    size = int(found[schema.SIZE][0]) if found.get(schema.SIZE) else schema.RELEASED_IMAGE_SIZE
-    return lat, lon, size
-
-
-def correlation(n: float, sa: float, sb: float, saa: float, sbb: float,
-                sab: float) -> Optional[float]:
-    """Pearson's r of ``n`` pairs from their sums (``sa``, ``sb``), sums of
-    squares (``saa``, ``sbb``) and of products (``sab``), clipped to [-1, 1]
-    (rounding in the sums gives 1.0000005 for identical large values); None
-    when either side is constant."""
-    cov = sab / n - sa / n * sb / n
-    va, vb = saa / n - (sa / n) ** 2, sbb / n - (sb / n) ** 2
-    if va <= 1e-12 or vb <= 1e-12:
-        return None
-    return min(1.0, max(-1.0, float(cov / math.sqrt(va * vb))))
-
-
-def compare_with_examples(scene: Scene, pattern: str) -> Dict[str, object]:
-    """Compare a scene's encoding with released examples: every example of
-    the shards ``pattern`` matches whose window lies in the scene is cut
-    again from the scene at its ``center_lat``/``center_long``, and each band
-    compared pixel by pixel, pooled over the examples.
-
-    Args:
-        scene: the scene.
-        pattern: a glob of gzipped TFRecord shards.
+def write_examples(scene: Scene, points: List[Point], points_path: str, timestamp_ms: float,
+                   size: int, output_dir: str) -> Dict[str, object]:
+    """``cut_examples --points``: an example at each point (``cut_example``)
+    into ``<output_dir>/data-00000-of-00001.tfrecord.gz``, in the points'
+    order, the others in ``failures.jsonl`` with why; a line printed.
 
     Returns:
-        ``{"examples": compared, "skipped": not compared, "skipped_by_cause":
-        {"outside_scene", "band_nodata", "incomplete" (a band missing or not
-        size x size)}, "bands": {band: {"mean_abs_diff", "r", "pixels"}},
-        "scene_extent", "examples_extent"}`` (``r`` in [-1, 1], None for a
-        band constant in either source; extents in ``describe_extent``'s
-        words, the examples' by their centres).
+        ``{"examples": count, "failures": [{"sensor_id", "lat", "lon",
+        "reason"}], "output": the shard}``.
 
     Raises:
-        UsageError, InputError: see ``shard_records`` and ``example_centre``;
-            InputError also when no example could be compared (naming the
-            scene's extent and the examples').
+        InputError: no point could be cut (no shard written, an earlier one
+            removed; naming the scene's extent and the points').
         SceneError: a scene file that cannot be read, naming it.
+    """
+    cut = [(p, *cut_example(scene, p, timestamp_ms, size)) for p in points]
+    examples = [serialized for _, serialized, _ in cut if serialized is not None]
+    failures = [{"sensor_id": p.sensor_id, "lat": p.lat, "lon": p.lon, "reason": why}
+                for p, serialized, why in cut if serialized is None]
+    out = os.path.join(output_dir, tfrecord_io.shard_name(0, 1))
+    files.write_bytes_atomically(os.path.join(output_dir, "failures.jsonl"), "".join(
+        json.dumps(r, sort_keys=True) + "\n" for r in failures).encode())
+    if not examples:  # no shard written (an earlier run's removed): it would pass for a result
+        files.remove_outputs([out])
+        raise InputError(f"no point of {points_path} could be cut (failures.jsonl), no shard "
+                         f"written: " + extents(scene, Extent.of((p.lat, p.lon) for p in points),
+                                                "point", "points"))
+    tfrecord_io.write_shard(out, examples)
+    causes = ", ".join(f"{n} {c}" for c, n in Counter(f["reason"] for f in failures).items())
+    print(f"cut {plural(len(examples), 'example')} of {plural(len(points), 'point')} into "
+          f"{out}" + (f"; {plural(len(failures), 'point')} could not be cut ({causes}: "
+                      f"failures.jsonl)" if failures else ""))
+    return {"examples": len(examples), "failures": failures, "output": out}
+
+
+class Compared(NamedTuple):
+    """A released example whose window lies in the scene (``record``, its
+    centre ``row``, ``col``: a scene pixel corner), its 14 bands
+    (``released``) and the scene's over its window (``cut``), each flat
+    float64."""
+
+    record: bytes
+    row: int
+    col: int
+    released: Dict[str, np.ndarray]
+    cut: Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class ReleasedWindows:
+    """The examples of the shards ``pattern`` matches whose window lies in
+    ``scene``, each cut again at its ``center_lat``/``center_long``
+    (iterate: ``Compared``, one at a time), the others counted by cause.
+
+    Attributes:
+        scene: the scene.
+        pattern: a glob of gzipped TFRecord shards.
+        acquired: only the examples of these (Sentinel-1, Sentinel-2) UTC
+            days (``--acquired``), or None: all.
+        compared: the examples given so far.
+        skipped: the others by cause: ``outside_scene``,
+            ``other_acquisitions`` (inside, other days than ``acquired``),
+            ``band_nodata``, ``incomplete`` (a band missing or not size x size).
+        centres: the extent of every example's centre (``Extent``).
+        acquisitions: the examples whose window lies in the scene by their
+            (Sentinel-1 day, Sentinel-2 day) (None: undated).
+    """
+
+    scene: Scene
+    pattern: str
+    acquired: Optional[Tuple[str, str]] = None
+    compared: int = 0
+    skipped: Dict[str, int] = dataclasses.field(default_factory=lambda: {
+        "outside_scene": 0, "other_acquisitions": 0, "band_nodata": 0, "incomplete": 0})
+    centres: Extent = dataclasses.field(default_factory=Extent)
+    acquisitions: Dict[Optional[Tuple[str, str]], int] = dataclasses.field(default_factory=dict)
+
+    def __iter__(self):  # raises as shard_records, example_centre, cut_bands
+        names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
+        for path, index, record in shard_records(self.pattern):
+            lat, lon, size, acquired = example_centre(path, index, record)
+            self.centres.add(lat, lon)
+            if size <= 0:  # no window to compare
+                self.skipped["incomplete"] += 1
+                continue
+            centre = centre_pixel(self.scene, lat, lon)
+            if centre is None or not window_inside(self.scene, *centre, size):
+                self.skipped["outside_scene"] += 1
+                continue
+            self.acquisitions[acquired] = self.acquisitions.get(acquired, 0) + 1
+            if self.acquired is not None and acquired != self.acquired:
+                self.skipped["other_acquisitions"] += 1
+                continue
+            cut, cause = cut_bands(self.scene, *centre, size)
+            if cut is None:
+                self.skipped[cause] += 1
+                continue
+            held = band_values(record, names, size)
+            if any(held[name].size != size * size for name in names):
+                self.skipped["incomplete"] += 1  # nothing to compare
+                continue
+            self.compared += 1
+            yield Compared(record, *centre, held,
+                           {n: cut[n].astype(np.float64).ravel() for n in names})
+
+    def summary(self) -> Dict[str, object]:
+        """``{"examples", "skipped", "skipped_by_cause", "scene_extent",
+        "examples_extent"}`` once iterated (extents in ``describe_extent``'s
+        words, the examples' by their centres).
+
+        Raises:
+            InputError: the shards hold no example, or none was compared
+                (naming the scene's extent and the examples').
+        """
+        if not self.centres.count:
+            raise InputError(f"--compare_with: the shards {self.pattern} hold no example")
+        if not self.compared:
+            why = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in self.skipped.items() if n)
+            where = extents(self.scene, self.centres, "example's centre", "examples' centres")
+            raise InputError(f"no example of {self.pattern} could be compared: {where} ({why})")
+        return {"examples": self.compared, "skipped": sum(self.skipped.values()),
+                "skipped_by_cause": dict(self.skipped),
+                "acquired": list(self.acquired) if self.acquired else None,
+                "acquisitions": [
+                    {"sentinel_1_day": a[0] if a else None, "sentinel_2_day": a[1] if a else None,
+                     "examples": n} for a, n in sorted(self.acquisitions.items(),
+                                                       key=lambda item: -item[1])],
+                "scene_extent": describe_extent(*scene_extent(self.scene)),
+                "examples_extent": self.centres.text()}
+
+
+def compare_with_examples(scene: Scene, pattern: str,
+                          acquired: Optional[Tuple[str, str]] = None) -> Dict[str, object]:
+    """Compare a scene's encoding with released examples: each band of
+    every example of the shards ``pattern`` whose window lies in the scene
+    (``ReleasedWindows``) against the scene's, pooled over the examples.
+
+    Returns:
+        ``ReleasedWindows.summary`` with ``"bands": {band: {"mean_abs_diff",
+        "r", "pixels"}}`` (``r`` in [-1, 1], None for a band constant in
+        either source).
+
+    Raises:
+        UsageError, InputError, SceneError: as ``ReleasedWindows``.
     """
     names = (*schema.IMAGE_BANDS, *schema.LOW_RES_BANDS)
     sums = {n: np.zeros(7) for n in names}  # n, sum |a - b|, a, b, a², b², ab
-    skipped = {"outside_scene": 0, "band_nodata": 0, "incomplete": 0}
-    compared, centres = 0, Extent()
-    for path, index, record in shard_records(pattern):
-        lat, lon, size = example_centre(path, index, record)
-        centres.add(lat, lon)
-        if size <= 0:  # no window to compare
-            skipped["incomplete"] += 1
-            continue
-        centre = centre_pixel(scene, lat, lon)
-        cut, cause = cut_bands(scene, *centre, size) if centre else (None, "outside_scene")
-        if cut is None:
-            skipped[cause] += 1
-            continue
-        held = band_values(record, names, size)
-        if any(held[name].size != size * size for name in names):
-            skipped["incomplete"] += 1  # a band missing or not size x size: nothing to compare
-            continue
-        compared += 1
+    windows = ReleasedWindows(scene, pattern, acquired)
+    for found in windows:
         for name in names:
-            a = held[name]
-            b = cut[name].astype(np.float64).ravel()
+            a, b = found.released[name], found.cut[name]
             sums[name] += (a.size, np.abs(a - b).sum(), a.sum(), b.sum(), (a * a).sum(),
                            (b * b).sum(), (a * b).sum())
-    if not centres.count:
-        raise InputError(f"--compare_with: the shards {pattern} hold no example")
-    if not compared:
-        why = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in skipped.items() if n)
-        where = extents(scene, centres, "example's centre", "examples' centres")
-        raise InputError(f"no example of {pattern} could be compared: {where} ({why})")
+    result = windows.summary()
     bands = {}
     for name in names:
         n, absdiff, *moments = sums[name]
         bands[name] = {"pixels": int(n), "mean_abs_diff": float(absdiff / n),
                        "r": correlation(n, *moments)}
-    return {"examples": compared, "skipped": sum(skipped.values()), "skipped_by_cause": skipped,
-            "bands": bands, "scene_extent": describe_extent(*scene_extent(scene)),
-            "examples_extent": centres.text()}
+    return {**result, "bands": bands}

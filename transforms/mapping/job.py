@@ -46,11 +46,11 @@ def check_inputs(config: MapConfig) -> Scene:
             ``gs://`` scene or model while Cloud Storage cannot be reached
             (also in a dry run: the job's shape is read from them).
     """
-    scene_path = config.scene_path
+    scene_path = config.scene_path or ""  # "" with --stac_api: a search names no file
     # the job's shape (tiles, window) comes from the scene's grid and the model: read
     # even in a dry run, so a remote one must be reachable (else minutes of retries)
-    check_reachable([p for p in (scene_path, config.exported_model_dir) if "://" in p])
-    if "://" not in scene_path and not (os.path.isdir(scene_path) or (
+    check_reachable([p for p in (scene_path, config.exported_model_dir) if p.startswith("gs://")])
+    if scene_path and "://" not in scene_path and not (os.path.isdir(scene_path) or (
             is_stac(scene_path) and os.path.isfile(scene_path))):
         raise runtime.UsageError(f"--scene_path {scene_path} is not a folder"
                                  + (" nor a file" if is_stac(scene_path) else ""))
@@ -58,10 +58,10 @@ def check_inputs(config: MapConfig) -> Scene:
     if "://" not in model and not os.path.exists(model):
         raise runtime.UsageError(f"--exported_model_dir {model} does not exist")
     try:
-        runtime.refuse_overwrite(scene_files(scene_path), [
+        runtime.refuse_overwrite(scene_files(scene_path) if scene_path else [], [
             config.output_path, quicklook_path(config.output_path),
             summary_file(config.output_path)], "--scene_path", "--output_path")
-        problem = output_problem(config.output_path, scene_path)
+        problem = scene_path and output_problem(config.output_path, scene_path)
         if problem:
             raise runtime.UsageError(problem)
     except SceneError as e:
@@ -92,7 +92,7 @@ def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
     if min(geometry.shape) == 0 or (config.edge_mode == "nan"
                                     and min(grid.height, grid.width) < window):
         raise runtime.InputError(
-            f"the scene {config.scene_path} ({grid.width}x{grid.height} pixels) is smaller than "
+            f"the scene {scene.path} ({grid.width}x{grid.height} pixels) is smaller than "
             f"one {window}x{window} window at stride {config.stride}")
     return geometry
 
@@ -126,7 +126,7 @@ def _run(config: MapConfig, options, test_pipeline, started: float, scene: Scene
     tags = {"model": location(config.exported_model_dir), "stride": str(config.stride),
             "stride_m": f"{abs(scene.grid.transform[0]) * config.stride:g}",
             "map_units": map_units(scene.grid.crs),
-            "scene": location(config.scene_path), "window": str(geometry.window),
+            "scene": location(config.scene_name), "window": str(geometry.window),
             "edge_mode": config.edge_mode, "project_version": runtime.project_version(),
             **{k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
                for k, v in scene_facts(scene).items()}}
@@ -200,7 +200,7 @@ def _write_summary(staged, config: MapConfig, geometry: MapGeometry,
             **{k: v for k, v in counts.items() if k not in nodata},  # predicted, tiles, ...
             "map": config.output_path, "quicklook": quicklook_path(config.output_path),
             "summary": summary_file(config.output_path),
-            "scene_path": location(config.scene_path),
+            "scene_path": location(config.scene_name),
             "exported_model_dir": location(config.exported_model_dir),
             "stride": config.stride, "window": geometry.window, "edge_mode": config.edge_mode,
             **facts,

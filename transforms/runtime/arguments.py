@@ -192,7 +192,7 @@ REQUIRED_FLAGS = {
     "output_dir": (),
     "ismn_data_path": (),
     "exported_model_dir": (),
-    "scene_path": (),
+    "scene_path": ("stac_api",),
     "output_path": ("num_inference_samples",),
     "predictions": ("input_data_path",),
 }

@@ -5,8 +5,10 @@ m³/m³, kg/m²) become the dataset's integers (README: "The encoding file").
 "min": lo, "max": hi}``; a value ``v`` of the band (after resampling onto
 the map's grid; for ``smap_sm`` and ``gldas_sm``, the value looked up at a
 window's centre) becomes ``clip(floor(v * a + b + 0.5), lo, hi)``, in
-float64. NaN and infinite values are nodata, never encoded. Keys other
-than the four are refused (a misspelled ``"ofset"`` would silently be 0).
+float64. NaN and infinite values are nodata, never encoded. ``"r"``,
+``"residual"`` and ``"pixels"``, which ``cut_examples --fit_encoding``
+writes beside the four (the fit's statistics), are accepted and ignored;
+any other key is refused (a misspelled ``"ofset"`` would silently be 0).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from transforms.mapping.scene.bands import ALL_BANDS
 from transforms.runtime.errors import UsageError
 
 KEYS = ("scale", "offset", "min", "max")
+#: a fitted encoding's statistics (``mapping.fit``): accepted, ignored
+FIT_KEYS = ("r", "residual", "pixels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +82,8 @@ def parse_encoding(path: str, text: str) -> Dict[str, Encoding]:
 
     Raises:
         UsageError: naming the file and the band: not JSON, not an object of
-            objects, an unknown band, a key missing or unknown, a value that
+            objects, an unknown band, a key missing or unknown (``FIT_KEYS``
+            are known, and ignored), a value that
             is not a finite number, a scale of 0, a ``min``/``max`` that is
             not an integer, ``min > max``.
     """
@@ -98,12 +103,13 @@ def parse_encoding(path: str, text: str) -> Dict[str, Encoding]:
         if not isinstance(entry, dict):
             raise UsageError(f"--encoding {path}: {band} must be an object with "
                              f"{', '.join(KEYS)}")
-        unknown, missing = sorted(set(entry) - set(KEYS)), [k for k in KEYS if k not in entry]
+        unknown = sorted(set(entry) - set(KEYS) - set(FIT_KEYS))
+        missing = [k for k in KEYS if k not in entry]
         if unknown or missing:
             what = "; ".join(([f"unknown {', '.join(unknown)}"] if unknown else [])
                              + ([f"missing {', '.join(missing)}"] if missing else []))
             raise UsageError(f"--encoding {path}: {band}: {what} (the keys are "
-                             f"{', '.join(KEYS)})")
+                             f"{', '.join(KEYS)}; a fit's {', '.join(FIT_KEYS)} are ignored)")
         scale, offset, low, high = (_number(path, band, k, entry[k]) for k in KEYS)
         if scale == 0:
             raise UsageError(f"--encoding {path}: {band}.scale is 0: every value would encode "

@@ -19,12 +19,12 @@ import posixpath
 import warnings
 from typing import Dict, List, Optional, Tuple
 
-from transforms.mapping.scene import files as scene_files_module
 from transforms.mapping.scene.bands import (ALL_BANDS, AUX_BANDS, IMAGE_BANDS, SourceFile,
                                             band_names, orientation_problem, source_file)
 from transforms.mapping.scene.encoding import Encoding
-from transforms.mapping.scene.files import SceneError, rasterio_path
-from transforms.mapping.scene.grids import Grid, crs_name, grid_difference, grid_of
+from transforms.mapping.scene.files import SceneError, geotiffs_in, rasterio_path, subfolders_in
+from transforms.mapping.scene.grids import (Grid, crs_name, grid_difference, grid_of,
+                                            pixel_size_text)
 from transforms.mapping.scene.sources import BandSource
 
 #: the band whose grid the map takes unless ``--grid_like`` says otherwise
@@ -72,12 +72,12 @@ def folder_files(scene_path: str) -> List[Tuple[str, str]]:
         SceneError: there is none, the folder cannot be listed, a file is
             not a regular file, a band folder holds no GeoTIFF.
     """
-    found = [(p, "") for p in scene_files_module.geotiffs_in(scene_path)]
+    found = [(p, "") for p in geotiffs_in(scene_path)]
     if "://" in scene_path or os.path.isdir(scene_path):
-        for folder in scene_files_module.subfolders_in(scene_path):
+        for folder in subfolders_in(scene_path):
             band = posixpath.basename(folder.rstrip("/"))
             if band in ALL_BANDS:
-                inside = scene_files_module.geotiffs_in(folder, "the band folder")
+                inside = geotiffs_in(folder, "the band folder")
                 if not inside:
                     raise SceneError(f"the band folder {folder} holds no GeoTIFF (*.tif)")
                 found += [(p, band) for p in inside]
@@ -87,16 +87,16 @@ def folder_files(scene_path: str) -> List[Tuple[str, str]]:
 
 
 def scene_files(scene_path: str) -> List[str]:
-    """Every raster file a scene reads (those a STAC scene names that are local).
+    """Every raster file a scene reads (a STAC file: it and every file its
+    assets name, band or not: which are bands may take a band map).
 
     Raises:
-        SceneError: see ``folder_files`` (a STAC file: ``stac.stac_band_files``).
+        SceneError: see ``folder_files`` (a STAC file: ``stac.stac_files``).
     """
     if is_stac(scene_path):
-        from transforms.mapping.scene.stac import stac_band_files
+        from transforms.mapping.scene.stac import stac_files
 
-        return [scene_path, *(h for hrefs in stac_band_files(scene_path, None).values()
-                              for h in hrefs if "://" not in h)]
+        return stac_files(scene_path)
     return [p for p, _ in folder_files(scene_path)]
 
 
@@ -168,7 +168,8 @@ def map_grid(grid_like: str, found: Dict[str, List[SourceFile]]) -> Grid:
 
 def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
                encoding: Optional[Dict[str, Encoding]] = None, resampling: str = "nearest",
-               band_map: Optional[Dict[str, str]] = None, raw: bool = False) -> Scene:
+               band_map: Optional[Dict[str, str]] = None, raw: bool = False,
+               items: Optional[list] = None) -> Scene:
     """The scene in ``scene_path``: every band found and checked.
 
     Args:
@@ -182,6 +183,9 @@ def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
             are bands by their key).
         raw: read every band's own values (floats and declared scales
             accepted, ``encoding`` not applied): to fit an encoding.
+        items: STAC items already found (a search's, ``stac.search_items``),
+            in mosaic order, read as a static ItemCollection is; then
+            ``scene_path`` only names them.
 
     Returns:
         The scene (metadata only).
@@ -195,11 +199,12 @@ def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
             a CRS or geotransform, a map grid that is not north-up.
     """
     encoding = {} if raw else encoding or {}
-    if is_stac(scene_path):
-        from transforms.mapping.scene.stac import stac_band_files
+    if items is not None or is_stac(scene_path):
+        from transforms.mapping.scene.stac import item_band_files, stac_band_files
 
-        listed = [(href, band) for band, hrefs in stac_band_files(scene_path, band_map).items()
-                  for href in hrefs]
+        found_files = (stac_band_files(scene_path, band_map) if items is None
+                       else item_band_files(items, band_map, scene_path))
+        listed = [(href, band) for band, hrefs in found_files.items() for href in hrefs]
     else:
         listed = folder_files(scene_path)
     found = _sources(listed, encoding, raw)
@@ -228,11 +233,12 @@ def resampling_line(scene: Scene) -> str:
     for name in moved:
         source = scene.bands[name]
         crs = sorted({crs_name(f.grid.crs) for f in source.files})
-        sizes = sorted({f"{abs(f.grid.transform[0]):g}" for f in source.files})
+        sizes = sorted({pixel_size_text(f.grid) for f in source.files})
         files = f", {len(source.files)} files" if len(source.files) > 1 else ""
         by_grid.setdefault(f"{'/'.join(crs)} at {'/'.join(sizes)}{files}", []).append(name)
-    method = scene.bands[moved[0]].resampling
+    method = {"nearest": "the nearest rule", "bilinear": "bilinear interpolation"}[
+        scene.bands[moved[0]].resampling]
     groups = "; ".join(f"{', '.join(names)} ({how})" for how, names in by_grid.items())
     return (f"{len(moved)} of {len(IMAGE_BANDS)} bands resampled onto the grid of "
-            f"{scene.grid_like} ({crs_name(scene.grid.crs)} at "
-            f"{abs(scene.grid.transform[0]):g}) by {method}, exactly: {groups}")
+            f"{scene.grid_like} ({crs_name(scene.grid.crs)} at {pixel_size_text(scene.grid)}) "
+            f"by {method} (exact transforms): {groups}")

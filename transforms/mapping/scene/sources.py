@@ -174,10 +174,10 @@ def _gather(source: SourceFile, rows: np.ndarray, cols: np.ndarray) -> Tuple[np.
     return values, ~nodata_of(values, source.nodata, None if masked is None else masked[at])
 
 
-def _nearest(source: SourceFile, rows_f, cols_f, todo, values, found) -> np.ndarray:
-    """Fill ``values``/``found`` at ``todo`` points from ``source``; the
-    points it covers."""
-    row_i, col_i, outside = grids.holding_pixels(rows_f[todo], cols_f[todo], source.grid)
+def _nearest(source: SourceFile, at, todo, values, found) -> np.ndarray:
+    """Fill ``values``/``found`` at ``todo`` points from ``source``, whose
+    pixels hold the points as ``at`` says (``_placed``); the points it covers."""
+    row_i, col_i, outside = (a[todo] for a in at)
     inside = np.flatnonzero(todo)[~outside]
     if inside.size:
         got, held = _gather(source, row_i[~outside], col_i[~outside])
@@ -186,8 +186,10 @@ def _nearest(source: SourceFile, rows_f, cols_f, todo, values, found) -> np.ndar
     return inside
 
 
-def _bilinear(source: SourceFile, rows_f, cols_f, todo, values, found) -> np.ndarray:
-    """As ``_nearest``, from the four pixels around each point (all held)."""
+def _bilinear(source: SourceFile, at, todo, values, found) -> np.ndarray:
+    """As ``_nearest``, from the four pixels around each point (all held);
+    ``at``: the points' fractional pixel coordinates in ``source``."""
+    rows_f, cols_f = at
     r, c = rows_f[todo] - 0.5, cols_f[todo] - 0.5
     r0, c0 = np.floor(np.nan_to_num(r, nan=-2.0)), np.floor(np.nan_to_num(c, nan=-2.0))
     fr, fc = r - r0, c - c0
@@ -209,6 +211,19 @@ def _bilinear(source: SourceFile, rows_f, cols_f, todo, values, found) -> np.nda
         values[chosen[held]] = mixed[held]
         found[chosen[held]] = True
     return index[covers]
+
+
+def _placed(grid: grids.Grid, rows: np.ndarray, cols: np.ndarray, to: grids.Grid,
+            resampling: str) -> Tuple[np.ndarray, ...]:
+    """Where points of ``grid`` fall in ``to`` (``grids.carry``): for
+    ``nearest`` the holding pixels as int32 ``(row, col, outside)`` (what a
+    region keeps per file grid: 9 bytes a point), for ``bilinear`` the
+    fractional ``(rows, cols)``."""
+    rows_f, cols_f = grids.carry(grid, rows, cols, to)
+    if resampling == "bilinear":
+        return rows_f, cols_f
+    row_i, col_i, outside = grids.holding_pixels(rows_f, cols_f, to)
+    return row_i.astype(np.int32), col_i.astype(np.int32), outside
 
 
 def values_at(band: BandSource, grid: grids.Grid, rows: np.ndarray, cols: np.ndarray,
@@ -241,12 +256,13 @@ def values_at(band: BandSource, grid: grids.Grid, rows: np.ndarray, cols: np.nda
         todo = ~found
         if not todo.any():
             break
-        at = None if carried is None else carried.get(source.grid)
+        key = (source.grid, band.resampling)
+        at = None if carried is None else carried.get(key)
         if at is None:
-            at = grids.carry(grid, flat_rows, flat_cols, source.grid)
+            at = _placed(grid, flat_rows, flat_cols, source.grid, band.resampling)
             if carried is not None:
-                carried[source.grid] = at
-        covered[fill(source, at[0], at[1], todo, values, found)] = True
+                carried[key] = at
+        covered[fill(source, at, todo, values, found)] = True
     shape = rows.shape
     return Lookup(values.reshape(shape), ~covered.reshape(shape), ~found.reshape(shape))
 
@@ -256,8 +272,9 @@ def read_region(band: BandSource, grid: grids.Grid, region,
     """``(values, nodata)`` of ``band`` over ``region`` of the map's grid:
     the dataset's integers (``band.dtype``), encoded if the band has an
     encoding (an integer band without one, interpolated by ``bilinear``, is
-    rounded as an encoding rounds: ``floor(v + 0.5)``). Pixels outside the grid are 0 and not nodata (the map's edge
-    rule decides about them); a pixel without a value is nodata (and 0).
+    rounded as an encoding rounds: ``floor(v + 0.5)``). Pixels outside the
+    grid are 0 and not nodata (the map's edge rule decides about them); a
+    pixel without a value is nodata (and 0).
 
     Args:
         band: the band.
