@@ -21,6 +21,7 @@ from typing import Dict
 import numpy as np
 
 from transforms.mapping.scene.bands import ALL_BANDS
+from transforms.mapping.scene.files import read_flag_file
 from transforms.runtime.errors import UsageError
 
 KEYS = ("scale", "offset", "min", "max")
@@ -130,14 +131,4 @@ def read_encoding(path: str) -> Dict[str, Encoding]:
     Raises:
         UsageError: the file cannot be read, or see ``parse_encoding``.
     """
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            text = f.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"--encoding {path} is not a UTF-8 text file") from None
-    except Exception as e:  # FileSystems wraps every failure in its own errors
-        raise UsageError(f"--encoding {path} cannot be read: "
-                         f"{' '.join(str(e).split())[:200]}") from None
-    return parse_encoding(path, text)
+    return parse_encoding(path, read_flag_file("--encoding", path))

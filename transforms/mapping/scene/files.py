@@ -12,6 +12,8 @@ from typing import List
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.runtime.errors import UsageError
+
 SUFFIXES = (".tif", ".tiff")
 
 
@@ -45,6 +47,30 @@ def read_failure(path: str, error: BaseException, what: str = "") -> SceneError:
     where = f" ({what})" if what else ""
     return SceneError(f"{path} cannot be read{where}: {'; '.join(messages) or type(error).__name__}"
                       f" (a truncated or corrupt GeoTIFF?)")
+
+
+def read_flag_file(flag: str, path: str) -> str:
+    """The text of a small file a flag names (``--encoding``, ``--band_map``),
+    local or ``gs://``, a byte-order mark dropped.
+
+    Args:
+        flag: the flag, for the error.
+        path: the file.
+
+    Returns:
+        Its text.
+
+    Raises:
+        UsageError: naming the flag and file: it cannot be read, or is not UTF-8.
+    """
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            return f.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path} is not a UTF-8 text file") from None
+    except Exception as e:  # FileSystems wraps every failure in its own errors
+        raise UsageError(f"{flag} {path} cannot be read: "
+                         f"{' '.join(str(e).split())[:200]}") from None
 
 
 def files_in(folder: str) -> List[str]:

@@ -28,7 +28,7 @@ import pystac
 from pystac.utils import is_absolute_href, make_absolute_href
 
 from transforms.mapping.scene.bands import ALL_BANDS
-from transforms.mapping.scene.files import SceneError
+from transforms.mapping.scene.files import SceneError, read_flag_file
 from transforms.runtime.errors import UsageError
 
 #: seconds to connect to, and then to hear from, a STAC API or http(s) STAC file
@@ -134,18 +134,10 @@ def read_band_map(value: str) -> Dict[str, str]:
     """
     from importlib import resources
 
-    from apache_beam.io.filesystems import FileSystems
-
     merged: Dict[str, str] = {}
     for name in (part.strip() for part in value.split(",")):
         if name.lower().endswith(".json") or "/" in name:
-            try:
-                with FileSystems.open(name, compression_type="uncompressed") as f:
-                    text = f.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise UsageError(f"--band_map {name} is not a UTF-8 text file") from None
-            except Exception as e:  # FileSystems wraps every failure in its own errors
-                raise UsageError(f"--band_map {name} cannot be read: {_line(e, 200)}") from None
+            text = read_flag_file("--band_map", name)
         elif name in shipped_band_maps():
             shipped = resources.files(__package__) / BAND_MAP_FOLDER / f"{name}.json"
             text = shipped.read_text("utf-8")
