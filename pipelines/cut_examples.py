@@ -91,7 +91,8 @@ def check_flags(args) -> Optional[float]:
                                  f"{' and '.join(given)}")
     if not args.compare_with and (args.points is None or args.timestamp is None):
         raise runtime.UsageError("give --points and --timestamp, or --compare_with")
-    fit.check_fit_flags(args.fit_encoding, args.fit_min_r, args.compare_with, args.encoding)
+    fit.check_fit_flags(args.fit_encoding, args.fit_min_r, args.compare_with, args.encoding,
+                        (("--scene_path", args.scene_path), ("--band_map", args.band_map)))
     args.acquired = fit.parse_acquired(args.acquired, args.compare_with)
     if args.size is not None and (args.size <= 0 or args.size % 2):
         raise runtime.UsageError(f"--size must be a positive even number (an example is "
@@ -102,11 +103,11 @@ def check_flags(args) -> Optional[float]:
     scene_path = args.scene_path
     if scene_path and "://" not in scene_path and not os.path.isdir(scene_path) and not (
             scene_path.lower().endswith(".json") and os.path.isfile(scene_path)):
-        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder")
+        raise runtime.UsageError(f"--scene_path {scene_path} is not a folder"
+                                 + (" nor a file" if scene_path.endswith(".json") else ""))
     settings_of(args).check_scene_flags()
     if os.path.isfile(args.output_dir):
         raise runtime.UsageError(f"--output_dir {args.output_dir} is a file, not a folder")
-    runtime.check_writable(args.output_dir, "--output_dir")
     return when
 
 
@@ -126,6 +127,7 @@ def run(argv: Optional[List[str]] = None) -> dict:
     when = check_flags(args)
     points = None if args.compare_with else read_points(args.points)
     scene = settings_of(args).open_scene(raw=args.fit_encoding is not None)  # fit: own units
+    runtime.check_writable(args.output_dir, "--output_dir")  # creates it: after every check
     try:
         if args.fit_encoding:
             return fit.write_fit(scene, args.compare_with, args.output_dir, args.fit_encoding,

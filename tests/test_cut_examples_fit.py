@@ -324,9 +324,10 @@ def test_acquired_fits_only_the_scenes_own_days(release, tmp_path, capfd):
     assert compared["acquired"] == ["2021-06-01", "2021-06-03"]
     fit = json.load(open(tmp_path / "enc.json"))["sentinel_2_B3"]
     assert fit["r"] == pytest.approx(1, abs=1e-9)
-    # a day pair no example has: nothing compared, one line naming the cause
+    # a day pair no example has: nothing compared, one line naming the cause and the pairs
     rc, out, err = run(capfd, *argv, "--acquired", "2021-07-01,2021-07-01")
-    assert "(32 other acquisitions)" in one_line(rc, out, err, 1)
+    assert ("(32 other acquisitions); inside the scene: 2021-06-01/2021-06-03 16, "
+            "2021-06-13/2021-06-08 16") in one_line(rc, out, err, 1)
 
 
 @pytest.mark.parametrize("flags,words", [
@@ -345,3 +346,21 @@ def test_acquired_without_compare_with_exits_2(release, tmp_path, capfd):
     rc, out, err = run(capfd, "--scene_path", raw, "--points", "p.csv", "--timestamp", WHEN,
                        "--output_dir", tmp_path / "c", "--acquired", "2021-06-01,2021-06-03")
     assert "--acquired picks the examples" in one_line(rc, out, err, 2)
+
+
+def test_fit_encoding_never_overwrites_an_input(release, tmp_path, capfd):
+    """The fit's file is a new .json: a scene raster, a shard or the STAC
+    file the scene is read from are refused before anything runs, untouched."""
+    import glob
+
+    _, raw, shards, _ = release
+    shard = sorted(glob.glob(shards))[0]
+    items = tmp_path / "items.json"
+    items.write_text("{}")
+    for target, scene in ((os.path.join(raw, "smap_sm.tif"), raw), (shard, raw),
+                          (str(items), str(items))):
+        before = open(target, "rb").read()
+        rc, out, err = run(capfd, "--scene_path", scene, "--compare_with", shards,
+                           "--fit_encoding", target, "--output_dir", tmp_path / "c")
+        one_line(rc, out, err, 2)
+        assert open(target, "rb").read() == before, target

@@ -92,6 +92,13 @@ def base_map(base, reference_model, tmp_path_factory):
     ('{"sentinel_1_VV": {"scale": "10", "offset": 0, "min": 0, "max": 1}}', "not a number"),
     ('{"sentinel_1_VV": {"scale": 1, "offset": 0, "min": 5, "max": 1}}', "min 5 is above max 1"),
     ('{"sentinel_1_VV": {"scale": 1, "offset": 0, "min": 0.5, "max": 1}}', "are integers"),
+    ('{"sentinel_1_VV": {"scale": 1, "offset": 0, "min": 0, "max": 1e20}}', "beyond ±2^53"),
+    ('{"sentinel_1_VV": {"scale": 1' + "0" * 400 + ', "offset": 0, "min": 0, "max": 1}}',
+     "too large a number"),
+    ('{"sentinel_1_VV": {"scale": 1, "offset": 0, "min": 0, "max": 1}, '
+     '"sentinel_1_VV": {"scale": 2, "offset": 0, "min": 0, "max": 1}}', "given twice"),
+    ('{"sentinel_1_VV": {"scale": 10, "scale": 1, "offset": 0, "min": 0, "max": 1}}',
+     "'scale' is given twice"),
 ])
 def test_a_wrong_encoding_file_is_one_line_naming_the_file_and_band(content, words):
     with pytest.raises(UsageError) as e:
@@ -212,3 +219,93 @@ def test_grid_like_a_mosaicked_band_is_refused(folder, reference_model, tmp_path
     rc, _ = map_of(folder, reference_model, str(tmp_path / "o" / "map.tif"), "--grid_like", name)
     err = [line for line in capfd.readouterr().err.splitlines() if "error" in line]
     assert rc == 1 and len(err) == 1 and "mosaicked from 2 files" in err[0]
+
+
+# what a hostile probe found (each once silently wrong or destructive)
+
+def test_a_float_band_read_raw_off_the_grid_keeps_its_values(folder):
+    """To fit an encoding the scene is read raw: a float band resampled onto
+    the grid must not be rounded to integers on the way."""
+    from affine import Affine
+
+    vv = read(band(folder, "sentinel_1_VV")).astype(np.float64) / 7  # not whole
+    write_like(band(folder, "sentinel_2_B8"), band(folder, "sentinel_1_VV"), vv,
+               dtype="float32", nodata=None, transform=Affine(10, 0, 500000 - 30, 0, -10,
+                                                               5300000 + 20))
+    found = read_scene(folder, raw=True)
+    assert found.resampled() == ["sentinel_2_B8"]
+    values, nodata = read_region(found.bands["sentinel_2_B8"], found.grid,
+                                 Region(0, 0, SIDE - 2, SIDE - 3))
+    assert not nodata.any()
+    np.testing.assert_array_equal(values, vv.astype(np.float32)[2:, 3:])
+
+
+def test_a_file_named_for_another_band_in_a_band_folder_is_refused(folder):
+    os.makedirs(os.path.join(folder, "sentinel_2_B4"))
+    shutil.move(band(folder, "sentinel_2_B4"), os.path.join(folder, "sentinel_2_B4", "a.tif"))
+    shutil.copy(band(folder, "sentinel_2_B3"),
+                os.path.join(folder, "sentinel_2_B4", "sentinel_2_B3.tif"))
+    with pytest.raises(SceneError, match="named for band sentinel_2_B3 but lies in the folder"):
+        read_scene(folder)
+
+
+def test_files_of_one_band_storing_values_differently_are_refused(folder):
+    name = "sentinel_2_B8"
+    os.makedirs(os.path.join(folder, name))
+    whole = read(band(folder, name))
+    write_like(os.path.join(folder, name, "a.tif"), band(folder, name), whole)
+    write_like(os.path.join(folder, name, "b.tif"), band(folder, name), whole,
+               dtype="float32")
+    os.remove(band(folder, name))
+    encoding = parse_encoding("e", '{"sentinel_2_B8": {"scale": 1, "offset": 0, "min": 0, '
+                                   '"max": 1000}}')
+    with pytest.raises(SceneError, match="must store its values alike"):
+        read_scene(folder, encoding=encoding)
+
+
+def test_a_band_that_does_not_reach_the_map_grid_is_refused_before_the_model_loads(
+        folder, reference_model, tmp_path, capfd, monkeypatch):
+    """A DEM labelled with the wrong CRS lies elsewhere: every map pixel
+    would be NaN; said at once, naming the band."""
+    from rasterio.crs import CRS
+
+    from model_runner import windows
+
+    dem = band(folder, "nasa_dem_elevation")
+    write_like(dem, dem, read(dem), crs=CRS.from_epsg(32610))  # 3,000 km west
+    monkeypatch.setattr(windows, "load_session", lambda *a, **k: pytest.fail("model loaded"))
+    rc, _ = map_of(folder, reference_model, str(tmp_path / "o" / "map.tif"))
+    err = [line for line in capfd.readouterr().err.splitlines() if "error" in line]
+    assert rc == 1 and len(err) == 1 and "nasa_dem_elevation does not reach" in err[0], err
+
+
+@pytest.mark.parametrize("where", ["band folder", "grid_like", "encoding"])
+def test_an_output_that_a_later_run_would_read_is_refused(folder, reference_model, tmp_path,
+                                                          capfd, where):
+    os.makedirs(os.path.join(folder, "sentinel_2_B8"))
+    shutil.move(band(folder, "sentinel_2_B8"), os.path.join(folder, "sentinel_2_B8", "a.tif"))
+    like = str(tmp_path / "grid.tif")
+    shutil.copy(band(folder, "sentinel_1_VV"), like)
+    encoding = str(tmp_path / "enc.tif")  # a misnamed encoding file is an input all the same
+    open(encoding, "w").write('{"sentinel_1_VH": {"scale": 1, "offset": 0, "min": -32768, '
+                              '"max": 32767}}')
+    out = {"band folder": os.path.join(folder, "sentinel_2_B8", "map.tif"),
+           "grid_like": like, "encoding": encoding}[where]
+    before = open(out, "rb").read() if os.path.exists(out) else None
+    rc, _ = map_of(folder, reference_model, out, "--grid_like", like, "--encoding", encoding)
+    err = [line for line in capfd.readouterr().err.splitlines() if "error" in line]
+    assert rc == 2 and len(err) == 1, err
+    assert (open(out, "rb").read() if os.path.exists(out) else None) == before
+
+
+def test_a_map_grid_not_of_10_m_pixels_is_said(base, reference_model, tmp_path, capfd):
+    from affine import Affine
+
+    like = str(tmp_path / "grid20.tif")
+    write_like(like, band(base, "sentinel_1_VV"), np.zeros((SIDE // 2, SIDE // 2)),
+               width=SIDE // 2, height=SIDE // 2, transform=Affine(20, 0, 500000, 0, -20,
+                                                                  5300000))
+    map_of(base, reference_model, str(tmp_path / "o" / "map.tif"), "--grid_like", like,
+           "--stride", "4")
+    err = capfd.readouterr().err  # (its windows all hold the cloud: nothing predicted, rc 1)
+    assert "predict_map: WARNING: the map's grid has 20 m pixels" in err, err

@@ -331,7 +331,7 @@ BAD = {  # name -> (builder(tmp_path, cogs) -> argv, exit status, words of the l
                          ["--scene_path and --stac_api"]),
     "search flags without a search": (lambda t, c: ["--scene_path", _collection(t, c),
                                                     "--collections", "a"], 2,
-                                      ["--collections only go with --stac_api"]),
+                                      ["--collections belong with --stac_api"]),
     "a search without a bbox": (lambda t, c: ["--stac_api", "http://127.0.0.1:9/",
                                               "--collections", "a"], 2, ["needs --bbox"]),
     "a bbox of three numbers": (lambda t, c: ["--stac_api", "http://127.0.0.1:9/",

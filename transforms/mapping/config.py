@@ -49,7 +49,7 @@ def add_scene_arguments(parser) -> None:
                              "{\"asset key\": \"band\"} or a shipped map's name "
                              "(earth-search-sentinel-2-l2a, planetary-computer-sentinel-2-l2a, "
                              "planetary-computer-sentinel-1-rtc), several comma-separated; an "
-                             "asset whose key is a band's name is that band anyway")
+                             "asset the map does not name is the band its key names, if any")
     parser.add_argument("--stac_api", default=None,
                         help="a STAC API URL to search instead of --scene_path: the items "
                              "found (--collections, --bbox, --datetime) are the scene, "
@@ -144,7 +144,7 @@ class SceneSettings:
         search = [f"--{f}" for f in ("collections", "bbox", "datetime") if getattr(self, f)]
         if self.scene_path:
             if search:
-                raise runtime.UsageError(f"{' and '.join(search)} only go with --stac_api (a "
+                raise runtime.UsageError(f"{' and '.join(search)} belong with --stac_api (a "
                                          f"search), not with --scene_path")
             if self.band_map and not is_stac(self.scene_path):
                 raise runtime.UsageError(f"--band_map names STAC assets: --scene_path "

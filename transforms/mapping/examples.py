@@ -331,7 +331,13 @@ class ReleasedWindows:
         if not self.compared:
             why = ", ".join(f"{n} {c.replace('_', ' ')}" for c, n in self.skipped.items() if n)
             where = extents(self.scene, self.centres, "example's centre", "examples' centres")
-            raise InputError(f"no example of {self.pattern} could be compared: {where} ({why})")
+            days = ""
+            if self.acquired is not None and self.acquisitions:
+                days = "; inside the scene: " + ", ".join(
+                    f"{a[0]}/{a[1]} {n}" if a else f"undated {n}"
+                    for a, n in sorted(self.acquisitions.items(), key=lambda i: -i[1]))
+            raise InputError(f"no example of {self.pattern} could be compared: {where} "
+                             f"({why}){days}")
         return {"examples": self.compared, "skipped": sum(self.skipped.values()),
                 "skipped_by_cause": dict(self.skipped),
                 "acquired": list(self.acquired) if self.acquired else None,

@@ -180,14 +180,21 @@ def poor_fits(bands: Dict[str, Dict], min_r: float) -> List[str]:
 
 
 def check_fit_flags(fit_encoding: Optional[str], fit_min_r: Optional[float],
-                    compare_with: Optional[str], encoding: Optional[str]) -> None:
+                    compare_with: Optional[str], encoding: Optional[str],
+                    inputs: Tuple[Tuple[str, Optional[str]], ...] = ()) -> None:
     """``--fit_encoding`` and ``--fit_min_r`` with the other flags; nothing
     is written.
 
+    Args:
+        fit_encoding, fit_min_r, compare_with, encoding: the flags' values.
+        inputs: ``(flag, path)`` of the other files the command reads (a
+            STAC ``--scene_path``, ``--band_map``): never overwritten.
+
     Raises:
         UsageError: naming the flag: ``--fit_encoding`` without
-            ``--compare_with`` or with ``--encoding``, a folder, or in a
-            local folder that does not exist; ``--fit_min_r`` without
+            ``--compare_with`` or with ``--encoding``, not a ``.json``, a
+            folder, in a local folder that does not exist or cannot be
+            written, one of ``inputs``; ``--fit_min_r`` without
             ``--fit_encoding``, or not between 0 and 1.
     """
     if fit_encoding is None:
@@ -202,12 +209,23 @@ def check_fit_flags(fit_encoding: Optional[str], fit_min_r: Optional[float],
                          "leave out --encoding")
     if fit_min_r is not None and not 0 <= fit_min_r <= 1:
         raise UsageError(f"--fit_min_r is a correlation between 0 and 1, not {fit_min_r}")
+    if "://" not in fit_encoding and os.path.isdir(fit_encoding):
+        raise UsageError(f"--fit_encoding {fit_encoding} is a folder: name the file to "
+                         f"write (e.g. encoding.json)")
+    if not fit_encoding.lower().endswith(".json"):  # never a scene's raster or a shard
+        raise UsageError(f"--fit_encoding {fit_encoding}: name the JSON file to write "
+                         f"(e.g. encoding.json)")
     if "://" not in fit_encoding:
-        if os.path.isdir(fit_encoding):
-            raise UsageError(f"--fit_encoding {fit_encoding} is a folder: name the file to "
-                             f"write (e.g. encoding.json)")
         if not os.path.isdir(os.path.dirname(fit_encoding) or "."):
             raise UsageError(f"--fit_encoding {fit_encoding}: its folder does not exist")
+        from transforms import runtime
+
+        runtime.check_writable(os.path.dirname(fit_encoding) or ".", "--fit_encoding")
+    for flag, path in inputs:
+        if path and "://" not in path and os.path.exists(path) and os.path.exists(
+                fit_encoding) and os.path.samefile(path, fit_encoding):
+            raise UsageError(f"--fit_encoding {fit_encoding} is {flag}'s file: the fit would "
+                             f"overwrite it")
 
 
 def acquisitions_line(found: Dict[str, object]) -> str:

@@ -109,3 +109,35 @@ def pixel_shape_note(transform: Tuple[float, ...], stride: int) -> str:
     return (f"WARNING: the scene's pixels are {width:g} x {height:g} map units, not square, so "
             f"the map's are {width * stride:g} x {height * stride:g}; the model was trained on "
             f"square 10 m pixels (warp the scene to square ones, e.g. gdalwarp -tr)")
+
+
+#: the release's pixel size in metres (Sentinel-1/2 at 10 m): the model's windows are 2560 m
+RELEASE_PIXEL_M = 10.0
+
+
+def pixel_size_note(grid) -> str:
+    """A line when the map's grid is not of the release's 10 m pixels, else
+    ``""``: the model's windows then cover another ground size than the
+    ones it was trained on.
+
+    Args:
+        grid: the map's grid (``scene.Grid``).
+
+    Returns:
+        ``WARNING: ...`` naming the pixel size, or ``""``.
+    """
+    from pyproj import CRS
+
+    crs = CRS.from_wkt(grid.crs)
+    size = abs(grid.transform[0])
+    unit = (crs.axis_info[0].unit_name or "") if crs.axis_info else ""
+    if crs.is_projected and unit in ("metre", "meter"):
+        if abs(size - RELEASE_PIXEL_M) <= 0.01 * RELEASE_PIXEL_M:
+            return ""
+        what = f"{size:g} m pixels"
+    else:
+        what = f"pixels of {size:g} {unit or 'units'} (not metres)"
+    return (f"WARNING: the map's grid has {what}; the model was trained on the release's "
+            f"{RELEASE_PIXEL_M:g} m pixels, so its windows cover other ground than in training "
+            f"(give --grid_like a 10 m band or GeoTIFF)")
+

@@ -17,7 +17,7 @@ from model_runner.windows import WindowModelHandler, close_spare_sessions, windo
 from transforms import runtime
 from transforms.dataset import files
 from transforms.mapping.config import MapConfig
-from transforms.mapping.geometry import MapGeometry, pixel_shape_note
+from transforms.mapping.geometry import MapGeometry, pixel_shape_note, pixel_size_note
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
 from transforms.mapping.scene import (IMAGE_BANDS, Scene, SceneError, is_stac, resampling_line,
                                       scene_files)
@@ -58,7 +58,10 @@ def check_inputs(config: MapConfig) -> Scene:
     if "://" not in model and not os.path.exists(model):
         raise runtime.UsageError(f"--exported_model_dir {model} does not exist")
     try:
-        runtime.refuse_overwrite(scene_files(scene_path) if scene_path else [], [
+        inputs = (scene_files(scene_path) if scene_path else []) + [
+            p for p in (config.grid_like, config.encoding, config.band_map)
+            if p and p.lower().endswith((".tif", ".tiff", ".json"))]
+        runtime.refuse_overwrite(inputs, [
             config.output_path, quicklook_path(config.output_path),
             summary_file(config.output_path)], "--scene_path", "--output_path")
         problem = scene_path and output_problem(config.output_path, scene_path)
@@ -72,7 +75,8 @@ def check_inputs(config: MapConfig) -> Scene:
     except ModelLoadError as e:
         raise runtime.InputError(str(e)) from e
     runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
-    for note in (pixel_shape_note(scene.grid.transform, config.stride), resampling_line(scene)):
+    for note in (pixel_shape_note(scene.grid.transform, config.stride),
+                 pixel_size_note(scene.grid), resampling_line(scene)):
         if note:
             print(f"predict_map: {note}", file=sys.stderr)
     return scene

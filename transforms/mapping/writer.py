@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import model_interface
 from transforms.mapping.geometry import MapGeometry, Tile
-from transforms.mapping.scene import Scene, crs_name
+from transforms.mapping.scene import ALL_BANDS, Scene, crs_name
 from transforms.mapping.tiles import CAUSES, cause_counts
 
 _LOG = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def location(path: str) -> str:
 def output_problem(output_path: str, scene_path: str) -> Optional[str]:
     """Why the map ``output_path`` cannot be written (one line naming
     ``--output_path``), or None: it is directly in the folder ``scene_path``
-    (the next run on that scene would read it as a band; a subfolder is
-    fine, scenes are not read recursively); it, its quicklook or summary is
+    or in one of its band folders (the next run on that scene would read
+    it as a band; another subfolder is fine); it, its quicklook or summary is
     an existing folder; or another map beside it has the same side files
     (``a.tif`` and ``a.tiff`` both have ``a.png`` and ``a.summary.json``).
     Folders and other maps are looked for on local paths only."""
@@ -80,6 +80,13 @@ def output_problem(output_path: str, scene_path: str) -> Optional[str]:
         return (f"--output_path {output_path} is in the scene folder {scene_path}: the next run "
                 f"on that scene would read the map as a band; write it elsewhere (a subfolder "
                 f"will do)")
+    parent = posixpath.dirname(output_path.rstrip("/")) if remote else os.path.dirname(
+        os.path.abspath(output_path))
+    if posixpath.basename(parent) in ALL_BANDS and (
+            posixpath.dirname(parent) == scene_path.rstrip("/") if remote else
+            os.path.realpath(os.path.dirname(parent)) == os.path.realpath(scene_path)):
+        return (f"--output_path {output_path} is in the band folder {parent} of the scene: the "
+                f"next run would mosaic the map into the band; write it elsewhere")
     if "://" in output_path:
         return None
     for path in (output_path, quicklook_path(output_path), summary_file(output_path)):

@@ -21,7 +21,7 @@ from typing import Dict
 import numpy as np
 
 from transforms.mapping.scene.bands import ALL_BANDS
-from transforms.mapping.scene.files import read_flag_file
+from transforms.mapping.scene.files import read_flag_file, strict_json
 from transforms.runtime.errors import UsageError
 
 KEYS = ("scale", "offset", "min", "max")
@@ -63,9 +63,17 @@ class Encoding:
         return dataclasses.asdict(self)
 
 
+#: the largest magnitude of an encoding's min/max: integers float64 holds exactly
+LARGEST = 2 ** 53
+
+
 def _number(path: str, band: str, key: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"--encoding {path}: {band}.{key} is {json.dumps(value)}, not a number")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise UsageError(f"--encoding {path}: {band}.{key} is too large a number") from None
     if not math.isfinite(value):
         raise UsageError(f"--encoding {path}: {band}.{key} is {value}, not a finite number")
     return float(value)
@@ -88,10 +96,7 @@ def parse_encoding(path: str, text: str) -> Dict[str, Encoding]:
             is not a finite number, a scale of 0, a ``min``/``max`` that is
             not an integer, ``min > max``.
     """
-    try:
-        content = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--encoding {path} is not JSON: {e}") from None
+    content = strict_json("--encoding", path, text)
     if not isinstance(content, dict) or not content:
         raise UsageError(f"--encoding {path} must hold an object of bands, e.g. "
                          f'{{"sentinel_1_VV": {{"scale": 100, "offset": 0, "min": -32768, '
@@ -119,6 +124,9 @@ def parse_encoding(path: str, text: str) -> Dict[str, Encoding]:
             if value != int(value):
                 raise UsageError(f"--encoding {path}: {band}.{key} is {value:g}: the dataset's "
                                  f"values are integers")
+            if abs(value) > LARGEST:
+                raise UsageError(f"--encoding {path}: {band}.{key} is {value:g}: beyond "
+                                 f"±2^53, the integers a float64 holds exactly")
         if low > high:
             raise UsageError(f"--encoding {path}: {band}: min {low:g} is above max {high:g}")
         found[band] = Encoding(scale, offset, int(low), int(high))

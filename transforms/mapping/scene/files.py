@@ -5,6 +5,7 @@ the one-line error a failed read gives.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import stat
@@ -71,6 +72,27 @@ def read_flag_file(flag: str, path: str) -> str:
     except Exception as e:  # FileSystems wraps every failure in its own errors
         raise UsageError(f"{flag} {path} cannot be read: "
                          f"{' '.join(str(e).split())[:200]}") from None
+
+
+def strict_json(flag: str, path: str, text: str):
+    """A flag's JSON file's content, an object's key given twice refused
+    (``json`` would keep the last silently).
+
+    Raises:
+        UsageError: naming the flag and file: not JSON, a key given twice.
+    """
+    def pairs(items):
+        seen = {}
+        for key, value in items:
+            if key in seen:
+                raise UsageError(f"{flag} {path}: the key {key!r} is given twice")
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{flag} {path} is not JSON: {e}") from None
 
 
 def files_in(folder: str) -> List[str]:

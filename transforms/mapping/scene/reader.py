@@ -14,6 +14,7 @@ centre. Only metadata is read here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import posixpath
 import warnings
@@ -80,6 +81,11 @@ def folder_files(scene_path: str) -> List[Tuple[str, str]]:
                 inside = geotiffs_in(folder, "the band folder")
                 if not inside:
                     raise SceneError(f"the band folder {folder} holds no GeoTIFF (*.tif)")
+                for path in inside:
+                    stem = posixpath.splitext(posixpath.basename(path))[0]
+                    if stem in ALL_BANDS and stem != band:
+                        raise SceneError(f"{path} is named for band {stem} but lies in the "
+                                         f"folder of band {band}: which it holds cannot be told")
                 found += [(p, band) for p in inside]
     if not found:
         raise SceneError(f"no GeoTIFF (*.tif) in the scene folder {scene_path}")
@@ -117,6 +123,7 @@ def _sources(listed: List[Tuple[str, str]], encoding: Dict[str, Encoding],
 
     found: Dict[str, List[SourceFile]] = {}
     alone: Dict[str, bool] = {}
+    stored: Dict[str, Tuple[float, float, str]] = {}  # declared scale, offset, value kind
     for path, folder_band in listed:
         try:
             with _open(path) as ds:
@@ -125,6 +132,15 @@ def _sources(listed: List[Tuple[str, str]], encoding: Dict[str, Encoding],
                     if name in found and (alone[name] or not folder_band):
                         raise SceneError(f"{path}: band {name} is also in "
                                          f"{found[name][0].path}")
+                    how = (ds.scales[index - 1], ds.offsets[index - 1],
+                           "floats" if source.dtype.startswith("float") else "integers")
+                    if stored.setdefault(name, how) != how:
+                        raise SceneError(
+                            f"{path}: band {name} stores {how[2]} with scale {how[0]:g} and "
+                            f"offset {how[1]:g} but {found[name][0].path} "
+                            f"{stored[name][2]} with scale {stored[name][0]:g} and offset "
+                            f"{stored[name][1]:g}: one band's files must store its values "
+                            f"alike (one encoding applies to all)")
                     found.setdefault(name, []).append(source)
                     alone[name] = not folder_band
         except rasterio.errors.RasterioError as e:
@@ -166,6 +182,55 @@ def map_grid(grid_like: str, found: Dict[str, List[SourceFile]]) -> Grid:
     return grid
 
 
+def _bounds_in(grid: Grid, crs: str) -> Optional[Tuple[float, float, float, float]]:
+    """``(west, south, east, north)`` of ``grid``'s extent in ``crs`` (its
+    edges densified; None when it has no place there)."""
+    from affine import Affine
+    from pyproj import CRS, Transformer
+
+    corners = [Affine(*grid.transform) @ (c, r) for c in (0, grid.width) for r in (0, grid.height)]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    try:
+        bounds = Transformer.from_crs(CRS.from_wkt(grid.crs), CRS.from_wkt(crs),
+                                      always_xy=True).transform_bounds(
+            min(xs), min(ys), max(xs), max(ys), densify_pts=21)
+    except Exception:  # pyproj: no place for the grid in that CRS
+        return None
+    return bounds if all(math.isfinite(b) for b in bounds) else None
+
+
+def _overlaps(source: SourceFile, grid: Grid) -> bool:
+    """Whether ``source``'s file may cover part of the map's ``grid``
+    (bounding boxes in the file's CRS, a 0-360 degree grid counted as
+    covering all longitudes; True when it cannot be told)."""
+    from affine import Affine
+
+    bounds = _bounds_in(grid, source.grid.crs)
+    if bounds is None:
+        return False
+    g = source.grid
+    corners = [Affine(*g.transform) @ (c, r) for c in (0, g.width) for r in (0, g.height)]
+    west, east = min(x for x, _ in corners), max(x for x, _ in corners)
+    south, north = min(y for _, y in corners), max(y for _, y in corners)
+    if east - west >= 359:  # a global geographic raster: longitudes wrap
+        west, east = -math.inf, math.inf
+    return not (bounds[2] < west or bounds[0] > east or bounds[3] < south or bounds[1] > north)
+
+
+def check_overlaps(bands: Dict[str, BandSource], grid: Grid, grid_like: str) -> None:
+    """SceneError naming each image band none of whose files reaches the
+    map's grid (another place, or a wrong CRS): every map pixel would be NaN
+    (SMAP and GLDAS off the grid are counted by cause, as ever)."""
+    away = [n for n, b in bands.items() if n in IMAGE_BANDS and not b.on_grid
+            and not any(_overlaps(f, grid) for f in b.files)]
+    if away:
+        first = bands[away[0]].files[0]
+        raise SceneError(
+            f"{', '.join(away)} do{'es' if len(away) == 1 else ''} not reach the map's grid "
+            f"({grid_like}, {crs_name(grid.crs)}): e.g. {first.path} in "
+            f"{crs_name(first.grid.crs)} lies elsewhere (another place, or a wrong CRS)")
+
+
 def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
                encoding: Optional[Dict[str, Encoding]] = None, resampling: str = "nearest",
                band_map: Optional[Dict[str, str]] = None, raw: bool = False,
@@ -195,8 +260,10 @@ def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
             file or not a readable GeoTIFF, an unknown band, a band in two
             places, a band missing, a single-band file named for one band
             and described as another, a band of floats or with a declared
-            scale/offset that ``encoding`` does not cover, a raster without
-            a CRS or geotransform, a map grid that is not north-up.
+            scale/offset that ``encoding`` does not cover, one band's files
+            storing values differently, a raster without a CRS or
+            geotransform, a map grid that is not north-up, an image band
+            none of whose files reaches the map's grid (``check_overlaps``).
     """
     encoding = {} if raw else encoding or {}
     if items is not None or is_stac(scene_path):
@@ -219,6 +286,7 @@ def read_scene(scene_path: str, grid_like: str = DEFAULT_GRID_LIKE,
                    and not grid_difference(files[0].grid, grid))
         how = resampling if name in IMAGE_BANDS else "nearest"  # SMAP/GLDAS: the pixel's value
         bands[name] = BandSource(name, files, encoding.get(name), how, on_grid)
+    check_overlaps(bands, grid, grid_like)
     return Scene(scene_path, {n: bands[n] for n in IMAGE_BANDS},
                  {n: bands[n] for n in AUX_BANDS}, grid, grid_like)
 

@@ -272,7 +272,8 @@ def read_region(band: BandSource, grid: grids.Grid, region,
     """``(values, nodata)`` of ``band`` over ``region`` of the map's grid:
     the dataset's integers (``band.dtype``), encoded if the band has an
     encoding (an integer band without one, interpolated by ``bilinear``, is
-    rounded as an encoding rounds: ``floor(v + 0.5)``). Pixels outside the
+    rounded as an encoding rounds: ``floor(v + 0.5)``; a float band read
+    raw, ``read_scene(raw=True)``, keeps its values). Pixels outside the
     grid are 0 and not nodata (the map's edge rule decides about them); a
     pixel without a value is nodata (and 0).
 
@@ -317,7 +318,9 @@ def read_region(band: BandSource, grid: grids.Grid, region,
         values[inner] = np.where(bad, 0, band.encoding.apply(held))
     elif band.on_grid:
         values[inner] = raw
-    else:  # integers (nearest) or between them (bilinear): floor(v + 0.5), as an encoding rounds
+    elif values.dtype.kind in "iu":  # integers, or between them (bilinear): rounded as encoded
         values[inner] = np.where(bad, 0, np.floor(raw + 0.5))
+    else:  # a float band read raw (to fit its encoding): as it is
+        values[inner] = np.where(bad, 0, raw)
     nodata[inner] = bad
     return values, nodata

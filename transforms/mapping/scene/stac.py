@@ -28,7 +28,7 @@ import pystac
 from pystac.utils import is_absolute_href, make_absolute_href
 
 from transforms.mapping.scene.bands import ALL_BANDS
-from transforms.mapping.scene.files import SceneError, read_flag_file
+from transforms.mapping.scene.files import SceneError, read_flag_file, strict_json
 from transforms.runtime.errors import UsageError
 
 #: seconds to connect to, and then to hear from, a STAC API or http(s) STAC file
@@ -99,13 +99,10 @@ def parse_band_map(where: str, text: str) -> Dict[str, str]:
         Asset key -> band name.
 
     Raises:
-        UsageError: naming ``where`` (and the key): not JSON, not a non-empty
-            object, a value that is no band of the model.
+        UsageError: naming ``where`` (and the key): not JSON, a key given
+            twice, not a non-empty object, a value that is no band of the model.
     """
-    try:
-        content = json.loads(text)
-    except ValueError as e:
-        raise UsageError(f"--band_map {where} is not JSON: {_line(e)}") from None
+    content = strict_json("--band_map", where, text)
     if not isinstance(content, dict) or not content:
         raise UsageError(f"--band_map {where} must hold an object of asset keys and bands, "
                          f'e.g. {{"vv": "sentinel_1_VV"}}')
