@@ -309,3 +309,19 @@ def test_a_map_grid_not_of_10_m_pixels_is_said(base, reference_model, tmp_path, 
            "--stride", "4")
     err = capfd.readouterr().err  # (its windows all hold the cloud: nothing predicted, rc 1)
     assert "predict_map: WARNING: the map's grid has 20 m pixels" in err, err
+
+
+def test_an_encoding_that_flattens_a_band_is_said(base, folder, reference_model, tmp_path,
+                                                   capfd):
+    vv = read(band(base, "sentinel_1_VV")).astype(np.float64)
+    write_like(band(folder, "sentinel_1_VV"), band(base, "sentinel_1_VV"), (vv - 200) / 10,
+               dtype="float32", nodata=None)
+    path = str(tmp_path / "encoding.json")
+    for scale, said in ((10, False), (1000, True)):  # x 1000: nearly every value clips
+        json.dump({"sentinel_1_VV": {"scale": scale, "offset": 200, "min": 0, "max": 255}},
+                  open(path, "w"))
+        map_of(folder, reference_model, str(tmp_path / f"o{scale}" / "map.tif"),
+               "--encoding", path)
+        lines = [line for line in capfd.readouterr().err.splitlines()
+                 if "WARNING: band sentinel_1_VV encodes" in line]
+        assert len(lines) == int(said), lines

@@ -19,6 +19,7 @@ from transforms.dataset import files
 from transforms.mapping.config import MapConfig
 from transforms.mapping.geometry import MapGeometry, pixel_shape_note, pixel_size_note
 from transforms.mapping.pipeline import NAMESPACE, PredictMap
+from transforms.mapping.scene.sample import encoding_notes
 from transforms.mapping.scene import (IMAGE_BANDS, Scene, SceneError, is_stac, resampling_line,
                                       scene_files)
 from transforms.mapping.writer import (UNITS, location, map_units, output_problem,
@@ -75,8 +76,12 @@ def check_inputs(config: MapConfig) -> Scene:
     except ModelLoadError as e:
         raise runtime.InputError(str(e)) from e
     runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
+    try:
+        flattened = encoding_notes(scene)
+    except SceneError as e:
+        raise runtime.InputError(str(e)) from e
     for note in (pixel_shape_note(scene.grid.transform, config.stride),
-                 pixel_size_note(scene.grid), resampling_line(scene)):
+                 pixel_size_note(scene.grid), resampling_line(scene), *flattened):
         if note:
             print(f"predict_map: {note}", file=sys.stderr)
     return scene

@@ -17,6 +17,12 @@ from transforms.runtime.errors import UsageError
 
 SUFFIXES = (".tif", ".tiff")
 
+#: GDAL's limits for a raster read over HTTP(S) (a STAC asset's href), unless
+#: the environment sets its own: without them a server that never answers
+#: holds a read for as long as the server keeps the connection open
+for _option, _seconds in (("GDAL_HTTP_CONNECTTIMEOUT", "10"), ("GDAL_HTTP_TIMEOUT", "120")):
+    os.environ.setdefault(_option, _seconds)
+
 
 class SceneError(Exception):
     """A scene that cannot be mapped, with the file or band at fault."""
