@@ -39,6 +39,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES: Dict[str, List[str]] = {
     # the released ISMN rules: station, sensor, the reading window
     "transforms/merge/rules.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
+    "transforms/insitu/listing.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
+    "transforms/insitu/window.py": ["tests/test_ismn_rules.py", "tests/test_pipeline_rules.py"],
     # the dataset's wire format, TFRecord framing and the decoding rules
     "transforms/dataset/example_proto.py": ["tests/test_example_proto.py", "tests/test_fuzz_readers.py"],
     "transforms/dataset/tfrecord_io.py": ["tests/test_tfrecord_io.py", "tests/test_fuzz_readers.py"],

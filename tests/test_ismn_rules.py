@@ -6,7 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from transforms.merge import ismn_files, rules
+from transforms.insitu import ismn_files, listing, window
+from transforms.merge import rules
 
 
 @pytest.mark.parametrize("id_station,ismn_station,ok", [
@@ -36,11 +37,11 @@ def test_resolve_sensor():
                "CS655_soil_moisture_0.500000_0.500000",
                "CS655_soil_moisture_0.050000_0.050000"]
     # the released rule: the first accepted sensor in the order listed, not sorted
-    assert rules.resolve_sensor(sensors) == "ThetaProbe-ML2X_soil_moisture_0.050000_0.050000"
-    assert rules.resolve_sensor(sensors[1:]) == "CS655_soil_moisture_0.050000_0.050000"
-    assert rules.resolve_sensor(["X_soil_moisture_0.000000_0.050000"]) == "X_soil_moisture_0.000000_0.050000"
-    assert rules.resolve_sensor(["X_soil_moisture_0.050800_0.050800"]) == "X_soil_moisture_0.050800_0.050800"
-    assert rules.resolve_sensor(["X_soil_moisture_0.500000_0.500000",
+    assert listing.resolve_sensor(sensors) == "ThetaProbe-ML2X_soil_moisture_0.050000_0.050000"
+    assert listing.resolve_sensor(sensors[1:]) == "CS655_soil_moisture_0.050000_0.050000"
+    assert listing.resolve_sensor(["X_soil_moisture_0.000000_0.050000"]) == "X_soil_moisture_0.000000_0.050000"
+    assert listing.resolve_sensor(["X_soil_moisture_0.050800_0.050800"]) == "X_soil_moisture_0.050800_0.050800"
+    assert listing.resolve_sensor(["X_soil_moisture_0.500000_0.500000",
                                 "X_soil_temperature_0.050000_0.050000"]) is None
 
 
@@ -51,13 +52,13 @@ def test_resolve_sensor():
      ("REMEDHUS", "Carretoro", "Stevens_Hydra_Probe_soil_temperature_0.000000_0.050000")),
 ])
 def test_parse_file_name(path, expected):
-    assert rules.parse_file_name(path).key == expected
+    assert listing.parse_file_name(path).key == expected
 
 
 @pytest.mark.parametrize("bad", ["SCAN/x.stm", "SCAN/St/readme.stm", "SCAN/St/A_B_C_sm_x_y_Z_1_2.stm"])
 def test_parse_file_name_rejects(bad):
-    with pytest.raises(rules.IsmnDataError):
-        rules.parse_file_name(bad)
+    with pytest.raises(listing.IsmnDataError):
+        listing.parse_file_name(bad)
 
 
 def test_build_catalog_first_file_wins_and_bad_names():
@@ -65,7 +66,7 @@ def test_build_catalog_first_file_wins_and_bad_names():
              "N/S/N_N_S_sm_0.050000_0.050000_P_20170101_20220101.stm",
              "N/S/N_N_S_ts_0.050000_0.050000_P_20150101_20220101.stm",
              "N/S/garbage.stm"]
-    cat = rules.build_catalog(paths)
+    cat = listing.build_catalog(paths)
     assert cat.stations == {"N": {"S": ["P_soil_moisture_0.050000_0.050000",
                                         "P_soil_temperature_0.050000_0.050000"]}}
     assert cat.files[("N", "S", "P_soil_moisture_0.050000_0.050000")] == paths[0]
@@ -74,7 +75,7 @@ def test_build_catalog_first_file_wins_and_bad_names():
 
 
 def _readings(times):
-    return rules.Readings(np.array(times, dtype=np.int64), np.arange(len(times)) / 10.0,
+    return window.Readings(np.array(times, dtype=np.int64), np.arange(len(times)) / 10.0,
                          ["G"] * len(times))
 
 
@@ -92,36 +93,36 @@ T = 1_500_000_000  # a reading time, whole minutes
     (T, [], "lookup"),
 ])
 def test_match_window(t_s, times, kind):
-    assert rules.match_readings(_readings(times), t_s, 180).kind == kind
+    assert window.match_readings(_readings(times), t_s, 180).kind == kind
 
 
 def test_match_float32_rounded_timestamp():
     # hourly reading stored as float32 millis is up to ~65 s off
     stored = float(np.float32(T * 1000))
     assert stored != T * 1000
-    t_s = rules.timestamp_seconds(stored)
+    t_s = window.timestamp_seconds(stored)
     assert abs(t_s - T) <= 66
-    m = rules.match_readings(_readings([T - 3600, T, T + 3600]), t_s, 180)
+    m = window.match_readings(_readings([T - 3600, T, T + 3600]), t_s, 180)
     assert m.kind == "success" and m.value == 0.1
 
 
 def test_match_good_flags_only():
-    r = rules.Readings(np.array([T, T + 60]), np.array([0.1, 0.2]), ["D01", "G"])
-    assert rules.match_readings(r, T, 180).kind == "value"
-    m = rules.match_readings(r, T, 180, good_flags_only=True)
+    r = window.Readings(np.array([T, T + 60]), np.array([0.1, 0.2]), ["D01", "G"])
+    assert window.match_readings(r, T, 180).kind == "value"
+    m = window.match_readings(r, T, 180, good_flags_only=True)
     assert m.kind == "success" and m.value == 0.2
 
 
 def test_timestamp_seconds():
-    assert rules.timestamp_seconds(1_500_000_000_999.0) == 1_500_000_000
+    assert window.timestamp_seconds(1_500_000_000_999.0) == 1_500_000_000
     with pytest.raises(ValueError):
-        rules.timestamp_seconds(float("nan"))
+        window.timestamp_seconds(float("nan"))
 
 
 def test_build_catalog_keeps_the_listed_sensor_order():
     paths = ["N/S/N_N_S_sm_0.050000_0.050000_ThetaProbe-ML2X_20150101_20220101.stm",
              "N/S/N_N_S_sm_0.050000_0.050000_CS655_20150101_20220101.stm"]
-    cat = rules.build_catalog(paths)
+    cat = listing.build_catalog(paths)
     assert cat.stations["N"]["S"] == ["ThetaProbe-ML2X_soil_moisture_0.050000_0.050000",
                                       "CS655_soil_moisture_0.050000_0.050000"]
     assert cat.instruments["CS655_soil_moisture_0.050000_0.050000"] == "CS655"
@@ -146,13 +147,13 @@ def test_choose_sensor_released_and_matching_the_type():
     ("/etc/SCAN/St/f.stm", False), ("SCAN/../../St/f.stm", False), ("C:/x/St/f.stm", False),
     ("SCAN\\..\\..\\f.stm", False)])
 def test_is_safe_member(name, safe):
-    assert rules.is_safe_member(name) is safe
+    assert listing.is_safe_member(name) is safe
 
 
 @pytest.mark.parametrize("ms", [3e38, -3e38, 2.6e14, -6.3e13])
 def test_timestamp_outside_datetime_range_is_an_error_naming_the_value(ms):
     with pytest.raises(ValueError, match="outside years 1-9999"):
-        rules.timestamp_seconds(ms)
+        window.timestamp_seconds(ms)
 
 
 def test_first_bad_line_names_the_line(tmp_path):
@@ -171,15 +172,15 @@ def test_first_bad_line_names_the_line(tmp_path):
 # ---------------------------------------------------------------- what failures say
 
 def test_match_reasons_name_the_readings():
-    r = rules.Readings(np.array([T, T + 60]), np.array([0.25, 0.3]), ["G", "D01"])
-    assert rules.match_readings(r, T + 3600, 180) == rules.Match(
+    r = window.Readings(np.array([T, T + 60]), np.array([0.25, 0.3]), ["G", "D01"])
+    assert window.match_readings(r, T + 3600, 180) == window.Match(
         "lookup", reason="no reading within +-180 s of 2017-07-14T03:40:00Z")
-    assert rules.match_readings(r, T + 3600, 180, good_flags_only=True).reason == (
+    assert window.match_readings(r, T + 3600, 180, good_flags_only=True).reason == (
         "no reading flagged G within +-180 s of 2017-07-14T03:40:00Z")
-    assert rules.match_readings(r, T, 180) == rules.Match(
+    assert window.match_readings(r, T, 180) == window.Match(
         "value", reason="2 readings within +-180 s of 2017-07-14T02:40:00Z: "
                         "2017-07-14T02:40:00Z=0.25 [G], 2017-07-14T02:41:00Z=0.3 [D01]")
-    assert rules.match_readings(r, T - 100, 120) == rules.Match(
+    assert window.match_readings(r, T - 100, 120) == window.Match(
         "success", 0.25, reason="reading 2017-07-14T02:40:00Z flag G")
 
 
@@ -199,9 +200,9 @@ def test_first_bad_line_cases(tmp_path, text, header_values, expected):
 
 
 def test_sensor_names_and_instruments():
-    assert rules._variable_name("sm") == "soil_moisture"
-    assert rules._variable_name("xyz") == "xyz"  # unknown short names kept
-    f = rules.parse_file_name("top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
+    assert listing._variable_name("sm") == "soil_moisture"
+    assert listing._variable_name("xyz") == "xyz"  # unknown short names kept
+    f = listing.parse_file_name("top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
     assert (f.network, f.station, f.sensor, f.instrument, f.path) == (
         "N", "S", "Probe_A_xyz_0.050000_0.050000", "Probe_A",
         "top/N/S/N_N_S_xyz_0.050000_0.050000_Probe_A_20150101_20220101.stm")
@@ -210,7 +211,7 @@ def test_sensor_names_and_instruments():
     assert not rules.instrument_matches("", "CS655") and not rules.instrument_matches("CS655", "")
     assert not rules.instrument_matches("CS655", "CS616")
     assert not rules.instrument_matches("TDR", "ThetaProbe")
-    assert rules.is_safe_member("C") and not rules.is_safe_member("C:")
+    assert listing.is_safe_member("C") and not listing.is_safe_member("C:")
 
 
 def test_choose_sensor_falls_back_to_the_sensor_name_for_the_instrument():
@@ -220,7 +221,7 @@ def test_choose_sensor_falls_back_to_the_sensor_name_for_the_instrument():
 
 
 def test_build_catalog_goes_on_after_a_bad_name():
-    cat = rules.build_catalog(["N/S/bad.stm",
+    cat = listing.build_catalog(["N/S/bad.stm",
                               "N/S/N_N_S_sm_0.050000_0.050000_P_20150101_20220101.stm"])
     assert cat.bad_names == ["N/S/bad.stm"] and list(cat.files) == [
         ("N", "S", "P_soil_moisture_0.050000_0.050000")]
@@ -277,7 +278,7 @@ def test_unsafe_members_are_left_out_of_the_listing(tmp_path, caplog):
     path = _download(tmp_path, {f"N/S/{NAME}": b"", f"../../N/S/{NAME}": b""}, "zip")
     assert ismn_files.list_data_files(path) == [f"N/S/{NAME}"]
     assert "points outside the archive" in caplog.text
-    with pytest.raises(rules.IsmnDataError, match="not a file inside the ISMN download"):
+    with pytest.raises(listing.IsmnDataError, match="not a file inside the ISMN download"):
         with zipfile.ZipFile(path) as z:
             ismn_files.read_readings(path, f"../../N/S/{NAME}", z)
 
@@ -286,23 +287,23 @@ def test_folder_one_level_deeper_and_missing_paths(tmp_path):
     root = _download(tmp_path, {f"extra/N/S/{NAME}": _ceop_file(["0.2000"])}, "dir")
     assert ismn_files.list_data_files(root) == [f"extra/N/S/{NAME}"]
     assert ismn_files.list_data_files(str(tmp_path / "ISMN") + "/") == [f"extra/N/S/{NAME}"]
-    with pytest.raises(rules.IsmnDataError, match="ISMN folder not found: .*nope"):
+    with pytest.raises(listing.IsmnDataError, match="ISMN folder not found: .*nope"):
         ismn_files.list_data_files(str(tmp_path / "nope"))
-    with pytest.raises(rules.IsmnDataError, match="ISMN archive not found: .*nope.zip"):
+    with pytest.raises(listing.IsmnDataError, match="ISMN archive not found: .*nope.zip"):
         ismn_files.list_data_files(str(tmp_path / "nope.zip"))
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
-    with pytest.raises(rules.IsmnDataError, match="is not a readable zip"):
+    with pytest.raises(listing.IsmnDataError, match="is not a readable zip"):
         ismn_files.list_data_files(str(tmp_path / "bad.zip"))
 
 
 def test_unreadable_file_names_the_file_and_line(tmp_path):
     path = _download(tmp_path, {f"N/S/{NAME}": _ceop_file(["0.2000", "abc", "0.3"])}, "zip")
-    with pytest.raises(rules.IsmnDataError) as e:
+    with pytest.raises(listing.IsmnDataError) as e:
         ismn_files.read_readings(path, f"N/S/{NAME}")
     assert str(e.value).startswith(f"ISMN file {path}:N/S/{NAME} could not be parsed: line 2: "
                                    f"'2015/01/01 01:00 2015/01/01 01:00 N N S")
     empty = _download(tmp_path / "e", {f"N/S/{NAME}": b""}, "dir")
-    with pytest.raises(rules.IsmnDataError, match=f"ISMN file {empty}/N/S/{NAME}"):
+    with pytest.raises(listing.IsmnDataError, match=f"ISMN file {empty}/N/S/{NAME}"):
         ismn_files.read_readings(empty, f"N/S/{NAME}")
 
 
@@ -321,33 +322,33 @@ def test_provenance_identifies_the_snapshot(tmp_path, layout):
         assert p["size_bytes"] == os.path.getsize(path)
         assert p["modified_unix"] == pytest.approx(os.path.getmtime(path), abs=1)
     else:
-        listing = "".join(f"{n}\t{len(d)}\n" for n, d in sorted(files.items()))
-        assert p["sha256_of_listing"] == hashlib.sha256(listing.encode()).hexdigest()
+        names = "".join(f"{n}\t{len(d)}\n" for n, d in sorted(files.items()))
+        assert p["sha256_of_listing"] == hashlib.sha256(names.encode()).hexdigest()
         assert p["size_bytes"] == sum(len(d) for d in files.values()) and p["files"] == 2
         assert p["modified_unix"] == pytest.approx(
             max(os.path.getmtime(os.path.join(path, n)) for n in files), abs=1)
 
 
 def test_timestamp_bounds_are_inclusive_and_errors_say_why():
-    assert rules.timestamp_seconds(float(rules.MIN_TIMESTAMP_MS)) == rules.MIN_TIMESTAMP_MS // 1000
-    assert rules.timestamp_seconds(float(rules.MAX_TIMESTAMP_MS)) == rules.MAX_TIMESTAMP_MS // 1000
-    assert rules.timestamp_seconds(-1500.7) == -2  # truncated to ms, then floored to seconds
-    assert rules.timestamp_seconds(1999.9) == 1
-    for bad, why in ((rules.MIN_TIMESTAMP_MS - 1.0, "outside years 1-9999"),
-                     (rules.MAX_TIMESTAMP_MS + 1.0, "outside years 1-9999"),
+    assert window.timestamp_seconds(float(window.MIN_TIMESTAMP_MS)) == window.MIN_TIMESTAMP_MS // 1000
+    assert window.timestamp_seconds(float(window.MAX_TIMESTAMP_MS)) == window.MAX_TIMESTAMP_MS // 1000
+    assert window.timestamp_seconds(-1500.7) == -2  # truncated to ms, then floored to seconds
+    assert window.timestamp_seconds(1999.9) == 1
+    for bad, why in ((window.MIN_TIMESTAMP_MS - 1.0, "outside years 1-9999"),
+                     (window.MAX_TIMESTAMP_MS + 1.0, "outside years 1-9999"),
                      (float("inf"), "is not finite"), (float("nan"), "is not finite")):
         with pytest.raises(ValueError, match=why):
-            rules.timestamp_seconds(bad)
+            window.timestamp_seconds(bad)
 
 
 def test_parse_file_name_normalises_the_path():
     name = "N_N_S_sm_0.05_0.05_CS655_20150101_20220101.stm"  # exactly nine parts
-    f = rules.parse_file_name("\\".join(["", "root", "N", "S", name]) + "/")
+    f = listing.parse_file_name("\\".join(["", "root", "N", "S", name]) + "/")
     assert (f.network, f.station, f.instrument, f.path) == ("N", "S", "CS655", f"root/N/S/{name}")
     assert f.sensor == "CS655_soil_moisture_0.050000_0.050000"
     for bad in (f"N/S/{name[:-4]}.csv", "N/S/N_N_S_sm_0.05_0.05_CS655_2015.stm", name):
-        with pytest.raises(rules.IsmnDataError):
-            rules.parse_file_name(bad)
+        with pytest.raises(listing.IsmnDataError):
+            listing.parse_file_name(bad)
 
 
 def test_instrument_names_compare_without_case_and_punctuation():

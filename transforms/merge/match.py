@@ -4,7 +4,7 @@
 input; ``ResolveFn`` applies the released station and sensor rules
 (``rules.resolve_station``, ``rules.choose_sensor``) to each ``ExampleRef``;
 ``MatchSensorFn`` parses each needed sensor file once and applies the window
-rule (``rules.match_readings``) to all of that sensor's refs.
+rule (``window.match_readings``) to all of that sensor's refs.
 """
 
 import dataclasses
@@ -19,7 +19,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import schema
 from transforms.dataset.failures import Failure
-from transforms.merge import ismn_files, rules
+from transforms.insitu import ismn_files, listing, window
+from transforms.merge import rules
 from transforms.merge.accounting import COUNTERS
 from transforms.merge.scan import ExampleRef
 
@@ -28,7 +29,7 @@ _LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class CatalogOrError:
-    catalog: Optional[rules.Catalog]
+    catalog: Optional[listing.Catalog]
     error: Optional[str] = None
     provenance: Optional[Dict[str, object]] = None
 
@@ -41,13 +42,13 @@ def read_catalog(ismn_path: str) -> CatalogOrError:
     """
     try:
         paths = ismn_files.list_data_files(ismn_path)
-        catalog = rules.build_catalog(paths)
+        catalog = listing.build_catalog(paths)
         if not catalog.files:
-            raise rules.IsmnDataError(
+            raise listing.IsmnDataError(
                 f"ISMN download {ismn_path}: no ISMN data file found in the layout "
-                f"{rules.LAYOUT} ({len(paths)} .stm files seen)")
+                f"{listing.LAYOUT} ({len(paths)} .stm files seen)")
         prov = ismn_files.provenance(ismn_path, len(catalog.files))
-    except rules.IsmnDataError as e:
+    except listing.IsmnDataError as e:
         _LOG.error("%s", e)
         COUNTERS("ismn_archive_errors").inc()
         return CatalogOrError(None, str(e), {"path": ismn_path, "error": str(e)})
@@ -118,8 +119,8 @@ def resolve_ref(ref: ExampleRef, cat: CatalogOrError, match_sensor_type: bool = 
     sensor, mismatch = rules.choose_sensor(stations[matches[0]], cat.catalog.instruments, id_type,
                                           match_sensor_type)
     if sensor is None:
-        return lookup_failure(f"station {network}/{matches[0]} has no sensor with "
-                              f"'{rules.SENSOR_DEPTH_TOKEN}' and '{rules.SENSOR_VARIABLE_TOKEN}'",
+        tokens = f"'{listing.SENSOR_DEPTH_TOKEN}' and '{listing.SENSOR_VARIABLE_TOKEN}'"
+        return lookup_failure(f"station {network}/{matches[0]} has no sensor with {tokens}",
                               matches[1:])
     return Resolution((network, matches[0], sensor), None, matches[1:], mismatch)
 
@@ -197,7 +198,7 @@ class MatchSensorFn(beam.DoFn):
         try:
             readings = ismn_files.read_readings(self.ismn_path, rel_path, self._zip_file())
             self.count.files_read.inc()
-        except rules.IsmnDataError as e:
+        except listing.IsmnDataError as e:
             _LOG.error("%s", e)
             self.count.files_failed.inc()
             for ref in refs:
@@ -207,11 +208,11 @@ class MatchSensorFn(beam.DoFn):
                     ismn_file=rel_path))
             return
         for ref in refs:
-            m = rules.match_readings(readings, rules.timestamp_seconds(ref.timestamp),
+            m = window.match_readings(readings, window.timestamp_seconds(ref.timestamp),
                                     self.tolerance_s, self.good_flags_only)
             if (self.nonfinite_as_value_failure and m.kind == "success"
                     and not math.isfinite(m.value)):
-                m = rules.Match("value", reason=f"the one reading is {m.value} ({m.reason})")
+                m = window.Match("value", reason=f"the one reading is {m.value} ({m.reason})")
             if m.kind == "success":
                 self.count.success.inc()
                 yield ref.shard, (ref.index, m.value)

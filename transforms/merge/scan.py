@@ -17,7 +17,7 @@ import apache_beam as beam
 from transforms.dataset import example_proto, keys, schema
 from transforms.dataset.failures import Failure, malformed
 from transforms.dataset.walks import ShardReader
-from transforms.merge import rules
+from transforms.insitu import window
 from transforms.merge.accounting import COUNTERS, ScanReport
 
 _LOG = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def classify_record(shard: str, index: int, record: bytes):
     else:
         try:
             schema.split_sensor_id(sensor_id)
-            rules.timestamp_seconds(timestamp)
+            window.timestamp_seconds(timestamp)
         except ValueError as e:
             problem = str(e)
     if problem:

@@ -1,6 +1,7 @@
 """ISMN downloads as files: listing them, reading one sensor's readings, provenance.
 
-The I/O half of the merge's ISMN side (the rules are ``transforms.merge.rules``):
+The I/O half of the ISMN ground floor (the names and the window rule are
+``listing`` and ``window``), used by the label merge:
 
 * ``list_data_files``: the ``.stm`` data files of a download (zip or
   extracted folder, local or ``gs://``), from one listing, no file reads.
@@ -35,7 +36,8 @@ import pandas as pd
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.merge.rules import IsmnDataError, Readings, is_safe_member
+from transforms.insitu.listing import IsmnDataError, is_safe_member
+from transforms.insitu.window import Readings
 
 _LOG = logging.getLogger(__name__)
 
