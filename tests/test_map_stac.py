@@ -590,3 +590,30 @@ def test_predict_map_says_an_unreachable_api_in_one_line(reference_model, tmp_pa
     assert rc == 1 and time.time() - started < 10 and len(lines) == 1, lines
     assert f"the STAC API http://127.0.0.1:{port}/ cannot be searched" in lines[0]
     assert not (tmp_path / "maps").exists() or not os.listdir(tmp_path / "maps")
+
+
+def test_an_api_answering_an_http_error_is_named_by_its_status(monkeypatch):
+    """A 404 with an empty body: the line says the status, not a bare
+    ``APIError`` and no timeout it did not run into."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(runtime.InputError) as e:
+            search(f"http://127.0.0.1:{server.server_port}/").open_scene()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "answered HTTP 404" in str(e.value) and "timeout" not in str(e.value), str(e.value)

@@ -374,9 +374,11 @@ def search_items(api: str, collections: str, bbox: str,
                 collections=[c.strip() for c in collections.split(",")], bbox=box,
                 datetime=datetime, max_items=MAX_SEARCH_ITEMS + 1).items())
     except Exception as e:  # requests', pystac-client's and pystac's errors alike
-        raise SceneError(f"the STAC API {api} cannot be searched (connect timeout "
-                         f"{CONNECT_SECONDS:g} s, answer {READ_SECONDS:g} s): "
-                         f"{type(e).__name__}: {_line(e)}") from None
+        status = getattr(e, "status_code", None)  # pystac-client's APIError: the HTTP answer
+        why = (f"it answered HTTP {status}" + (f": {_line(e)}" if _line(e) else "")
+               if status else f"{type(e).__name__}: {_line(e)} (connect timeout "
+               f"{CONNECT_SECONDS:g} s, answer {READ_SECONDS:g} s)")
+        raise SceneError(f"the STAC API {api} cannot be searched: {why}") from None
     if not items:
         raise SceneError(f"{where} found no item")
     if len(items) > MAX_SEARCH_ITEMS:
