@@ -617,3 +617,16 @@ def test_an_api_answering_an_http_error_is_named_by_its_status(monkeypatch):
         server.shutdown()
         server.server_close()
     assert "answered HTTP 404" in str(e.value) and "timeout" not in str(e.value), str(e.value)
+
+
+def test_a_catalog_whose_links_form_a_cycle_is_one_line(tmp_path):
+    def catalog(ident, child):
+        return {"type": "Catalog", "stac_version": "1.0.0", "id": ident, "description": ident,
+                "links": [{"rel": "child", "href": child, "type": "application/json"}]}
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog("root", "sub/catalog.json")))
+    (tmp_path / "sub" / "catalog.json").write_text(json.dumps(catalog("sub", "../catalog.json")))
+    with pytest.raises(SceneError, match="child links form a cycle") as e:
+        read_scene(str(tmp_path / "catalog.json"))
+    assert "\n" not in str(e.value)

@@ -168,6 +168,9 @@ def _load(path: str) -> List[pystac.Item]:
         return list(catalog.get_items(recursive=True))
     except SceneError:
         raise
+    except RecursionError:  # pystac follows child links for ever round a cycle
+        raise SceneError(f"{path}: its catalog's child links form a cycle (a child links back "
+                         f"to a catalog above it)") from None
     except Exception as e:  # pystac's KeyError, TypeError, STACError ... on a malformed object
         raise SceneError(f"{path} is not a valid STAC ItemCollection or Catalog: "
                          f"{type(e).__name__}: {_line(e)}") from None
