@@ -31,6 +31,7 @@ from transforms.mapping.geometry import Region
 from transforms.mapping.points import Point
 from transforms.mapping.release import band_values, correlation, example_centre, shard_records
 from transforms.mapping.scene import Scene, read_region
+from transforms.mapping.scene.grids import extent_in
 from transforms.mapping.tiles import aux_at_points
 from transforms.runtime.cli import plural
 from transforms.runtime.errors import InputError
@@ -58,15 +59,9 @@ def centre_pixel(scene: Scene, lat: float, lon: float) -> Optional[Tuple[int, in
 def scene_extent(scene: Scene) -> Tuple[float, float, float, float]:
     """``(south, north, west, east)``: the WGS84 bounds of the scene's grid
     (its edges sampled, so a projected scene's curved edges are covered)."""
-    from affine import Affine
-    from pyproj import CRS, Transformer
+    from pyproj import CRS
 
-    grid = scene.grid
-    corners = [Affine(*grid.transform) @ (c, r) for c in (0, grid.width) for r in (0, grid.height)]
-    xs, ys = [x for x, _ in corners], [y for _, y in corners]
-    west, south, east, north = Transformer.from_crs(
-        CRS.from_wkt(grid.crs), 4326, always_xy=True).transform_bounds(
-        min(xs), min(ys), max(xs), max(ys), densify_pts=21)
+    west, south, east, north = extent_in(scene.grid, CRS.from_epsg(4326).to_wkt())
     return south, north, west, east
 
 

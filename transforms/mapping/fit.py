@@ -32,10 +32,10 @@ from transforms.mapping.examples import ReleasedWindows, compare_with_examples
 from transforms.mapping.scene import (ALL_BANDS, AUX_BANDS, AUX_RANGE, IMAGE_BANDS, Scene,
                                       values_at)
 from transforms.mapping.scene.encoding import FIT_KEYS, KEYS
-from transforms.runtime import InputError, UsageError, plural
+from transforms.runtime import InputError, UsageError, check_writable, plural
 
 __all__ = ["DEFAULT_MIN_R", "ValueSums", "check_fit_flags", "fit_band", "fit_encoding",
-           "poor_fits", "write_comparison", "write_fit"]
+           "parse_acquired", "poor_fits", "write_comparison", "write_fit"]
 
 #: ``--fit_min_r``'s default: a band whose fit's |r| is below is refused. An
 #: affine encoding rounded to integers keeps r above 0.99 for any band whose
@@ -218,9 +218,7 @@ def check_fit_flags(fit_encoding: Optional[str], fit_min_r: Optional[float],
     if "://" not in fit_encoding:
         if not os.path.isdir(os.path.dirname(fit_encoding) or "."):
             raise UsageError(f"--fit_encoding {fit_encoding}: its folder does not exist")
-        from transforms import runtime
-
-        runtime.check_writable(os.path.dirname(fit_encoding) or ".", "--fit_encoding")
+        check_writable(os.path.dirname(fit_encoding) or ".", "--fit_encoding")
     for flag, path in inputs:
         if path and "://" not in path and os.path.exists(path) and os.path.exists(
                 fit_encoding) and os.path.samefile(path, fit_encoding):
@@ -250,7 +248,8 @@ def acquisitions_line(found: Dict[str, object]) -> str:
     return f"examples inside the scene by (Sentinel-1 day, Sentinel-2 day): {listed}{hint}"
 
 
-def parse_acquired(text: Optional[str], compare_with: Optional[str]) -> Optional[Tuple[str, str]]:
+def parse_acquired(text: Optional[str],
+                   compare_with: Optional[str]) -> Optional[Tuple[str, str]]:
     """``--acquired 2021-06-01,2021-06-03`` as two days (None when not given).
 
     Args:

@@ -107,6 +107,26 @@ def grid_difference(grid: Grid, other: Grid) -> str:
     return "; ".join(parts)
 
 
+def extent(grid: Grid) -> Tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of ``grid``'s corners in its own CRS
+    (any orientation)."""
+    a, b, c, d, e, f = grid.transform
+    xs = [a * col + b * row + c for col in (0, grid.width) for row in (0, grid.height)]
+    ys = [d * col + e * row + f for col in (0, grid.width) for row in (0, grid.height)]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def extent_in(grid: Grid, crs: str) -> Tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of ``grid``'s extent in the CRS ``crs``
+    (WKT), its edges sampled (21 points a side) so curved edges are covered.
+
+    Raises:
+        pyproj's errors: the grid has no place in ``crs`` (bounds may also
+        come back infinite).
+    """
+    return _transformer(grid.crs, crs).transform_bounds(*extent(grid), densify_pts=21)
+
+
 def wrap_longitudes(grid: Grid, x: np.ndarray) -> np.ndarray:
     """``x`` in ``grid``'s CRS, longitudes outside a geographic grid's span
     moved by whole turns into it (-10 is 350 on a 0-360 grid).
@@ -120,13 +140,10 @@ def wrap_longitudes(grid: Grid, x: np.ndarray) -> np.ndarray:
         The coordinates to look the points up at (``x`` itself for a
         projected grid or when every point is inside).
     """
-    from affine import Affine
-
     crs = _crs(grid.crs)
     if not crs.is_geographic or "degree" not in (crs.axis_info[0].unit_name or "degree"):
         return x
-    corners = [Affine(*grid.transform) @ (c, r) for c in (0, grid.width) for r in (0, grid.height)]
-    west, east = min(c[0] for c in corners), max(c[0] for c in corners)
+    west, _, east, _ = extent(grid)
     x = np.asarray(x, np.float64)
     away = np.isfinite(x) & ((x < west) | (x >= east))
     if not away.any():

@@ -24,8 +24,8 @@ from transforms.mapping.scene.bands import (ALL_BANDS, AUX_BANDS, IMAGE_BANDS, S
                                             band_names, orientation_problem, source_file)
 from transforms.mapping.scene.encoding import Encoding
 from transforms.mapping.scene.files import SceneError, geotiffs_in, rasterio_path, subfolders_in
-from transforms.mapping.scene.grids import (Grid, crs_name, grid_difference, grid_of,
-                                            pixel_size_text)
+from transforms.mapping.scene.grids import (Grid, crs_name, extent, extent_in, grid_difference,
+                                            grid_of, pixel_size_text)
 from transforms.mapping.scene.sources import BandSource
 
 #: the band whose grid the map takes unless ``--grid_like`` says otherwise
@@ -182,36 +182,18 @@ def map_grid(grid_like: str, found: Dict[str, List[SourceFile]]) -> Grid:
     return grid
 
 
-def _bounds_in(grid: Grid, crs: str) -> Optional[Tuple[float, float, float, float]]:
-    """``(west, south, east, north)`` of ``grid``'s extent in ``crs`` (its
-    edges densified; None when it has no place there)."""
-    from affine import Affine
-    from pyproj import CRS, Transformer
-
-    corners = [Affine(*grid.transform) @ (c, r) for c in (0, grid.width) for r in (0, grid.height)]
-    xs, ys = [x for x, _ in corners], [y for _, y in corners]
-    try:
-        bounds = Transformer.from_crs(CRS.from_wkt(grid.crs), CRS.from_wkt(crs),
-                                      always_xy=True).transform_bounds(
-            min(xs), min(ys), max(xs), max(ys), densify_pts=21)
-    except Exception:  # pyproj: no place for the grid in that CRS
-        return None
-    return bounds if all(math.isfinite(b) for b in bounds) else None
-
-
 def _overlaps(source: SourceFile, grid: Grid) -> bool:
     """Whether ``source``'s file may cover part of the map's ``grid``
-    (bounding boxes in the file's CRS, a 0-360 degree grid counted as
-    covering all longitudes; True when it cannot be told)."""
-    from affine import Affine
-
-    bounds = _bounds_in(grid, source.grid.crs)
-    if bounds is None:
+    (bounding boxes in the file's CRS, a global geographic raster counted
+    as covering all longitudes; False when the map's grid has no place in
+    the file's CRS)."""
+    try:
+        bounds = extent_in(grid, source.grid.crs)
+    except Exception:  # pyproj: no place for the grid in that CRS
         return False
-    g = source.grid
-    corners = [Affine(*g.transform) @ (c, r) for c in (0, g.width) for r in (0, g.height)]
-    west, east = min(x for x, _ in corners), max(x for x, _ in corners)
-    south, north = min(y for _, y in corners), max(y for _, y in corners)
+    if not all(math.isfinite(v) for v in bounds):
+        return False
+    west, south, east, north = extent(source.grid)
     if east - west >= 359:  # a global geographic raster: longitudes wrap
         west, east = -math.inf, math.inf
     return not (bounds[2] < west or bounds[0] > east or bounds[3] < south or bounds[1] > north)
