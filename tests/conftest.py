@@ -45,3 +45,30 @@ def sample_512(tmp_path_factory):
     """A few examples at the released 512x512 size."""
     return _make(tmp_path_factory, "s512", num_shards=2, examples_per_shard=3,
                  image_size=512, seed=3, ismn_days=20)
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory):
+    """The project's wheel, built once a session from ``setup.py`` and a copy
+    of the tracked (and untracked, not ignored) files: a ``build/`` folder
+    left in the checkout by an earlier build would otherwise be packed as
+    it is."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for rel in listed:
+        if os.path.isfile(os.path.join(root, rel)):
+            os.makedirs(os.path.dirname(source / rel), exist_ok=True)
+            shutil.copy2(os.path.join(root, rel), source / rel)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--disable-pip-version-check", "-w", str(out / "dist"), str(source)],
+                   check=True, cwd=str(out))
+    (wheel,) = (out / "dist").glob("*.whl")
+    return wheel
+

@@ -105,15 +105,25 @@ def export_linear_model(folder: str, crop: bool = False) -> str:
              + AUX_WEIGHTS[0] * a[:, 0] + AUX_WEIGHTS[1] * a[:, 1])
         out = tf.clip_by_value(tf.cast(z, tf.float32), -1e30, 1e30, name="clip_by_value")
         assert out.name == "clip_by_value:0", out.name
-        with v1.Session(graph=graph) as sess:
-            builder = v1.saved_model.Builder(folder)
-            builder.add_meta_graph_and_variables(
-                sess, ["serve"], signature_def_map={
-                    "serving_default": v1.saved_model.predict_signature_def(
-                        inputs={"image": image, "low_res": low_res, "aux": aux},
-                        outputs={"soil_moisture": out})})
-            builder.save()
+        save_serving_model(folder, graph, image, low_res, aux, out)
     return folder
+
+
+def save_serving_model(folder: str, graph, image, low_res, aux, out) -> None:
+    """Save ``graph`` as a TF1 SavedModel (tag ``serve``) whose serving
+    signature maps the released inputs (``image``, ``low_res``, ``aux``
+    placeholders) to ``out`` (``clip_by_value:0``), as the released model's."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    with v1.Session(graph=graph) as sess:
+        builder = v1.saved_model.Builder(folder)
+        builder.add_meta_graph_and_variables(
+            sess, ["serve"], signature_def_map={
+                "serving_default": v1.saved_model.predict_signature_def(
+                    inputs={"image": image, "low_res": low_res, "aux": aux},
+                    outputs={"soil_moisture": out})})
+        builder.save()
 
 
 def dem_rule(elevation) -> np.ndarray:

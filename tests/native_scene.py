@@ -59,6 +59,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from map_oracle import save_serving_model  # tests' own: TensorFlow only
+
 VV, VH, ANGLE = "sentinel_1_VV", "sentinel_1_VH", "sentinel_1_angle"
 S2 = ("sentinel_2_B4", "sentinel_2_B3", "sentinel_2_B2", "sentinel_2_B8", "sentinel_2_B11",
       "sentinel_2_B12")
@@ -484,14 +486,7 @@ def export_model(folder: str) -> str:
         out = tf.clip_by_value(tf.cast(z - tf.floor(z), tf.float32), -1e30, 1e30,
                                name="clip_by_value")
         assert out.name == "clip_by_value:0", out.name
-        with v1.Session(graph=graph) as sess:
-            builder = v1.saved_model.Builder(folder)
-            builder.add_meta_graph_and_variables(
-                sess, ["serve"], signature_def_map={
-                    "serving_default": v1.saved_model.predict_signature_def(
-                        inputs={"image": image, "low_res": low, "aux": aux},
-                        outputs={"soil_moisture": out})})
-            builder.save()
+        save_serving_model(folder, graph, image, low, aux, out)
     return folder
 
 

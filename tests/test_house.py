@@ -19,7 +19,6 @@
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 
@@ -234,25 +233,13 @@ def test_no_module_over_400_lines():
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """The project's wheel installed into a folder outside the repository."""
-    out = tmp_path_factory.mktemp("wheel")
-    # build from a copy of the tracked files: a build/ folder left in the
-    # checkout by an earlier build would otherwise be packed as it is
-    source = out / "source"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for rel in listed:
-        if os.path.isfile(os.path.join(ROOT, rel)):
-            os.makedirs(os.path.dirname(source / rel), exist_ok=True)
-            shutil.copy2(os.path.join(ROOT, rel), source / rel)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "-w", str(out / "dist"), str(source)],
-                   check=True, cwd=str(out))
-    (wheel,) = (out / "dist").glob("*.whl")
+def installed(project_wheel, tmp_path_factory):
+    """The project's wheel (``conftest.project_wheel``) installed into a
+    folder outside the repository."""
+    out = tmp_path_factory.mktemp("installed")
     target = out / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "--target", str(target), str(wheel)],
+                    "--disable-pip-version-check", "--target", str(target), str(project_wheel)],
                    check=True, cwd=str(out))
     return target
 
