@@ -24,6 +24,12 @@ REQUIRED = [
     # Catalogs read by pystac, --stac_api searches by pystac-client
     "pystac==1.15.2",
     "pystac-client==0.9.1",
+    # soil-moisture cubes through time (transforms/mapping/cube.py): Zarr written through
+    # xarray-beam, read back by xarray + rioxarray (validate_map, users); gcsfs for gs:// stores
+    "xarray-beam==0.11.5",
+    "zarr==3.1.6",
+    "rioxarray==0.19.0",
+    "gcsfs==2026.7.0",
 ]
 
 setup(

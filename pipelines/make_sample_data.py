@@ -13,14 +13,18 @@ expected merge outcome and label) and ``<output_dir>/manifest.json``; with
 ``--scene_size N``, ``<output_dir>/scene/`` for ``predict_map``; with
 ``--native_scene_size N``, ``<output_dir>/native_scene/``: a scene as a user
 downloads it (each band on its own grid and in its own units, Sentinel-2 in
-two tiles) with its ``encoding.json`` and a STAC ``items.json``.
-See ``transforms.synthetic.generate`` (and ``scene``, ``native``) for what
-the data contains.
+two tiles) with its ``encoding.json`` and a STAC ``items.json``; with
+``--scene_series N`` (and ``--scene_size``), ``<output_dir>/series/``: N
+scenes ``scene_<YYYY-MM-DDTHH:MM>/`` through time, an ISMN download of
+stations inside them ``ISMN_series.zip`` and ``series.json``.
+See ``transforms.synthetic.generate`` (and ``scene``, ``native``, ``series``)
+for what the data contains.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import List, Optional
 
 from transforms import runtime, synthetic
@@ -63,28 +67,46 @@ class SampleDataOptions:
                             "this many 10 m pixels a side on Sentinel-1 VV's grid (each band on "
                             "its product's grid and in its units, Sentinel-2 in two tiles), "
                             "with encoding.json and a STAC items.json (default 0: none)")
+        p.add_argument("--scene_series", type=int, default=0,
+                       help="also write <output_dir>/series/: this many scenes like scene/ "
+                            "(--scene_size a side, required), 6 days apart from --start at "
+                            "10:00 UTC, in folders scene_YYYY-MM-DDTHH:MM, the soil drying and "
+                            "then wetted by rain; ISMN_series.zip (or ISMN_series/ with "
+                            "--ismn_layout dir): stations inside them whose 0.05 m readings at "
+                            "each scene time follow the examples' label rule on their map "
+                            "pixel's window at predict_map --stride equal to --image_size, one "
+                            "outside, one gap; series.json (default 0: none; 3 to 5 make a demo)")
 
 
 OPTION_CLASSES = (SampleDataOptions,)
 
 
 def parse_args(argv: Optional[List[str]] = None):
-    """``(SampleConfig, scene size, native scene size)`` from the command
-    line (UsageError: a flag to fix)."""
+    """``(SampleConfig, scene size, native scene size, SeriesConfig or None)``
+    from the command line (UsageError: a flag to fix)."""
     args = vars(command_parser("make_sample_data", OPTION_CLASSES).parse_args(argv))
-    scene_size, native_size = args.pop("scene_size"), args.pop("native_scene_size")
-    for flag, size in (("--scene_size", scene_size), ("--native_scene_size", native_size)):
+    sizes = args.pop("scene_size"), args.pop("native_scene_size"), args.pop("scene_series")
+    for flag, size in zip(("--scene_size", "--native_scene_size", "--scene_series"), sizes):
         if size < 0:
             raise runtime.UsageError(f"{flag} must be 0 (none) or more, not {size}")
-    return synthetic.SampleConfig(**args), scene_size, native_size
+    if sizes[2] and not sizes[0]:
+        raise runtime.UsageError("--scene_series needs --scene_size (its scenes' side)")
+    config, series = synthetic.SampleConfig(**args), None
+    if sizes[2]:
+        try:  # stations judged at predict_map --stride and window --image_size
+            series = synthetic.SeriesConfig(
+                os.path.join(config.output_dir, "series"), sizes[2], sizes[0], config.image_size,
+                config.image_size, config.start, seed=config.seed, nodata_box=cloud(sizes[0]),
+                ismn_format=config.ismn_format, ismn_layout=config.ismn_layout)
+        except ValueError as e:
+            raise runtime.UsageError(f"--scene_series: {e}") from None
+    return config, sizes[0], sizes[1], series
 
 
 def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
-    import os
-
     from transforms.synthetic.scene import SceneConfig, make_scene
 
-    config, scene_size, native_size = parse_args(argv)
+    config, scene_size, native_size, series = parse_args(argv)
     paths = synthetic.generate(config)
     if scene_size:
         folder = os.path.join(config.output_dir, "scene")
@@ -102,6 +124,8 @@ def run(argv: Optional[List[str]] = None) -> synthetic.SamplePaths:
         print(f"wrote the native scene {folder} ({native_size}x{native_size} pixels at 10 m on "
               f"Sentinel-1 VV's grid; map it with --encoding {folder}/encoding.json, or from "
               f"{folder}/items.json)")
+    if series:
+        synthetic.make_series(series)
     return paths
 
 

@@ -47,8 +47,14 @@ class PredictMapOptions(PipelineOptions):
                             help="the scene: a folder of GeoTIFFs of the model's bands, "
                                  "smap_sm.tif, gldas_sm.tif (a band may be a folder of files, "
                                  "mosaicked), or a STAC ItemCollection or Catalog .json "
-                                 "(local or gs://)")
+                                 "(local or gs://); a quoted glob of them makes a cube "
+                                 "(each scene's time in its name, e.g. "
+                                 "scene_2021-06-01T10:00, or its files' TIFFTAG_DATETIME or "
+                                 "items' datetime)")
         mapping.add_scene_arguments(parser)
+        parser.add_argument("--append", action="store_true", default=False,
+                            help="add the scenes' times to the existing cube --output_path "
+                                 "(.zarr): same grid and model, times after its last")
         parser.add_argument("--stride", type=int, default=32,
                             help="scene pixels per map pixel, even (default 32: 320 m at the "
                                  "release's 10 m pixels)")
@@ -68,8 +74,14 @@ def run(argv: Optional[List[str]] = None, test_pipeline=None) -> dict:
     """Map the scene; returns the summary (also ``<output>.summary.json``)."""
     options = PipelineOptions(argv)
     config = mapping.MapConfig.from_options(options)
-    summary = mapping.run_map(config, options, test_pipeline)
+    summary = mapping.run_maps(config, options, test_pipeline)
     if summary.get("dry_run"):
+        return summary
+    if summary.get("kind") in ("cube", "maps"):  # several times
+        text, problem = mapping.series_report(summary)
+        print(text)
+        if problem:
+            print(problem, file=sys.stderr)
         return summary
     nodata = mapping.nodata_text(summary["nodata"])
     low, mean, high = (summary["values"][k] for k in ("min", "mean", "max"))
@@ -96,6 +108,8 @@ def exit_code(summary: dict) -> int:
     or every predicted pixel on the model's clip bounds."""
     if summary.get("dry_run"):
         return 0
+    if summary.get("kind") in ("cube", "maps"):
+        return 0 if summary["accounted"] and not summary["empty_times"] else 1
     stuck = model_interface.all_saturated(summary["saturated"], summary["predicted"])
     return 0 if summary.get("accounted") and summary["predicted"] and not stuck else 1
 

@@ -14,6 +14,7 @@ from transforms import runtime
 from transforms.dataset.model_interface import MODEL_INFO_NAME
 from transforms.mapping.scene import (ALL_BANDS, DEFAULT_GRID_LIKE, RESAMPLINGS, Scene,
                                       SceneError, is_stac, read_encoding, read_scene)
+from transforms.mapping.scene.times import is_glob
 from transforms.mapping.tiles import EDGE_MODES
 from transforms.runtime.settings import values_for
 
@@ -211,8 +212,11 @@ class MapConfig(ModelSettings, SceneSettings):
     ``tensorflow_threads`` settled by ``ModelSettings.settled_defaults``).
 
     Attributes:
-        output_path: the map, a Cloud-Optimized GeoTIFF (``.tif``); its
-            quicklook and ``summary.json`` are written beside it.
+        output_path: the map, a Cloud-Optimized GeoTIFF (``.tif``; its
+            quicklook and ``summary.json`` are written beside it); a cube
+            through time (``.zarr``); or a folder (ending ``/``, or one
+            that exists) of one COG per scene's time.
+        append: add the scenes' times to the existing cube ``output_path``.
         stride: scene pixels per map pixel (even; 32 = 320 m at 10 m pixels).
         edge_mode: ``nan``: a window reaching outside the scene is a NaN
             pixel; ``pad``: the outside is zeros, as the model's own crop-or-pad.
@@ -223,6 +227,7 @@ class MapConfig(ModelSettings, SceneSettings):
     """
 
     output_path: str
+    append: bool = False
     stride: int = 32
     edge_mode: str = "nan"
     tile_size: Optional[int] = None
@@ -264,10 +269,31 @@ class MapConfig(ModelSettings, SceneSettings):
             raise runtime.UsageError(f"--tile_size must be 1 or more, not {config.tile_size}")
         if config.edge_mode not in EDGE_MODES:
             raise runtime.UsageError(f"--edge_mode is one of {', '.join(EDGE_MODES)}")
-        if not config.output_path.lower().endswith((".tif", ".tiff")):
-            raise runtime.UsageError(f"--output_path {config.output_path}: the map is a "
-                                     f"GeoTIFF, name it .tif")
+        kind = config.output_kind
+        if kind is None:
+            raise runtime.UsageError(f"--output_path {config.output_path}: a map is a GeoTIFF "
+                                     f"(.tif), a cube through time a Zarr store (.zarr), a "
+                                     f"folder of maps ends with /")
+        if kind == "map" and config.scene_path and is_glob(config.scene_path):
+            raise runtime.UsageError(f"--scene_path {config.scene_path} names several scenes: "
+                                     f"write a cube (--output_path cube.zarr) or a folder of "
+                                     f"maps (--output_path maps/)")
+        if config.append and kind != "cube":
+            raise runtime.UsageError("--append adds times to a cube: --output_path ends .zarr")
         return config
+
+    @property
+    def output_kind(self) -> Optional[str]:
+        """``map`` (a ``.tif``), ``cube`` (a ``.zarr``), ``maps`` (a folder:
+        ending ``/`` or existing), or None (none of these)."""
+        out = self.output_path
+        if out.lower().endswith((".tif", ".tiff")):
+            return "map"
+        if out.rstrip("/").lower().endswith(".zarr"):
+            return "cube"
+        if out.endswith("/") or ("://" not in out and os.path.isdir(out)):
+            return "maps"
+        return None
 
     @property
     def tile_side(self) -> int:

@@ -8,7 +8,7 @@ import os
 import posixpath
 import sys
 import time
-from typing import Dict
+from typing import Dict, List, Optional
 
 import apache_beam as beam
 
@@ -76,15 +76,32 @@ def check_inputs(config: MapConfig) -> Scene:
     except ModelLoadError as e:
         raise runtime.InputError(str(e)) from e
     runtime.check_writable(posixpath.dirname(config.output_path) or ".", "--output_path")
+    for note in scene_notes(scene, config.stride):
+        print(f"predict_map: {note}", file=sys.stderr)
+    return scene
+
+
+def scene_notes(scene: Scene, stride: int) -> List[str]:
+    """The lines said about a scene before it is mapped: pixels not square
+    or not 10 m, the bands resampled, encodings that flatten a band.
+
+    Args:
+        scene: the scene.
+        stride: scene pixels per map pixel.
+
+    Returns:
+        The lines (without the command's name), maybe none.
+
+    Raises:
+        InputError: the scene's sample cannot be read (``encoding_notes``).
+    """
     try:
         flattened = encoding_notes(scene)
     except SceneError as e:
         raise runtime.InputError(str(e)) from e
-    for note in (pixel_shape_note(scene.grid.transform, config.stride),
-                 pixel_size_note(scene.grid), resampling_line(scene), *flattened):
-        if note:
-            print(f"predict_map: {note}", file=sys.stderr)
-    return scene
+    return [note for note in (pixel_shape_note(scene.grid.transform, stride),
+                              pixel_size_note(scene.grid), resampling_line(scene), *flattened)
+            if note]
 
 
 def geometry_of(config: MapConfig, scene: Scene) -> MapGeometry:
@@ -130,22 +147,18 @@ def run_map(config: MapConfig, options, test_pipeline=None) -> Dict[str, object]
 def _run(config: MapConfig, options, test_pipeline, started: float, scene: Scene):
     """``run_map`` after the inputs are checked."""
     geometry = geometry_of(config, scene)
-    handler = WindowModelHandler(config.exported_model_dir, config.names,
-                                 config.tensorflow_threads, metrics_namespace=NAMESPACE)
-    tags = {"model": location(config.exported_model_dir), "stride": str(config.stride),
-            "stride_m": f"{abs(scene.grid.transform[0]) * config.stride:g}",
-            "map_units": map_units(scene.grid.crs),
-            "scene": location(config.scene_name), "window": str(geometry.window),
-            "edge_mode": config.edge_mode, "project_version": runtime.project_version(),
-            **{k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-               for k, v in scene_facts(scene).items()}}
+    handler = window_handler(config)
+    tags = map_tags(config, scene, geometry)
+    when = known_time(config.scene_path)
+    if when:
+        tags["time"] = when
     runtime.apply_local_defaults(options)
 
     def build(p):
-        blocks = p | "Predict map" >> PredictMap(scene, geometry, handler, config.edge_mode,
+        blocks = p | "Predict map" >> PredictMap((scene,), geometry, handler, config.edge_mode,
                                                  config.batch_size, config.progress_seconds)
         return (blocks
-                | "One writer" >> beam.Map(lambda b: (None, b))
+                | "One writer" >> beam.Map(lambda b: (None, (b.tile, b.values, b.causes)))
                 | "All blocks" >> beam.GroupByKey()
                 | "Write map" >> beam.MapTuple(
                     lambda _, b: write_named(b, scene, geometry, config.output_path, tags))
@@ -158,6 +171,44 @@ def _run(config: MapConfig, options, test_pipeline, started: float, scene: Scene
     summary = files.read_json(summary_file(config.output_path))
     summary["counters"] = runtime.counters(result, NAMESPACE)
     return summary
+
+
+def known_time(scene_path: Optional[str]) -> Optional[str]:
+    """The scene's time as ``2021-06-01T10:00:00Z`` when it has one
+    (``scene.times.scene_time``), else None: a single map needs none."""
+    from transforms.mapping.scene.times import scene_time, time_text
+
+    try:
+        return time_text(scene_time(scene_path)) if scene_path else None
+    except SceneError:
+        return None
+
+
+def window_handler(config: MapConfig) -> WindowModelHandler:
+    """The model handler of a map (or a cube) of ``config``."""
+    return WindowModelHandler(config.exported_model_dir, config.names,
+                              config.tensorflow_threads, metrics_namespace=NAMESPACE)
+
+
+def map_tags(config: MapConfig, scene: Scene, geometry: MapGeometry) -> Dict[str, str]:
+    """How a map was made, as text: the COG's tags, the cube's attributes.
+
+    Args:
+        config: the map's settings.
+        scene: the scene (a cube: its first).
+        geometry: the map's geometry.
+
+    Returns:
+        ``model``, ``stride``, ``stride_m``, ``map_units``, ``scene``,
+        ``window``, ``edge_mode``, ``project_version`` and ``scene_facts``.
+    """
+    return {"model": location(config.exported_model_dir), "stride": str(config.stride),
+            "stride_m": f"{abs(scene.grid.transform[0]) * config.stride:g}",
+            "map_units": map_units(scene.grid.crs),
+            "scene": location(config.scene_name), "window": str(geometry.window),
+            "edge_mode": config.edge_mode, "project_version": runtime.project_version(),
+            **{k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+               for k, v in scene_facts(scene).items()}}
 
 
 def write_named(blocks, scene: Scene, geometry: MapGeometry, output_path: str,

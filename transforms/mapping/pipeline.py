@@ -1,6 +1,7 @@
 """The map as one PTransform: tiles -> windows -> the model -> map blocks.
 
-``PredictMap``: the scene's tiles (``geometry.MapGeometry.tiles``) are
+``PredictMap``: the tiles (``geometry.MapGeometry.tiles``) of every scene
+(one scene for a map, several for a cube through time, all on one grid) are
 spread over workers; each is read and cut into windows (``tiles``), whose
 batches go through Beam's ``RunInference`` with
 ``model_runner.windows.WindowModelHandler`` (its post-processing keys each
@@ -16,7 +17,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, NamedTuple, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -61,9 +62,30 @@ def at_low_priority(items: Iterator) -> Iterator:
     yield from items
 
 
+class MapBlock(NamedTuple):
+    """One tile of the map of one scene.
+
+    Attributes:
+        time_index: the scene's position in ``PredictMap.scenes``.
+        tile: the tile.
+        values: float32 soil moisture, NaN where not predicted.
+        causes: uint8 codes (``tiles.CAUSES``; 0: predicted).
+        smap, gldas: float32 SMAP and GLDAS at each pixel's centre (0-255
+            scale; NaN: none held).
+    """
+
+    time_index: int
+    tile: Tile
+    values: np.ndarray
+    causes: np.ndarray
+    smap: np.ndarray
+    gldas: np.ndarray
+
+
 class ReadTileWindowsFn(WalkingDoFn):
-    """Tile -> its ``(tile, causes)`` (tagged ``causes``) and a
-    ``WindowBatch`` per batch of valid windows (key: ``(tile, pixels)``).
+    """``(time index, tile)`` -> its ``(key, (causes, aux))`` (tagged
+    ``causes``) and a ``WindowBatch`` per batch of valid windows (key:
+    ``(key, pixels)``), where ``key`` is ``(time index, tile)``.
 
     Tiles are read in background threads (``walks.ConcurrentWalks``), up to
     ``TILES_IN_FLIGHT`` at once and ``READ_AHEAD`` batches ahead of the
@@ -73,7 +95,7 @@ class ReadTileWindowsFn(WalkingDoFn):
     them).
 
     Args:
-        scene: the scene (metadata only).
+        scenes: the scenes (metadata only), by time index.
         geometry: the map's geometry.
         edge_mode: ``nan`` or ``pad`` (``tiles.EDGE_MODES``).
         batch_size: windows per model batch.
@@ -81,41 +103,52 @@ class ReadTileWindowsFn(WalkingDoFn):
 
     CAUSES = "causes"
 
-    def __init__(self, scene: Scene, geometry: MapGeometry, edge_mode: str, batch_size: int):
-        self.scene, self.geometry = scene, geometry
+    def __init__(self, scenes: Tuple[Scene, ...], geometry: MapGeometry, edge_mode: str,
+                 batch_size: int):
+        self.scenes, self.geometry = scenes, geometry
         self.edge_mode, self.batch_size = edge_mode, batch_size
 
     def setup(self):
+        self._causes = {}  # a tile's causes until its aux arrays follow
         self.tiles_read = COUNTERS("tiles_read")
         self.windows = COUNTERS("windows_fed")
 
     depth, parallel = READ_AHEAD, TILES_IN_FLIGHT
 
-    def process(self, tile: Tile):
-        yield from self.walk(tuple(tile), at_low_priority(tiles_module.tile_windows(
-            self.scene, self.geometry, tile, self.edge_mode, self.batch_size)))
+    def process(self, element: Tuple[int, Tile]):
+        index, tile = element
+        yield from self.walk((index, tuple(tile)), at_low_priority(tiles_module.tile_windows(
+            self.scenes[index], self.geometry, Tile(*tile), self.edge_mode, self.batch_size)))
 
     def outputs(self, taken):
-        for tile, item in taken:
+        for key, item in taken:
             if item is ConcurrentWalks.END:
                 continue
             kind, value = item
             if kind == "causes":
+                self._causes[key] = value
+            elif kind == "aux":
                 self.tiles_read.inc()
-                yield beam.pvalue.TaggedOutput(self.CAUSES, (tile, value))
+                yield beam.pvalue.TaggedOutput(self.CAUSES, (key, (self._causes.pop(key), value)))
             else:
                 pixels, inputs = value
                 self.windows.inc(len(pixels))
-                yield WindowBatch((tile, pixels), inputs["image"], inputs["low_res"],
+                yield WindowBatch((key, pixels), inputs["image"], inputs["low_res"],
                                   inputs["aux"])
 
 
+def every_tile(geometry: MapGeometry, scenes: int) -> List[Tuple[int, Tile]]:
+    """``(time index, tile)`` for every tile of each of ``scenes`` maps, time
+    by time (so the first map's tiles go to the workers first)."""
+    return [(index, tile) for index in range(scenes) for tile in geometry.tiles()]
+
+
 def predictions_of(result: PredictionResult) -> Tuple[tuple, List[Tuple[Tuple[int, int], float]]]:
-    """RunInference's post-processing: a batch's result -> ``(tile, [((row,
-    col), prediction)])``, its map pixels keyed by their tile."""
+    """RunInference's post-processing: a batch's result -> ``(key, [((row,
+    col), prediction)])``, its map pixels keyed by their ``(time index, tile)``."""
     batch, values = result.example, result.inference
-    tile, pixels = batch.key
-    return tile, [(p, float(v)) for p, v in zip(pixels, np.asarray(values, np.float32))]
+    key, pixels = batch.key
+    return key, [(p, float(v)) for p, v in zip(pixels, np.asarray(values, np.float32))]
 
 
 class ProgressFn(beam.DoFn):
@@ -162,9 +195,10 @@ def progress_line(done: int, total: int, seconds: float) -> str:
             f"{total:,} map pixels), {rate:,.0f} windows/s")
 
 
-def assemble_block(element) -> Tuple[Tile, np.ndarray, np.ndarray]:
-    """``(tile, {"causes": [array], "predictions": [[(pixel, value)]]})`` ->
-    ``(tile, float32 block with NaN where not predicted, causes)``. A
+def assemble_block(element) -> MapBlock:
+    """``((time index, tile), {"causes": [(causes, (smap, gldas))],
+    "predictions": [[(pixel, value)]]})`` -> the ``MapBlock`` (a float32
+    block with NaN where not predicted). A
     prediction the model gave as NaN (or infinite) leaves its pixel NaN with
     the cause ``model_nan``: a NaN is never counted as predicted.
 
@@ -172,9 +206,9 @@ def assemble_block(element) -> Tuple[Tile, np.ndarray, np.ndarray]:
         RuntimeError: a predicted pixel the tile marked as NaN, a pixel
             predicted twice, or one left without a value (a bug, never data).
     """
-    tile, grouped = element
+    (index, tile), grouped = element
     tile = Tile(*tile)
-    (causes,) = grouped["causes"]
+    ((causes, (smap, gldas)),) = grouped["causes"]
     causes = causes.copy()
     block = tiles_module.empty_block(tile)
     seen = np.zeros(block.shape, dtype=bool)
@@ -192,15 +226,16 @@ def assemble_block(element) -> Tuple[Tile, np.ndarray, np.ndarray]:
     if not np.array_equal(seen, wanted):
         raise RuntimeError(f"tile {tile}: {int(wanted.sum() - seen.sum())} windows "
                            f"without a prediction")
-    return tile, block, causes
+    return MapBlock(index, tile, block, causes, smap, gldas)
 
 
 @dataclasses.dataclass
 class PredictMap(beam.PTransform):
-    """Pipeline start -> ``(tile, block, causes)`` for every tile of the map.
+    """Pipeline start -> a ``MapBlock`` for every tile of every scene's map.
 
     Attributes:
-        scene: the scene (``scene.read_scene``).
+        scenes: the scenes (``scene.read_scene``), all on the grid of
+            ``geometry``; a block's ``time_index`` is its scene's position.
         geometry: the map's geometry (stride, window, tile size).
         model_handler: a ``WindowModelHandler``.
         edge_mode: ``nan`` (windows reaching outside the scene are NaN) or
@@ -209,7 +244,7 @@ class PredictMap(beam.PTransform):
         progress_seconds: how often each worker logs windows predicted (0: never).
     """
 
-    scene: Scene
+    scenes: Tuple[Scene, ...]
     geometry: MapGeometry
     model_handler: WindowModelHandler
     edge_mode: str = "nan"
@@ -218,17 +253,18 @@ class PredictMap(beam.PTransform):
 
     def expand(self, pbegin):
         tiles = (pbegin
-                 | "Geometry" >> beam.Create([self.geometry])
-                 | "Tiles" >> beam.FlatMap(lambda g: list(g.tiles()))
+                 | "Geometry" >> beam.Create([(self.geometry, len(self.scenes))])
+                 | "Tiles" >> beam.FlatMapTuple(every_tile)
                  | "Spread tiles" >> beam.Reshuffle())
         read = tiles | "Read tile windows" >> beam.ParDo(ReadTileWindowsFn(
-            self.scene, self.geometry, self.edge_mode, self.batch_size)).with_outputs(
+            tuple(self.scenes), self.geometry, self.edge_mode, self.batch_size)).with_outputs(
                 ReadTileWindowsFn.CAUSES, main="batches")
         rows, cols = self.geometry.shape
         predictions = (read.batches
                        | "Run model" >> RunInference(
                            self.model_handler.with_postprocess_fn(predictions_of))
-                       | "Progress" >> beam.ParDo(ProgressFn(rows * cols, self.progress_seconds)))
+                       | "Progress" >> beam.ParDo(ProgressFn(rows * cols * len(self.scenes),
+                                                           self.progress_seconds)))
         return ({"causes": read[ReadTileWindowsFn.CAUSES], "predictions": predictions}
                 | "Group by tile" >> beam.CoGroupByKey()
                 | "Assemble blocks" >> beam.Map(assemble_block))

@@ -109,7 +109,10 @@ def aux_at_points(scene: Scene, name: str, rows: np.ndarray, cols: np.ndarray) -
 def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str = "nan",
                  batch_size: int = 8) -> Iterator[Tuple[str, object]]:
     """The tile's ``("causes", uint8 array)`` (see ``CAUSES``; 0 where the
-    model predicts), then ``("batch", (pixels, inputs))`` for each run of at
+    model predicts), its ``("aux", (smap, gldas))``: float32 arrays of the
+    SMAP and GLDAS values at each map pixel's centre on the dataset's 0-255
+    scale, NaN where the raster holds none (outside, nodata) or an invalid
+    one; then ``("batch", (pixels, inputs))`` for each run of at
     most ``batch_size`` valid windows: ``pixels`` their ``(row, col)`` in the
     tile, ``inputs`` the decoded ``image``, ``low_res`` and ``aux`` arrays.
 
@@ -125,7 +128,7 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
                                np.arange(tile.col, tile.col + tile.width)[None, :])
     stacks, bad = decoded_stacks(scene, region)
     band_nodata = window_sums(bad, w, s, (tile.height, tile.width)) > 0
-    aux = {}
+    aux, held = {}, []
     checks: List[np.ndarray] = [outside if edge_mode == "nan" else np.zeros_like(outside),
                                 band_nodata]
     invalid = []
@@ -134,10 +137,13 @@ def tile_windows(scene: Scene, geometry: MapGeometry, tile: Tile, edge_mode: str
         aux[name] = found.values
         checks += [found.outside, found.nodata]
         invalid.append(found.invalid)
+        held.append(np.where(found.outside | found.nodata | found.invalid, np.nan,
+                             found.values).astype(np.float32))
     checks += invalid  # smap_invalid, gldas_invalid: in CAUSES after gldas_nodata
     for code, failed in reversed(list(enumerate(checks, start=1))):
         causes[failed] = code  # the first cause in CAUSES order wins
     yield "causes", causes
+    yield "aux", tuple(held)
     valid = np.argwhere(causes == 0)
     for start in range(0, len(valid), batch_size):
         pixels = valid[start:start + batch_size]

@@ -149,8 +149,13 @@ def read_band_map(value: str) -> Dict[str, str]:
     return merged
 
 
-def _load(path: str) -> List[pystac.Item]:
-    """The items of the static STAC file ``path``, in mosaic order."""
+def load_items(path: str) -> List[pystac.Item]:
+    """The items of the static STAC file ``path``, in mosaic order.
+
+    Raises:
+        SceneError: not an ItemCollection or Catalog, malformed, or a
+            Catalog whose child links form a cycle, naming ``path``.
+    """
     io = FileSystemsStacIO()
     content = io.read_json(path)
     if not isinstance(content, dict):
@@ -264,7 +269,7 @@ def stac_band_files(path: str, band_map: Optional[Dict[str, str]]) -> Dict[str, 
             no items, lacks a band; see ``item_band_files``.
     """
     path = _absolute(path)
-    return item_band_files(_load(path), band_map, path, base=path)
+    return item_band_files(load_items(path), band_map, path, base=path)
 
 
 def stac_files(path: str) -> List[str]:
@@ -275,7 +280,7 @@ def stac_files(path: str) -> List[str]:
         SceneError: see ``stac_band_files``.
     """
     path = _absolute(path)
-    return [path, *(asset_href(item, key, path, path) for item in _load(path)
+    return [path, *(asset_href(item, key, path, path) for item in load_items(path)
                     for key in item.assets)]
 
 
