@@ -161,7 +161,7 @@ def commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[np
         clock.resize((total,))
         clock[offset:] = np.array([np.datetime64(t, "s") for t in times]).astype(np.int64)
         group.attrs.update(attrs)
-        zarr.consolidate_metadata(cube, zarr_format=2)
+        consolidate(cube)
     except BaseException:
         for path in moved:
             _quietly_delete(path)
@@ -172,6 +172,13 @@ def commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[np
             _write(path, data)
         raise
     remove_store(staging)
+
+
+def consolidate(cube: str) -> None:
+    """Rewrite the cube's consolidated metadata (``.zmetadata``) from its arrays'."""
+    import zarr
+
+    zarr.consolidate_metadata(cube, zarr_format=2)
 
 
 def _move(src: str, dst: str) -> None:
