@@ -251,7 +251,9 @@ def test_scenes_that_cannot_make_a_cube_are_refused_naming_the_scene(series, tmp
             (["--scene_path", scenes_glob(root), "--output_path", str(tmp_path / "n.zarr"),
               "--append"], "no cube"),
             (["--scene_path", scenes_glob(root), "--output_path", str(tmp_path / "x.png")],
-             "--output_path")):
+             "--output_path"),
+            (["--scene_path", scenes_glob(root), "--output_path",
+              str(root / "scenes" / f"scene_{TIMES[1]}" / "c.zarr")], "inside the scene folder")):
         code, said = predict([*argv, *flags], capfd)
         assert code == 2 and words in said.err, (argv, said.err)
 
