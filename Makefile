@@ -39,7 +39,7 @@ mutate: venv
 demo: venv
 	$(PY) -m pipelines.make_sample_data --output_dir $(SAMPLE) --num_shards 2 \
 	    --examples_per_shard 120 --image_size 32 --seed 0 --ismn_format ceop --ismn_layout zip \
-	    --scene_size 768 --native_scene_size 768
+	    --scene_size 768 --native_scene_size 768 --scene_series 3
 	$(PY) -m pipelines.combine_ismn_data \
 	    --input_data_path '$(SAMPLE)/shards/data-*-of-00002.tfrecord.gz' \
 	    --ismn_data_path $(SAMPLE)/ismn/ISMN_sample.zip --output_dir $(SAMPLE)/merged \
@@ -67,6 +67,12 @@ demo: venv
 	    --encoding $(SAMPLE)/native_scene/encoding.json \
 	    --exported_model_dir $(SAMPLE)/training/model --stride 32 \
 	    --output_path $(SAMPLE)/maps/native_stac_map.tif
+	$(PY) -m pipelines.predict_map --scene_path '$(SAMPLE)/series/scene_*' \
+	    --exported_model_dir $(SAMPLE)/training/model --stride 32 \
+	    --output_path $(SAMPLE)/maps/cube.zarr
+	$(PY) -m pipelines.validate_map --map $(SAMPLE)/maps/cube.zarr \
+	    --ismn_data_path $(SAMPLE)/series/ISMN_series.zip --output_dir $(SAMPLE)/map_validation \
+	    --min_samples_per_sensor 2
 
 bench: venv
 	$(PY) benchmarks/combine_benchmark.py --work_dir bench_data

@@ -11,7 +11,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = ("combine_ismn_data", "run_inference", "evaluate", "train", "predict_map",
-            "make_sample_data", "cut_examples")
+            "make_sample_data", "cut_examples", "validate_map")
 PLAIN = ("make_sample_data", "cut_examples")  # argparse commands: --help lists every flag
 
 

@@ -136,6 +136,7 @@ ALLOWED = {
     "transforms.evaluation": {"transforms.dataset", "transforms.runtime"},
     "transforms.training": {"transforms.dataset", "transforms.runtime"},
     "transforms.mapping": {"transforms.dataset", "transforms.runtime", "model_runner"},
+    "transforms.validation": {"transforms.dataset", "transforms.runtime", "transforms.insitu"},
     "transforms.synthetic": {"transforms.dataset"},
     "model_runner": {"transforms.dataset", "transforms.runtime"},
 }

@@ -35,6 +35,9 @@ class EvaluationConfig:
         ci_level, bootstrap_samples, bootstrap_seed: the intervals.
         reference_predictor: compared with every other on the same pairs.
         anomaly_window_days: the anomalies' moving-average window.
+        baselines: the baselines evaluated beside the model,
+            comma-separated (``smap,gldas``), or ``none``: every row must
+            have their values (a map validated without SMAP/GLDAS: none).
     """
 
     output_dir: str
@@ -54,6 +57,7 @@ class EvaluationConfig:
     bootstrap_seed: int = 0
     reference_predictor: str = "model"
     anomaly_window_days: float = ANOMALY_WINDOW_DAYS
+    baselines: str = "smap,gldas"
 
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "EvaluationConfig":
@@ -76,11 +80,30 @@ class EvaluationConfig:
         if config.split_by == "time" and not years(config.test_years, "--test_years"):
             raise runtime.UsageError("--split_by time needs --test_years (e.g. 2021)")
         years(config.validation_years, "--validation_years")
-        known = ["model", "smap", "gldas", *config.extra]
+        config.baseline_names  # an unknown baseline is refused here
+        known = ["model", *config.baseline_names, *config.extra]
         if config.reference_predictor not in known:
             raise runtime.UsageError(f"--reference_predictor {config.reference_predictor} is "
                                      f"not evaluated here: one of {', '.join(known)}")
         return config
+
+    @property
+    def baseline_names(self) -> Tuple[str, ...]:
+        """The baselines evaluated, in ``inputs.BASELINES`` order.
+
+        Raises:
+            UsageError: a name that is no baseline.
+        """
+        from transforms.evaluation.inputs import BASELINES
+
+        named = [b.strip() for b in self.baselines.split(",") if b.strip()]
+        if named == ["none"]:
+            return ()
+        unknown = [b for b in named if b not in BASELINES]
+        if unknown or not named:
+            raise runtime.UsageError(f"--baselines {self.baselines!r}: give "
+                                     f"{','.join(BASELINES)} (or some of them), or none")
+        return tuple(b for b in BASELINES if b in named)
 
     @property
     def extra(self) -> Tuple[str, ...]:

@@ -244,11 +244,20 @@ def row_problem(row: Dict[str, object], extra: Sequence[str]) -> Optional[str]:
     return None
 
 
-def predictor_columns(extra: Sequence[str], with_model: bool) -> Tuple[str, ...]:
+def predictor_columns(extra: Sequence[str], with_model: bool,
+                      baselines: Sequence[str] = tuple(BASELINES)) -> Tuple[str, ...]:
     """The columns of the predictors every evaluated row must have: the model's
-    ``prediction`` (``with_model``: when evaluating predictions), SMAP, GLDAS,
-    and the ``extra`` columns."""
-    return ((MODEL_COLUMN,) if with_model else ()) + tuple(BASELINES.values()) + tuple(extra)
+    ``prediction`` (``with_model``: when evaluating predictions), the
+    ``baselines``' (SMAP, GLDAS by default), and the ``extra`` columns."""
+    return (((MODEL_COLUMN,) if with_model else ()) + tuple(BASELINES[b] for b in baselines)
+            + tuple(extra))
+
+
+def without_baselines(row: Dict[str, object], dropped: Sequence[str]) -> Dict[str, object]:
+    """``row`` without the columns of the ``dropped`` baselines (names of
+    ``BASELINES``): a baseline not evaluated is neither required nor used."""
+    columns = {BASELINES[b] for b in dropped}
+    return {k: v for k, v in row.items() if k not in columns}
 
 
 def pair_problem(row: Dict[str, object], columns: Sequence[str]) -> Optional[Tuple[str, str]]:
@@ -289,13 +298,15 @@ class CheckRowsFn(beam.DoFn):
     Args:
         extra: extra prediction columns evaluated as predictors.
         with_model: whether rows must hold the model's ``prediction``.
+        baselines: the baselines evaluated (names of ``BASELINES``).
     """
 
     BAD = "bad"
 
-    def __init__(self, extra: Sequence[str], with_model: bool = True):
+    def __init__(self, extra: Sequence[str], with_model: bool = True,
+                 baselines: Sequence[str] = tuple(BASELINES)):
         self.extra = tuple(extra)
-        self.columns = predictor_columns(self.extra, with_model)
+        self.columns = predictor_columns(self.extra, with_model, baselines)
 
     def setup(self):
         self.counters = {kind: COUNTERS(f"rows_{kind}") for kind in BAD_ROW_KINDS}

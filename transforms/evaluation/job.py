@@ -16,7 +16,8 @@ from transforms.dataset import files
 from transforms.dataset.splits import SplitConfig
 from transforms.evaluation.config import EvaluationConfig
 from transforms.evaluation.duplicates import DropDuplicateRows
-from transforms.evaluation.inputs import BAD_ROW_KINDS, NAMESPACE, CheckRowsFn
+from transforms.evaluation.inputs import (BAD_ROW_KINDS, BASELINES, NAMESPACE, CheckRowsFn,
+                                          without_baselines)
 from transforms.evaluation.pipeline import Evaluate
 from transforms.evaluation.report import empty_time_splits
 from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
@@ -43,8 +44,12 @@ def build(p: beam.Pipeline, config: EvaluationConfig, splits: SplitConfig):
     if config.predictions:
         unique = rows | "Drop duplicate rows" >> DropDuplicateRows()
         rows, bad, collisions = unique["rows"], [unique["bad"]], unique["collisions"]
+    dropped = [b for b in BASELINES if b not in config.baseline_names]
+    if dropped:
+        rows = rows | "Leave out baselines" >> beam.Map(without_baselines, dropped)
     checked = rows | "Check rows" >> beam.ParDo(
-        CheckRowsFn(config.extra, with_model=config.with_model)).with_output_types(
+        CheckRowsFn(config.extra, with_model=config.with_model,
+                    baselines=config.baseline_names)).with_output_types(
         typing.Any).with_outputs(CheckRowsFn.BAD, main="rows")
     ((checked.bad, *bad)
      | "All bad rows" >> beam.Flatten()

@@ -7,7 +7,9 @@ The I/O half of the ISMN ground floor (the names and the window rule are
   extracted folder, local or ``gs://``), from one listing, no file reads.
 * ``read_readings``: one data file parsed by ``ismn.filehandlers.DataFile``
   (both CEOP and header+values), copied to local temporary storage first when
-  it sits in a zip or on ``gs://``.
+  it sits in a zip or on ``gs://``; ``read_located_readings`` also gives
+  the station's latitude and longitude from the same file's metadata (a
+  map's validation).
 * ``provenance``: what identifies the ISMN snapshot a merge used.
 
 Decisions (the reference is silent on them):
@@ -29,7 +31,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -149,6 +151,49 @@ def read_readings(ismn_path: str, rel_path: str, zip_file: Optional[zipfile.ZipF
     open by the caller across files). Raises IsmnDataError naming the file
     (and the first bad line, when a line is to blame).
     """
+    return _parse(ismn_path, rel_path, zip_file, temp_root).readings
+
+
+class LocatedReadings(NamedTuple):
+    """One sensor file's readings and where its station is.
+
+    Attributes:
+        latitude, longitude: the station's, degrees (EPSG:4326), as the
+            ``ismn`` package reads them from the file.
+        readings: the file's readings; None when ``read_located_readings``
+            was told the place is not wanted (its readings then not parsed).
+    """
+
+    latitude: float
+    longitude: float
+    readings: Optional[Readings]
+
+
+def read_located_readings(ismn_path: str, rel_path: str,
+                          zip_file: Optional[zipfile.ZipFile] = None,
+                          temp_root: Optional[str] = None,
+                          wanted: Optional[Callable[[float, float], bool]] = None
+                          ) -> LocatedReadings:
+    """``read_readings`` and the station's latitude and longitude from the
+    ``ismn`` package's metadata of the same file, copied and opened once.
+
+    Args:
+        ismn_path, rel_path, zip_file, temp_root: as ``read_readings``.
+        wanted: ``wanted(latitude, longitude)``; when it says False the
+            readings are not parsed (None). Default: always parsed.
+
+    Returns:
+        The ``LocatedReadings``.
+
+    Raises:
+        IsmnDataError: as ``read_readings``.
+    """
+    return _parse(ismn_path, rel_path, zip_file, temp_root, wanted)
+
+
+def _parse(ismn_path: str, rel_path: str, zip_file: Optional[zipfile.ZipFile],
+           temp_root: Optional[str],
+           wanted: Optional[Callable[[float, float], bool]] = None) -> LocatedReadings:
     from ismn.base import IsmnRoot
     from ismn.filehandlers import DataFile
 
@@ -158,6 +203,9 @@ def read_readings(ismn_path: str, rel_path: str, zip_file: Optional[zipfile.ZipF
         try:
             root_dir, rel = _materialise(ismn_path, rel_path, tmp, zip_file)
             data_file = DataFile(IsmnRoot(root_dir), rel, temp_root=tmp)
+            lat, lon = (float(data_file.metadata[k].val) for k in ("latitude", "longitude"))
+            if wanted is not None and not wanted(lat, lon):
+                return LocatedReadings(lat, lon, None)
             frame = data_file.read_data()
             values = pd.to_numeric(frame.iloc[:, 0], errors="raise").to_numpy(dtype=np.float64)
         except Exception as e:  # the ismn package and pandas raise many kinds
@@ -177,9 +225,7 @@ def read_readings(ismn_path: str, rel_path: str, zip_file: Optional[zipfile.ZipF
     order = np.argsort(times, kind="stable")
     if (order != np.arange(len(order))).any():
         times, values, flags = times[order], values[order], [flags[i] for i in order]
-    return Readings(times, values, flags)
-
-
+    return LocatedReadings(lat, lon, Readings(times, values, flags))
 
 
 # --------------------------------------------------------------------------
