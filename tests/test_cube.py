@@ -305,9 +305,71 @@ def test_scene_times_come_from_names_tiff_tags_and_stac_items(tmp_path):
     assert scene_time(str(stac)) == np.datetime64("2021-06-01T10:00:00")
     assert scene_time(str(tmp_path / "s_2020-02-29T23:59.json")) == np.datetime64(
         "2020-02-29T23:59")
+    assert scene_time(str(tmp_path / "s_2021-06-01T10:00Z")) == np.datetime64("2021-06-01T10:00")
+    for name, words in (("s_2021-06-01T10:00+02:00", "UTC offset"),
+                        ("s_2021-06-01T10:00:00.750", "fraction"),
+                        ("a_2021-06-01T10:00_to_2021-06-02T10:00", "holds 2 times")):
+        with pytest.raises(SceneError, match=words):
+            scene_time(str(tmp_path / name))
+    glued = tmp_path / "x12021-06-01T10:00"  # a time inside a longer number is none
+    make_scene(SceneConfig(str(glued), 64, 64, seed=1))
+    with pytest.raises(SceneError, match="has no time"):
+        scene_time(str(glued))
+    with rasterio.open(tifs[1], "r+") as ds:
+        ds.update_tags(TIFFTAG_DATETIME="2021:13:45 12:00:00")
+    with pytest.raises(SceneError, match=f"{tifs[1].name} has TIFFTAG_DATETIME .* no date"):
+        scene_time(str(folder))
     with pytest.raises(SceneError, match="not a valid time"):
         scene_time(str(tmp_path / "s_2021-02-30T10:00"))
     assert parse_time("2021-06-01T10:00Z") == np.datetime64("2021-06-01T10:00")
+
+
+def test_a_killed_appends_leftovers_and_a_held_lock_never_reach_the_cube(series, cube, tmp_path,
+                                                                        capfd):
+    import rasterio
+    import xarray
+
+    root, model = series
+    out = str(tmp_path / "c.zarr")
+    flags = ["--exported_model_dir", model, *MAP_FLAGS]
+    shutil.copytree(cube, out)
+    later = tmp_path / "scene_2021-07-01T10:00"  # its first column of tiles all NaN
+    make_scene(SceneConfig(str(later), HEIGHT, WIDTH, seed=7, nodata_box=(0, HEIGHT, 0, 160)))
+    before = tree(out)
+    open(os.path.join(out, ".append-lock"), "w").close()
+    code, said = predict(["--scene_path", str(later), "--append", "--output_path", out, *flags],
+                         capfd)
+    assert code == 1 and "another --append is committing" in said.err
+    os.remove(os.path.join(out, ".append-lock"))
+    assert tree(out) == before
+    for name in ("soil_moisture", "smap_sm", "gldas_sm"):  # what a killed append left
+        for chunk in os.listdir(os.path.join(out, name)):
+            if chunk.startswith("2."):
+                shutil.copy(os.path.join(out, name, chunk),
+                            os.path.join(out, name, "3." + chunk[2:]))
+    assert predict(["--scene_path", str(later), "--append", "--output_path", out, *flags])[0] == 0
+    single = str(tmp_path / "single.tif")
+    assert predict(["--scene_path", str(later), "--output_path", single, *flags])[0] == 0
+    with rasterio.open(single) as ds:
+        expected = ds.read(1)
+    got = xarray.open_zarr(out).soil_moisture.values[3]
+    assert np.isnan(expected[:, :4]).all() and np.array_equal(got, expected, equal_nan=True)
+
+
+def test_a_literal_folder_with_glob_characters_is_one_scene(series, tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import predict_map
+    from transforms.mapping import MapConfig
+
+    root, model = series
+    folder = tmp_path / "site[1]" / "scene"
+    shutil.copytree(root / "scenes" / f"scene_{TIMES[0]}", folder)
+    options = PipelineOptions(["--scene_path", str(folder), "--exported_model_dir", model,
+                               "--output_path", str(tmp_path / "m.tif")])
+    for cls in predict_map.OPTION_CLASSES:
+        options.view_as(cls)
+    assert MapConfig.from_options(options).output_kind == "map"
 
 
 def test_a_cube_job_builds_for_dataflow_offline(series):

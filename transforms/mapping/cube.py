@@ -37,7 +37,7 @@ VARIABLES: Dict[str, Dict[str, str]] = {
 TIME_ENCODING = {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian",
                  "dtype": "int64"}
 #: attributes two cubes must share for one to be appended to the other
-SAME_ON_APPEND = ("model", "stride", "window", "edge_mode")
+SAME_ON_APPEND = ("model", "stride", "window", "edge_mode", "resampling", "encoding")
 
 
 class CubeError(Exception):
@@ -216,6 +216,9 @@ def read_cube(store: str) -> CubeFacts:
     if group["time"].attrs.get("units") != TIME_ENCODING["units"]:
         raise CubeError(f"{store}: its time is stored in {group['time'].attrs.get('units')!r}, "
                         f"not {TIME_ENCODING['units']!r}")
+    if len(seconds) != sm.shape[0] or (np.diff(seconds) <= 0).any():
+        raise CubeError(f"{store}: its times are not {sm.shape[0]} increasing times (a damaged "
+                        f"cube)")
     return CubeFacts(grid, tuple(seconds.astype("datetime64[s]")), attrs)
 
 

@@ -45,7 +45,8 @@ def series_paths(config: MapConfig) -> List[str]:
                                  "its scenes by --scene_path (a glob of folders or .json files)")
     if not is_glob(config.scene_path):
         return [config.scene_path.rstrip("/") or config.scene_path]
-    found = expand_scenes(config.scene_path)
+    found = [p for p in expand_scenes(config.scene_path)
+             if not p.startswith(config.output_path.rstrip("/"))]  # its staging stores too
     if not found:
         raise runtime.UsageError(f"--scene_path {config.scene_path} matches no scene (folders, "
                                  f"or .json files when the pattern ends .json)")
@@ -123,7 +124,7 @@ def check_output(config: MapConfig, series: List[TimedScene], grid: cube_layout.
     if not is_cube:
         if config.append:
             raise runtime.UsageError("--append adds times to a cube: --output_path ends .zarr")
-        if local and os.path.isfile(out):
+        if local and os.path.isfile(out.rstrip("/")):
             raise runtime.UsageError(f"--output_path {out} is a file: a folder of maps (one COG "
                                      f"a time) or a .zarr cube")
         return None

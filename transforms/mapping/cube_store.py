@@ -8,8 +8,11 @@ staged chunk files into the cube under their new time indices (files no
 existing chunk has: nothing written is rewritten), then grows the arrays
 and the ``time`` coordinate and consolidates the metadata; if any step
 fails the metadata files are written back as they were and the moved chunks
-removed, so the cube reads as before. On ``gs://`` a new cube is copied
-object by object (Cloud Storage has no folder rename).
+removed, so the cube reads as before; chunk files a killed append left at
+the new indices are removed first, and a lock file (``.append-lock``, local
+cubes) keeps two appends from committing at once. On ``gs://`` a new cube
+is copied object by object (Cloud Storage has no folder rename), the old one
+moved aside first and put back if the copy fails.
 """
 
 from __future__ import annotations
@@ -87,12 +90,19 @@ def commit_new(staging: str, output_path: str) -> None:
         OSError: a rename failed (the previous cube is put back).
     """
     if "://" in output_path:
-        from apache_beam.io.filesystems import FileSystems
-
-        remove_store(output_path)
-        sources = _files(staging)
-        FileSystems.rename(sources, [output_path.rstrip("/") + s[len(staging.rstrip("/")):]
-                                     for s in sources])
+        aside = f"{output_path.rstrip('/')}.old-{uuid.uuid4().hex[:12]}"
+        had = bool(_files(output_path))
+        if had:
+            _rename_store(output_path, aside)
+        try:
+            _rename_store(staging, output_path)
+        except Exception:
+            if had:
+                remove_store(output_path)
+                _rename_store(aside, output_path)
+            raise
+        if had:
+            remove_store(aside)
         return
     aside = f"{output_path.rstrip(os.sep)}.old-{uuid.uuid4().hex[:12]}"
     had = os.path.exists(output_path)
@@ -106,6 +116,14 @@ def commit_new(staging: str, output_path: str) -> None:
         raise
     if had:
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def _rename_store(src: str, dst: str) -> None:
+    """Every object of the store ``src`` renamed under ``dst`` (``gs://``)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    sources = _files(src)
+    FileSystems.rename(sources, [dst.rstrip("/") + s[len(src.rstrip("/")):] for s in sources])
 
 
 def _metadata_files(cube: str) -> List[str]:
@@ -129,17 +147,64 @@ def commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[np
         attrs: global attributes to set (the ``scenes`` list, versions).
 
     Raises:
-        CubeError: the cube changed since it was checked.
+        CubeError: the cube changed since it was checked, or another append
+            holds its lock.
         Exception: whatever failed, after the cube is put back as it was.
     """
-    import zarr
-
     from transforms.mapping.cube import CubeError
 
-    now = read_cube(cube)
-    if now.times != before.times or now.grid != before.grid:
-        raise CubeError(f"{cube} changed while the new times were mapped; nothing was appended")
+    with _append_lock(cube):
+        now = read_cube(cube)
+        if now.times != before.times or now.grid != before.grid:
+            raise CubeError(f"{cube} changed while the new times were mapped (another "
+                            f"--append?); nothing was appended")
+        _commit_append(staging, cube, before, times, attrs)
+    remove_store(staging)
+
+
+#: the file an append holds while it commits (another append is refused)
+LOCK_NAME = ".append-lock"
+
+
+class _append_lock:
+    """``cube/.append-lock``, created exclusively for the commit (local cubes;
+    Cloud Storage has no exclusive create: there, appends must not overlap)."""
+
+    def __init__(self, cube: str):
+        self.path = _join(cube, LOCK_NAME)
+
+    def __enter__(self):
+        from transforms.mapping.cube import CubeError
+
+        if "://" in self.path:
+            return self
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise CubeError(f"another --append is committing to the cube ({self.path} exists); "
+                            f"run this one again after it (if none is running, a killed one "
+                            f"left that file: remove it)") from None
+        return self
+
+    def __exit__(self, *exc):
+        if "://" not in self.path:
+            _quietly_delete(self.path)
+        return False
+
+
+def _commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[np.datetime64],
+                   attrs: Dict[str, str]) -> None:
+    """``commit_append`` under the lock, the cube checked unchanged."""
+    import zarr
+
     offset = len(before.times)
+    # chunks at the new indices a killed append left: NaN chunks are not written, so a
+    # stale one would show through
+    for name in VARIABLES:
+        for path in _files(_join(cube, name)):
+            found = CHUNK_NAME.match(posixpath.basename(path.replace(os.sep, "/")))
+            if found and int(found.group(1)) >= offset:
+                _quietly_delete(path)
     saved = {p: _read(p) for p in _metadata_files(cube)}
     moved: List[str] = []
     try:
@@ -171,7 +236,6 @@ def commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[np
         for path, data in saved.items():
             _write(path, data)
         raise
-    remove_store(staging)
 
 
 def consolidate(cube: str) -> None:

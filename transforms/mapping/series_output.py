@@ -128,12 +128,7 @@ def commit_cube(_, counts, config: MapConfig, series: List[TimedScene],
     else:
         commit_append(staging, config.output_path, before, [s.time for s in series],
                       {"scenes": attrs["scenes"], "project_version": attrs["project_version"]})
-    previous = []
-    if before is not None:
-        try:
-            previous = files.read_json(cube_summary_path(config.output_path)).get("times", [])
-        except (OSError, ValueError):
-            previous = []
+    previous = earlier_times(config.output_path, before) if before is not None else []
     seconds = round(time.time() - started, 3)
     predicted = sum(e["predicted"] for e in entries)
     summary = {
@@ -151,6 +146,25 @@ def commit_cube(_, counts, config: MapConfig, series: List[TimedScene],
         "empty_times": [e["time"] for e in entries if not e["predicted"]]}
     files.write_json_atomically(cube_summary_path(config.output_path), summary)
     return summary
+
+
+def earlier_times(output_path: str, before) -> List[Dict[str, object]]:
+    """The summary entries of the times a cube held before an append: those
+    of its summary file, for the cube's own times (``before.times``); a time
+    the file does not have (no file beside the cube, another run's) gets its
+    time and scene from the cube's ``scenes`` attribute, without counts."""
+    try:
+        known = {e["time"]: e for e in files.read_json(cube_summary_path(output_path))
+                 .get("times", [])}
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    scenes = {e["time"]: e.get("scene") for e in cube_layout.scene_list(before.attrs)}
+    out = []
+    for when in before.times:
+        text = time_text(when)
+        out.append(known.get(text) or {"time": text, "scene_path": scenes.get(text),
+                                       "counts": "not in the summary beside the cube"})
+    return out
 
 
 def series_report(summary: Dict[str, object]) -> Tuple[str, str]:

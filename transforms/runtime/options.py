@@ -95,8 +95,9 @@ def add_model_arguments(parser) -> None:
 
     add = lambda flag, **kw: add_shared_argument(parser, flag, **kw)  # noqa: E731
     add("--output_path", default=None,
-        help="where the output goes: a file prefix for run_inference's predictions, the "
-             "map's .tif for predict_map (local or gs://)")
+        help="where the output goes: a file prefix for run_inference's predictions; for "
+             "predict_map the map's .tif, a cube's .zarr, or a folder of maps ending / "
+             "(local or gs://)")
     add("--exported_model_dir", default=None,
         help="the model: a TF1 SavedModel folder (tag serve) or a frozen GraphDef .pb "
              "(local or gs://)")

@@ -26,8 +26,9 @@ import numpy as np
 from transforms.mapping.scene.files import SceneError, rasterio_path
 from transforms.mapping.scene.reader import is_stac, scene_files
 
-#: a time in a scene's name
-NAME_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)")
+#: a time in a scene's name, not inside a longer number; what may follow it
+NAME_TIME = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?![\d:])"
+                       r"([.,]\d+|[+-]\d{2}:?\d{2}|Z)?")
 #: a GeoTIFF's TIFFTAG_DATETIME (TIFF 6.0: "YYYY:MM:DD HH:MM:SS")
 TIFF_TIME = re.compile(r"^\s*(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})\s*$")
 GLOB_CHARACTERS = "*?["
@@ -36,14 +37,17 @@ HOW = ("name it with its time (e.g. scene_2021-06-01T10:00), or tag its GeoTIFFs
 
 
 def is_glob(path: str) -> bool:
-    """Whether ``path`` is a glob pattern (holds ``*``, ``?`` or ``[``)."""
-    return any(c in path for c in GLOB_CHARACTERS)
+    """Whether ``path`` is a glob pattern: it holds ``*``, ``?`` or ``[`` and
+    is not an existing local path (a folder named ``site[1]`` is that folder)."""
+    return any(c in path for c in GLOB_CHARACTERS) and not (
+        "://" not in path and os.path.exists(path))
 
 
 def expand_scenes(pattern: str) -> List[str]:
-    """The scenes a glob names, sorted: folders, or STAC ``.json`` files when
-    the pattern ends ``.json`` (``gs://`` patterns through Beam's file
-    systems: the folders holding a matching file).
+    """The scenes a glob names, sorted: the folders and STAC ``.json`` files
+    it matches (never a Zarr store: ``is_store``); ``gs://`` patterns through
+    Beam's file systems (``.json`` files when the pattern ends ``.json``,
+    else the folders holding a matching file).
 
     Args:
         pattern: e.g. ``scenes/scene_*`` or ``stac/*.json``.
@@ -52,14 +56,21 @@ def expand_scenes(pattern: str) -> List[str]:
         The scene paths (may be empty).
     """
     if "://" not in pattern:
-        wanted = os.path.isfile if is_stac(pattern) else os.path.isdir
-        return sorted(p.rstrip("/") for p in glob.glob(pattern) if wanted(p))
+        return sorted(p.rstrip("/") for p in glob.glob(pattern)
+                      if (os.path.isfile(p) and is_stac(p)) or (
+                          os.path.isdir(p) and not is_store(p)))
     from apache_beam.io.filesystems import FileSystems
 
     if is_stac(pattern):
         return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
     matched = FileSystems.match([pattern.rstrip("/") + "/*"])
     return sorted({posixpath.dirname(m.path) for r in matched for m in r.metadata_list})
+
+
+def is_store(path: str) -> bool:
+    """A Zarr store or a run's staging or set-aside copy (``x.zarr``,
+    ``x.zarr.tmp-<hex>``, ``x.zarr.old-<hex>``): never a scene."""
+    return re.search(r"\.zarr(\.(tmp|old)-[0-9a-f]+)?/?$", path, re.IGNORECASE) is not None
 
 
 def parse_time(text: str) -> np.datetime64:
@@ -96,10 +107,20 @@ def scene_time(scene_path: str) -> np.datetime64:
         SceneError: no time found, a time in the name that is no date, or
             files (items) that disagree, naming the scene.
     """
-    named = NAME_TIME.search(posixpath.basename(scene_path.rstrip("/")))
+    name = posixpath.basename(scene_path.rstrip("/"))
+    named = list(NAME_TIME.finditer(name))
+    if len(named) > 1:
+        raise SceneError(f"scene {scene_path}: its name holds {len(named)} times "
+                         f"({', '.join(m.group(0) for m in named)}); name it with the one time "
+                         f"its map stands for")
     if named:
+        text, suffix = named[0].group(1), named[0].group(2) or ""
+        if suffix not in ("", "Z"):
+            raise SceneError(f"scene {scene_path}: the time in its name ends {suffix!r} (a "
+                             f"fraction of a second or a UTC offset): name it in whole "
+                             f"seconds, UTC, e.g. {text}")
         try:
-            return parse_time(named.group(1))
+            return parse_time(text)
         except ValueError as e:
             raise SceneError(f"scene {scene_path}: its name's time {e}") from None
     found = _item_times(scene_path) if is_stac(scene_path) else _tiff_times(scene_path)
@@ -107,7 +128,10 @@ def scene_time(scene_path: str) -> np.datetime64:
     if not times:
         raise SceneError(f"scene {scene_path} has no time: {HOW}")
     if len(times) > 1:
-        shown = ", ".join(f"{where} {time_text(t)}" for where, t in list(found.items())[:4])
+        first = {}  # one file (item) a time: those that differ are named
+        for where, t in found.items():
+            first.setdefault(t, where)
+        shown = ", ".join(f"{where} {time_text(t)}" for t, where in list(first.items())[:4])
         raise SceneError(f"scene {scene_path}: its {'items' if is_stac(scene_path) else 'files'}"
                          f" give different times ({shown}); name the scene with the time its "
                          f"map stands for, e.g. scene_2021-06-01T10:00")
@@ -130,8 +154,12 @@ def _tiff_times(scene_path: str) -> dict:
             if not m:
                 raise SceneError(f"scene {scene_path}: {path} has TIFFTAG_DATETIME {tag!r}, "
                                  f"not YYYY:MM:DD HH:MM:SS")
-            out[posixpath.basename(path)] = np.datetime64(
-                "{}-{}-{}T{}:{}:{}".format(*m.groups()), "s")
+            try:
+                out[posixpath.basename(path)] = np.datetime64(
+                    "{}-{}-{}T{}:{}:{}".format(*m.groups()), "s")
+            except ValueError:
+                raise SceneError(f"scene {scene_path}: {path} has TIFFTAG_DATETIME {tag!r}, "
+                                 f"which is no date") from None
     return out
 
 
