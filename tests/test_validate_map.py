@@ -350,9 +350,18 @@ def test_cog_time_flag_overrides_and_a_time_without_pairs_exits_1(data, capfd):
 def test_no_station_on_the_map_exits_1_and_says_so(data, capfd):
     cube = write_cube(data["folder"] / "elsewhere.zarr", data["arrays"], x0=X0 + 2e5)
     out = data["folder"] / "vnone"
+    out.mkdir()
+    for name in ("metrics.md", "metrics.json", "scatter_model.png", "notes.txt"):
+        (out / name).write_text("an earlier run's")
+    capfd.readouterr()
+    assert validate_map.main(["--map", cube, "--ismn_data_path", data["ismn"] + ".missing",
+                              "--output_dir", str(out)]) == 2  # a mistake removes nothing
+    assert (out / "metrics.md").exists()
     capfd.readouterr()
     assert validate_map.main(["--map", cube, "--ismn_data_path", data["ismn"],
                               "--output_dir", str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir() if p.name in (
+        "metrics.md", "metrics.json", "scatter_model.png", "notes.txt")) == ["notes.txt"]
     err = [line for line in capfd.readouterr().err.splitlines() if " INFO " not in line]
     assert len(err) == 1 and cube in err[0] and data["ismn"] in err[0] and "latitude" in err[0]
     summary = json.loads((out / "validation.json").read_text())
