@@ -79,6 +79,9 @@ bench: venv
 	$(PY) benchmarks/inference_benchmark.py --work_dir bench_data/inference
 	$(PY) benchmarks/train_benchmark.py --work_dir bench_data/train
 	$(PY) benchmarks/map_benchmark.py --work_dir bench_data/maps --sizes 2048,8192 --stride 64
+	$(PY) benchmarks/cube_benchmark.py --work_dir bench_data/cubes --size 2048 --times 5 \
+	    --memory_size 1024 --memory_times 5,20 --stride 64
+	$(PY) benchmarks/validate_benchmark.py --work_dir bench_data/validate
 
 constraints: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^soil-moisture' \

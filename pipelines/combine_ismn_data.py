@@ -55,15 +55,7 @@ class CombineIsmnOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        def shared(flag, **kwargs):  # also another command's (validate_map): defined once
-            runtime.add_shared_argument(parser, flag, **kwargs)
-
-        shared("--ismn_data_path", default=None,
-               help="the ISMN download (CEOP format), zip or extracted folder")
-        shared("--time_tolerance_minutes", type=float, default=3.0,
-               help="readings within +- this of the example time match (default 3)")
-        shared("--ismn_good_flags_only", action="store_true", default=False,
-               help="only readings flagged G count (default: all, as released)")
+        runtime.add_ismn_arguments(parser)  # shared with validate_map
         parser.add_argument("--nonfinite_readings_as_value_failures", action="store_true",
                             default=False,
                             help="a NaN or infinite ISMN reading is a value failure (default: "

@@ -42,9 +42,6 @@ class EvaluateOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        def shared(flag, **kwargs):  # also another command's (validate_map): defined once
-            runtime.add_shared_argument(parser, flag, **kwargs)
-
         parser.add_argument("--predictions", default=None,
                             help="glob of run_inference outputs (.csv or .parquet); without it, "
                                  "--input_data_path's shards give the SMAP and GLDAS "
@@ -66,24 +63,11 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--extra_columns", default="",
                             help="comma-separated extra prediction columns to evaluate (default: "
                                  "none)")
-        shared("--min_samples_per_sensor", type=int, default=10,
-               help="pairs a sensor needs to count in the per-sensor averages")
-        shared("--timeseries_sensors", type=int, default=4,
-               help="plot the series of this many sensors with most data")
-        shared("--ci_level", type=float, default=0.95,
-               help="level of every confidence interval (analytical and bootstrap)")
-        shared("--bootstrap_samples", type=int, default=1000,
-               help="resamples of sensors for the intervals of per-sensor "
-                    "averages and of the paired comparison (0: none)")
-        shared("--bootstrap_seed", type=int, default=0,
-               help="random seed of the bootstrap resampling")
+        runtime.add_report_arguments(parser)  # shared with validate_map
         parser.add_argument("--reference_predictor", default="model",
                             help="the predictor compared with every other on the same pairs")
         parser.add_argument("--baselines", default="smap,gldas",
-                            help="the baselines evaluated beside the model: smap,gldas "
-                                 "(default), one of them, or none (rows need no SMAP/GLDAS)")
-        shared("--anomaly_window_days", type=float, default=35.0,
-               help="moving-average window of the anomalies (days, centred)")
+                            help="smap,gldas, one of them, or none")
 
 
 OPTION_CLASSES = (runtime.ShardInputOptions, runtime.OutputDirOptions, EvaluateOptions)

@@ -45,35 +45,14 @@ class ValidateMapOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        def shared(flag, **kwargs):
-            runtime.add_shared_argument(parser, flag, **kwargs)
-
         parser.add_argument("--map", default=None,
                             help="the map (required): a soil-moisture cube (Zarr store, every "
                                  "time validated) or a GeoTIFF map, local or gs://")
         parser.add_argument("--time", default=None,
                             help="a GeoTIFF map's time, ISO 8601 UTC (2021-06-01T10:00; "
                                  "default: the map's time tag); not for a cube")
-        shared("--ismn_data_path", default=None,
-               help="the ISMN download (CEOP format), zip or extracted folder")
-        shared("--time_tolerance_minutes", type=float, default=3.0,
-               help="readings within +- this of a map time match (default 3)")
-        shared("--ismn_good_flags_only", action="store_true", default=False,
-               help="only readings flagged G count (default: all, as released)")
-        shared("--min_samples_per_sensor", type=int, default=10,
-               help="pairs a sensor needs to count in the per-sensor averages")
-        shared("--timeseries_sensors", type=int, default=4,
-               help="plot the series of this many sensors with most data")
-        shared("--ci_level", type=float, default=0.95,
-               help="level of every confidence interval (analytical and bootstrap)")
-        shared("--bootstrap_samples", type=int, default=1000,
-               help="resamples of sensors for the intervals of per-sensor averages and of "
-                    "the paired comparison (0: none)")
-        shared("--bootstrap_seed", type=int, default=0,
-               help="random seed of the bootstrap resampling")
-        shared("--anomaly_window_days", type=float, default=35.0,
-               help="moving-average window of the anomalies (days, centred)")
-
+        runtime.add_ismn_arguments(parser)  # as combine_ismn_data's
+        runtime.add_report_arguments(parser)  # as evaluate's
 
 OPTION_CLASSES = (runtime.OutputDirOptions, ValidateMapOptions)
 

@@ -44,6 +44,34 @@ from transforms.insitu.window import Readings
 _LOG = logging.getLogger(__name__)
 
 
+class OpenArchive:
+    """An ISMN download's zip, opened once and kept open across the files a
+    worker reads (``zip_file``: None for a folder); ``close`` in the DoFn's
+    teardown.
+
+    Args:
+        ismn_path: the download, a zip or a folder (local or ``gs://``).
+    """
+
+    def __init__(self, ismn_path: str):
+        self.ismn_path = ismn_path
+        self._zip = self._stream = None
+
+    def zip_file(self) -> Optional[zipfile.ZipFile]:
+        """The open zip, or None when the download is a folder."""
+        if is_zip(self.ismn_path) and self._zip is None:
+            self._stream = FileSystems.open(self.ismn_path,
+                                            compression_type=CompressionTypes.UNCOMPRESSED)
+            self._zip = zipfile.ZipFile(self._stream)
+        return self._zip
+
+    def close(self) -> None:
+        for closer in (self._zip, self._stream):
+            if closer is not None:
+                closer.close()
+        self._zip = self._stream = None
+
+
 def is_zip(ismn_path: str) -> bool:
     return ismn_path.lower().endswith(".zip")
 

@@ -10,12 +10,9 @@ rule (``window.match_readings``) to all of that sensor's refs.
 import dataclasses
 import logging
 import math
-import zipfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import schema
 from transforms.dataset.failures import Failure
@@ -172,31 +169,20 @@ class MatchSensorFn(beam.DoFn):
         self.tolerance_s = tolerance_s
         self.good_flags_only = good_flags_only
         self.nonfinite_as_value_failure = nonfinite_as_value_failure
-        self._zip = None
-        self._zip_stream = None
+        self._archive = ismn_files.OpenArchive(ismn_path)
         self.count = COUNTERS.named(success="success", lookup="lookup_failure",
                                     value="value_failure", files_read="ismn_files_read",
                                     files_failed="ismn_files_failed")
 
-    def _zip_file(self) -> Optional[zipfile.ZipFile]:
-        if ismn_files.is_zip(self.ismn_path) and self._zip is None:
-            self._zip_stream = FileSystems.open(
-                self.ismn_path, compression_type=CompressionTypes.UNCOMPRESSED)
-            self._zip = zipfile.ZipFile(self._zip_stream)
-        return self._zip
-
     def teardown(self):
-        for closer in (self._zip, self._zip_stream):
-            if closer is not None:
-                closer.close()
-        self._zip = self._zip_stream = None
+        self._archive.close()
 
     def process(self, element, cat: CatalogOrError):
         key, refs = element
         refs = sorted(refs)
         rel_path = cat.catalog.files[key]
         try:
-            readings = ismn_files.read_readings(self.ismn_path, rel_path, self._zip_file())
+            readings = ismn_files.read_readings(self.ismn_path, rel_path, self._archive.zip_file())
             self.count.files_read.inc()
         except listing.IsmnDataError as e:
             _LOG.error("%s", e)

@@ -14,7 +14,8 @@ from transforms.runtime.cli import cli_main, exit_process, pipeline_help, plural
 from transforms.runtime.errors import InputError, UsageError
 from transforms.runtime.options import (PUBLIC_SHARDS, OutputDirOptions, ProgressOptions,
                                         ShardInputOptions, add_image_size_argument,
-                                        add_model_arguments, add_shared_argument,
+                                        add_ismn_arguments, add_model_arguments,
+                                        add_report_arguments, add_shared_argument,
                                         add_split_fraction_arguments, output_dir_of)
 from transforms.runtime.runner import (LOCAL_RUNNER, Stopwatch, apply_local_defaults, counters,
                                        is_dry_run, is_local, local_progress, project_version,
@@ -22,7 +23,8 @@ from transforms.runtime.runner import (LOCAL_RUNNER, Stopwatch, apply_local_defa
 
 __all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "PUBLIC_SHARDS", "ProgressOptions",
            "ShardInputOptions", "Stopwatch", "UsageError", "add_image_size_argument",
-           "add_model_arguments", "add_shared_argument", "add_split_fraction_arguments",
+           "add_ismn_arguments", "add_model_arguments", "add_report_arguments",
+           "add_shared_argument", "add_split_fraction_arguments",
            "apply_local_defaults", "check_image_size", "check_writable", "cli_main", "counters",
            "exit_process", "input_shards", "is_dry_run", "is_local", "local_progress",
            "output_dir_of", "pipeline_help", "plural", "project_version", "refuse_overwrite",

@@ -119,3 +119,33 @@ def add_model_arguments(parser) -> None:
     add("--tensorflow_threads", type=int, default=0,
         help="TensorFlow threads per worker process (default 0: the cores divided by "
              "--direct_num_workers on a local run, else TensorFlow's own default)")
+
+
+def add_ismn_arguments(parser) -> None:
+    """The ISMN flags ``combine_ismn_data`` and ``validate_map`` share."""
+    add_shared_argument(parser, "--ismn_data_path", default=None,
+                        help="the ISMN download (CEOP format), zip or extracted folder")
+    add_shared_argument(parser, "--time_tolerance_minutes", type=float, default=3.0,
+                        help="readings within +- this of the example's (or map's) time "
+                             "match (default 3)")
+    add_shared_argument(parser, "--ismn_good_flags_only", action="store_true", default=False,
+                        help="only readings flagged G count (default: all, as released)")
+
+
+def add_report_arguments(parser) -> None:
+    """The report flags ``evaluate`` and ``validate_map`` share."""
+    def add(flag, **kwargs):
+        add_shared_argument(parser, flag, **kwargs)
+
+    add("--min_samples_per_sensor", type=int, default=10,
+        help="pairs a sensor needs to count in the per-sensor averages")
+    add("--timeseries_sensors", type=int, default=4,
+        help="sensors plotted as series")
+    add("--ci_level", type=float, default=0.95,
+        help="level of every confidence interval (analytical and bootstrap)")
+    add("--bootstrap_samples", type=int, default=1000,
+        help="resamples of sensors for the intervals of per-sensor averages and of the "
+             "paired comparison (0: none)")
+    add("--bootstrap_seed", type=int, default=0, help="random seed of the bootstrap resampling")
+    add("--anomaly_window_days", type=float, default=35.0,
+        help="moving-average window of the anomalies (days, centred)")

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import logging
 import math
-import zipfile
 from typing import Dict, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.dataset import schema
 from transforms.insitu import ismn_files, listing, window
@@ -198,20 +195,10 @@ class ReadStationFn(beam.DoFn):
         self.ismn_path = ismn_path
         self.tolerance_s = tolerance_s
         self.good_flags_only = good_flags_only
-        self._zip = self._zip_stream = None
-
-    def _zip_file(self) -> Optional[zipfile.ZipFile]:
-        if ismn_files.is_zip(self.ismn_path) and self._zip is None:
-            self._zip_stream = FileSystems.open(
-                self.ismn_path, compression_type=CompressionTypes.UNCOMPRESSED)
-            self._zip = zipfile.ZipFile(self._zip_stream)
-        return self._zip
+        self._archive = ismn_files.OpenArchive(ismn_path)
 
     def teardown(self):
-        for closer in (self._zip, self._zip_stream):
-            if closer is not None:
-                closer.close()
-        self._zip = self._zip_stream = None
+        self._archive.close()
 
     def process(self, sensor: StationSensor, grid: maps.MapGrid):
         def wanted(lat: float, lon: float) -> bool:
@@ -219,7 +206,7 @@ class ReadStationFn(beam.DoFn):
 
         try:
             located = ismn_files.read_located_readings(self.ismn_path, sensor.path,
-                                                       self._zip_file(), wanted=wanted)
+                                                       self._archive.zip_file(), wanted=wanted)
         except listing.IsmnDataError as e:
             _LOG.error("%s", e)
             yield PlacedStation(sensor, UNREADABLE, error=str(e))
