@@ -151,6 +151,7 @@ def check_output(config: MapConfig, series: List[TimedScene], grid: cube_layout.
 
 
 def cube_store_files(path: str) -> List[str]:
+    """The Zarr metadata files (``.z*``) of a remote store: none if it is absent."""
     from apache_beam.io.filesystems import FileSystems
 
     return [m.path for r in FileSystems.match([path.rstrip("/") + "/.z*"]) for m in r.metadata_list]
@@ -169,10 +170,10 @@ def run_series(config: MapConfig, options, test_pipeline=None) -> Dict[str, obje
         or a dry run's report.
     """
     started = time.time()
-    series, notes = check_series(config)
     model = config.exported_model_dir
     if "://" not in model and not os.path.exists(model):
         raise runtime.UsageError(f"--exported_model_dir {model} does not exist")
+    series, notes = check_series(config)
     try:
         check_model(model, config.names)
     except ModelLoadError as e:
