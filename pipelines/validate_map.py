@@ -78,7 +78,9 @@ def run(argv: Optional[List[str]] = None) -> dict:
     config = validation.ValidationConfig.from_options(options)
     if not runtime.is_dry_run(options):
         validation.check_inputs(config)  # a mistake refused before anything is removed
-        evaluation.remove_report(config.output_dir)  # never a stale report beside new results
+        # never an earlier run's results beside this one's (its own files and evaluate's)
+        validation.remove_outputs(config)
+        evaluation.remove_report(config.output_dir)
     summary = validation.run_validation(config, options)
     if summary.get("dry_run"):
         return {"validation": summary,

@@ -398,6 +398,8 @@ def test_an_unreadable_download_exits_1(data, tmp_path, capfd):
     ("cube_with_time", 2, "--time is for a GeoTIFF map"),
     ("bad_time", 2, "is not an ISO 8601 UTC time"),
     ("missing", 2, "does not exist"),
+    ("bad_crs", 1, "its grid mapping's CRS 'garbage' cannot be read"),
+    ("no_times", 1, "the cube holds no time"),
 ])
 def test_bad_maps_are_one_line(data, tmp_path, capfd, case, code, words):
     import xarray
@@ -412,11 +414,28 @@ def test_bad_maps_are_one_line(data, tmp_path, capfd, case, code, words):
         path, extra = data["cube"], ["--time", "2021-06-01T10:00"]
     elif case == "bad_time":
         path, extra = write_cog(tmp_path / "m.tif", data["arrays"][0][0]), ["--time", "June 1st"]
+    elif case in ("bad_crs", "no_times"):
+        import shutil
+        import zarr
+
+        shutil.copytree(data["cube"], path)
+        group = zarr.open_group(path, mode="r+", zarr_format=2, use_consolidated=False)
+        if case == "bad_crs":
+            group["spatial_ref"].attrs.update(crs_wkt="garbage", spatial_ref="garbage")
+        else:
+            for name in ("soil_moisture", "smap_sm", "gldas_sm"):
+                group[name].resize((0, *group[name].shape[1:]))
+            group["time"].resize((0,))
+        zarr.consolidate_metadata(path, zarr_format=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pairs.csv").write_text("an earlier run's")
     capfd.readouterr()
     assert validate_map.main(["--map", path, "--ismn_data_path", data["ismn"], "--output_dir",
-                              str(tmp_path / "out"), *extra]) == code
+                              str(out), *extra]) == code
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0], err
+    assert (out / "pairs.csv").read_text() == "an earlier run's"  # refused before removing
 
 
 def test_dataflow_jobs_build_offline():

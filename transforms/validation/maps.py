@@ -129,7 +129,8 @@ def open_map(path: str, time: Optional[str] = None) -> MapGrid:
             no ISO 8601 UTC time.
         InputError: neither a Zarr store nor a GeoTIFF; a Zarr store that is
             not a soil-moisture cube (no ``soil_moisture`` ``(time, y, x)``,
-            no grid mapping); a map that is not north-up.
+            no grid mapping, a CRS PROJ cannot read, no time); a rotated
+            or degenerate geotransform.
     """
     if is_zarr(path):
         if time is not None:
@@ -144,8 +145,8 @@ def open_map(path: str, time: Optional[str] = None) -> MapGrid:
 def _north_up(path: str, transform: Sequence[float]) -> Tuple[float, ...]:
     x0, dx, rx, y0, ry, dy = (float(v) for v in transform)
     if rx != 0 or ry != 0 or dx == 0 or dy == 0 or not all(map(math.isfinite, (x0, dx, y0, dy))):
-        raise InputError(f"--map {path}: geotransform {tuple(transform)} is not a north-up grid "
-                         f"(x0 dx 0 y0 0 dy); only north-up maps are validated")
+        raise InputError(f"--map {path}: geotransform {tuple(transform)} is rotated or "
+                         f"degenerate (x0 dx 0 y0 0 dy wanted); such maps are not validated")
     return x0, dx, rx, y0, ry, dy
 
 
@@ -183,14 +184,29 @@ def _open_cube(path: str) -> MapGrid:
         raise not_ours(f"GeoTransform {crs_attrs['GeoTransform']!r} is not 6 numbers")
     if "time" not in names:
         raise not_ours("it has no time coordinate")
+    _check_crs(path, crs)
     times = _decode_times(path, group["time"])
     shape = tuple(sm.shape)
     if len(times) != shape[0]:
         raise not_ours(f"{len(times)} times for {shape[0]} maps")
+    if not times:
+        raise InputError(f"--map {path}: the cube holds no time, nothing to validate")
     variables = tuple(v for v in CUBE_VARIABLES if v in names and tuple(group[v].shape) == shape)
     return MapGrid(path, CUBE, crs, _north_up(path, transform), shape[1], shape[2], times,
                    (int(sm.chunks[1]), int(sm.chunks[2])), variables,
                    str(group.attrs.get("product", "")))
+
+
+def _check_crs(path: str, crs: str) -> None:
+    """A CRS PROJ reads, else one line naming ``--map`` (not a failure per station)."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError as e:
+        raise InputError(f"--map {path}: its grid mapping's CRS {crs[:80]!r} cannot be read: "
+                         f"{str(e).splitlines()[0][:200]}") from None
 
 
 def _decode_times(path: str, array) -> Tuple[int, ...]:
@@ -211,8 +227,12 @@ def _decode_times(path: str, array) -> Tuple[int, ...]:
 def _open_geotiff(path: str, time: Optional[str]) -> MapGrid:
     import rasterio
 
+    import warnings
+
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():  # a raster without a geotransform is refused below
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as e:
         raise InputError(f"--map {path} is neither a Zarr store (a folder with Zarr metadata) "
                          f"nor a GeoTIFF: {e}") from e
