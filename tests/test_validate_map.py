@@ -438,6 +438,16 @@ def test_bad_maps_are_one_line(data, tmp_path, capfd, case, code, words):
     assert (out / "pairs.csv").read_text() == "an earlier run's"  # refused before removing
 
 
+def test_a_dry_run_on_the_local_runner_is_refused_and_writes_nothing(data, tmp_path, capfd):
+    out = tmp_path / "out"
+    capfd.readouterr()
+    assert validate_map.main(["--map", data["cube"], "--ismn_data_path", data["ismn"],
+                              "--output_dir", str(out), "--dry_run=True"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dry_run builds a job for a cluster runner" in err[0]
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_dataflow_jobs_build_offline():
     r = validate_map.run(["--runner", "DataflowRunner", "--project", "my-project-123", "--region",
                           "us-central1", "--temp_location", "gs://my-bucket-123/tmp",

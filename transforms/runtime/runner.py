@@ -23,6 +23,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
                                                   TestOptions)
 
+from transforms.runtime.errors import UsageError
 from transforms.runtime.options import ProgressOptions
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 _LOG = logging.getLogger(__name__)
@@ -110,11 +111,16 @@ def run_pipeline(options: PipelineOptions, test_pipeline, build: Callable, name:
 
     Returns ``(result, None)``, or ``(None, report)`` for a ``--dry_run`` (the
     job was built, e.g. Dataflow's, and not submitted: nothing to summarise).
+    Raises UsageError for a ``--dry_run`` on the local runner (which would
+    run the pipeline, not only build it).
     ``test_pipeline`` (a ``TestPipeline``) replaces the pipeline made from
     ``options`` in tests.
     """
     import apache_beam as beam
 
+    if is_dry_run(options) and test_pipeline is None and is_local(options):
+        raise UsageError("--dry_run builds a job for a cluster runner (e.g. --runner "
+                         "DataflowRunner) without submitting it; the local runner would run it")
     p = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     build(p)
     result = p.run()
