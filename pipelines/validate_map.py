@@ -76,12 +76,7 @@ def run(argv: Optional[List[str]] = None) -> dict:
     dry runs' reports)."""
     options = PipelineOptions(argv)
     config = validation.ValidationConfig.from_options(options)
-    if not runtime.is_dry_run(options):
-        validation.check_inputs(config)  # a mistake refused before anything is removed
-        # never an earlier run's results beside this one's (its own files and evaluate's)
-        validation.remove_outputs(config)
-        evaluation.remove_report(config.output_dir)
-    summary = validation.run_validation(config, options)
+    summary = validation.run_validation(config, options, earlier=evaluation.REPORT_FILES)
     if summary.get("dry_run"):
         return {"validation": summary,
                 "metrics": evaluation.run_evaluation(evaluation_config(config), options)}

@@ -50,6 +50,14 @@ def remove_outputs(paths: List[str]) -> List[str]:
     return found
 
 
+def replace_file(src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst``, replacing it (one ``os.replace`` locally;
+    Beam's rename, a copy and a delete, on ``gs://``)."""
+    import os
+
+    FileSystems.rename([src], [dst]) if "://" in dst else os.replace(src, dst)
+
+
 def read_json(path: str):
     """The JSON document at ``path`` (local or any Beam filesystem)."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

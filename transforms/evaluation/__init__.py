@@ -25,10 +25,10 @@ from transforms.evaluation.job import (build, exit_code, read_metrics, report_li
 from transforms.evaluation.pipeline import Evaluate
 from transforms.evaluation.sources import ReadPredictionRows, check_prediction_files
 from transforms.evaluation.report import Uncertainty, empty_time_splits
-from transforms.evaluation.report_files import REPORT_FILES, remove_report, stale_report_files
+from transforms.evaluation.report_files import REPORT_FILES, stale_report_files
 from transforms.dataset.splits import SplitConfig, read_split_file, sensor_split
 
 __all__ = ["EvaluationConfig", "ReadPredictionRows", "build", "check_prediction_files",
-           "exit_code", "read_metrics", "remove_report", "report_lines", "run_evaluation", "REPORT_FILES", "empty_time_splits", "stale_report_files", "BAD_ROW_KINDS", "CheckRowsFn", "DropDuplicateRows", "Evaluate", "PairStats", "PairStatsFn", "SPLITS", "SplitConfig",
+           "exit_code", "read_metrics", "report_lines", "run_evaluation", "REPORT_FILES", "empty_time_splits", "stale_report_files", "BAD_ROW_KINDS", "CheckRowsFn", "DropDuplicateRows", "Evaluate", "PairStats", "PairStatsFn", "SPLITS", "SplitConfig",
            "header_problem", "parse_csv_readable", "predictor_columns", "read_split_file", "sensor_split",
            "shard_rows", "Uncertainty"]

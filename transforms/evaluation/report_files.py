@@ -217,22 +217,3 @@ def stale_report_files(output_dir: str, written: List[str]) -> List[str]:
     found = FileSystems.match([FileSystems.join(output_dir, name) for name in REPORT_FILES])
     names = {posixpath.basename(m.path) for f in found for m in f.metadata_list}
     return sorted(names - set(written) - {"bad_rows.jsonl"})
-
-
-def remove_report(output_dir: str) -> List[str]:
-    """Delete the report files (``REPORT_FILES``) in ``output_dir``: a
-    command that writes a report only when its own step succeeds
-    (``validate_map``) removes the last one first, so no stale report sits
-    beside new results.
-
-    Args:
-        output_dir: the report's folder.
-
-    Returns:
-        The names deleted.
-    """
-    found = FileSystems.match([FileSystems.join(output_dir, name) for name in REPORT_FILES])
-    paths = sorted({m.path for f in found for m in f.metadata_list})
-    if paths:
-        FileSystems.delete(paths)
-    return [posixpath.basename(p) for p in paths]

@@ -53,12 +53,6 @@ def series_paths(config: MapConfig) -> List[str]:
     return found
 
 
-def inside(path: str, folder: str) -> bool:
-    """Whether the local ``path`` is ``folder`` or lies under it (links resolved)."""
-    real, root = os.path.realpath(path), os.path.realpath(folder)
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def check_series(config: MapConfig) -> Tuple[List[TimedScene], List[str]]:
     """Every scene's time and grid, before anything runs.
 
@@ -76,7 +70,7 @@ def check_series(config: MapConfig) -> Tuple[List[TimedScene], List[str]]:
         check_reachable([path] if path.startswith("gs://") else [])
         if "://" not in path and not os.path.exists(path):
             raise runtime.UsageError(f"--scene_path {path} does not exist")
-        if "://" not in path and os.path.isdir(path) and inside(config.output_path, path):
+        if runtime.is_inside(config.output_path, path):
             raise runtime.UsageError(f"--output_path {config.output_path} is inside the scene "
                                      f"folder {path}: the next run on that scene would read it; "
                                      f"write it elsewhere")

@@ -26,6 +26,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from transforms.dataset import files
 from transforms.mapping.cube import VARIABLES, CubeFacts, read_cube
 
 #: a Zarr format 2 chunk file of a (time, y, x) array: "t.i.j"
@@ -57,14 +58,6 @@ def _read(path: str) -> bytes:
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
-
-
-def _write(path: str, data: bytes) -> None:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
 
 
 def remove_store(path: str) -> None:
@@ -215,7 +208,7 @@ def _commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[n
                     continue
                 t, i, j = (int(v) for v in found.groups())
                 target = _join(cube, name, f"{t + offset}.{i}.{j}")
-                _move(path, target)
+                files.replace_file(path, target)
                 moved.append(target)
         # the arrays' own metadata, not the consolidated copy (which this rewrites)
         group = zarr.open_group(cube, mode="r+", zarr_format=2, use_consolidated=False)
@@ -234,7 +227,7 @@ def _commit_append(staging: str, cube: str, before: CubeFacts, times: Sequence[n
             if path not in saved:
                 _quietly_delete(path)
         for path, data in saved.items():
-            _write(path, data)
+            files.write_bytes_atomically(path, data)
         raise
 
 
@@ -245,22 +238,9 @@ def consolidate(cube: str) -> None:
     zarr.consolidate_metadata(cube, zarr_format=2)
 
 
-def _move(src: str, dst: str) -> None:
-    if "://" not in dst:
-        os.replace(src, dst)
-        return
-    from apache_beam.io.filesystems import FileSystems
-
-    FileSystems.rename([src], [dst])
-
-
 def _quietly_delete(path: str) -> None:
+    """Delete ``path`` if it is there, ignoring a failure (cleaning up after one)."""
     try:
-        if "://" not in path:
-            os.remove(path)
-        else:
-            from apache_beam.io.filesystems import FileSystems
-
-            FileSystems.delete([path])
+        files.remove_outputs([path])
     except OSError:
         pass

@@ -72,8 +72,14 @@ def merge_counts(counts) -> Dict[str, float]:
     out: Dict[str, float] = {}
     for c in counts:
         for k, v in c.items():
-            out[k] = (min if k == "min" else max if k == "max" else lambda a, b: a + b)(
-                out[k], v) if k in out else v
+            if k not in out:
+                out[k] = v
+            elif k == "min":
+                out[k] = min(out[k], v)
+            elif k == "max":
+                out[k] = max(out[k], v)
+            else:
+                out[k] += v
     return out
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dataset import model_interface
+from transforms.dataset import files, model_interface
 from transforms.mapping.geometry import MapGeometry, Tile
 from transforms.mapping.scene import ALL_BANDS, Scene, crs_name
 from transforms.mapping.tiles import CAUSES, cause_counts
@@ -353,10 +353,6 @@ def _put(source, path: str) -> None:
         shutil.copyfileobj(source, dst, 8 << 20)
 
 
-def _rename(src: str, dst: str) -> None:
-    FileSystems.rename([src], [dst]) if "://" in dst else os.replace(src, dst)
-
-
 def _exists(path: str) -> bool:
     return FileSystems.exists(path) if "://" in path else os.path.lexists(path)
 
@@ -382,15 +378,15 @@ def _replace_together(staged: List[Tuple[str, str]]) -> None:
         for temp, final in staged:
             if _exists(final):
                 old = _temporary(final)
-                _rename(final, old)
+                files.replace_file(final, old)
                 aside.append((old, final))
-            _rename(temp, final)
+            files.replace_file(temp, final)
             placed.append(final)
     except BaseException:
         for final in placed:
             _quietly(_delete, final)
         for old, final in aside:
-            _quietly(_rename, old, final)
+            _quietly(files.replace_file, old, final)
         raise
     for old, _ in aside:
         _quietly(_delete, old)

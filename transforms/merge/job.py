@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional
 
 import apache_beam as beam
@@ -48,13 +47,6 @@ def build(p: beam.Pipeline, config: MergeConfig, progress_dir: Optional[str] = N
     return merged
 
 
-def _inside(path: str, folder: str) -> bool:
-    """Local ``path`` is ``folder`` or lies under it (links followed)."""
-    if "://" in path or "://" in folder or not os.path.isdir(folder):
-        return False
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
 
 def check_inputs(config: MergeConfig) -> List[str]:
     """Before anything runs: the input shards and the ISMN download.
@@ -79,7 +71,7 @@ def check_inputs(config: MergeConfig) -> List[str]:
         raise runtime.UsageError(str(e)) from e
     if not FileSystems.exists(config.ismn_data_path.rstrip("/")):
         raise runtime.UsageError(f"--ismn_data_path {config.ismn_data_path} does not exist")
-    if _inside(config.output_dir, config.ismn_data_path):
+    if runtime.is_inside(config.output_dir, config.ismn_data_path):
         raise runtime.UsageError(
             f"--output_dir {config.output_dir} is inside the ISMN download --ismn_data_path "
             f"{config.ismn_data_path}: its outputs would change the download (and its "

@@ -9,7 +9,7 @@ network-free local runner, dry runs, progress, counters.
 """
 
 from transforms.runtime.checks import (check_image_size, check_writable, input_shards,
-                                       refuse_overwrite)
+                                       is_inside, refuse_overwrite)
 from transforms.runtime.cli import cli_main, exit_process, pipeline_help, plural
 from transforms.runtime.errors import InputError, UsageError
 from transforms.runtime.options import (PUBLIC_SHARDS, OutputDirOptions, ProgressOptions,
@@ -26,7 +26,7 @@ __all__ = ["InputError", "LOCAL_RUNNER", "OutputDirOptions", "PUBLIC_SHARDS", "P
            "add_ismn_arguments", "add_model_arguments", "add_report_arguments",
            "add_shared_argument", "add_split_fraction_arguments",
            "apply_local_defaults", "check_image_size", "check_writable", "cli_main", "counters",
-           "exit_process", "input_shards", "is_dry_run", "is_local", "local_progress",
+           "exit_process", "input_shards", "is_dry_run", "is_inside", "is_local", "local_progress",
            "output_dir_of", "pipeline_help", "plural", "project_version", "refuse_overwrite",
            "remote_gpu",
            "run_pipeline", "threads_per_local_worker"]

@@ -27,6 +27,25 @@ def input_shards(pattern: str) -> List[str]:
         raise InputError(str(e)) from e
 
 
+def is_inside(path: str, folder: str) -> bool:
+    """Whether the local ``path`` is the existing folder ``folder`` or lies
+    under it (links followed); False for remote paths (``gs://``).
+
+    Args:
+        path: an output path.
+        folder: an input folder.
+
+    Returns:
+        Whether writing ``path`` would write into ``folder``.
+    """
+    import os
+
+    if "://" in path or "://" in folder or not os.path.isdir(folder):
+        return False
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def refuse_overwrite(inputs: List[str], outputs: List[str], input_flag: str,
                      output_flag: str) -> None:
     """Raise UsageError naming both when an input file is one a run would

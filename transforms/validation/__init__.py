@@ -22,9 +22,8 @@ from transforms.validation.maps import (MapGrid, bounds_lonlat, chunk_of, is_cub
 from transforms.validation.pairs import (OUTCOMES, StationResult, chunk_results, csv_line,
                                          pairs_csv, station_result, stations_csv)
 from transforms.validation.pipeline import NAMESPACE, ValidateMap
-from transforms.validation.report import (append_stations_section, remove_outputs,
-                                          stations_section, summarise, summary_line,
-                                          write_outputs)
+from transforms.validation.report import (append_stations_section, stations_section, summarise,
+                                          summary_line, write_outputs)
 from transforms.validation.stations import (PlacedStation, ReadStationFn, StationListing,
                                             StationSensor, list_stations, place_station)
 
@@ -34,6 +33,5 @@ __all__ = ["MapGrid", "NAMESPACE", "OUTCOMES", "PAIRS_FILE", "PlacedStation", "R
            "check_inputs", "chunk_of", "chunk_results", "csv_line", "is_cube_path", "list_stations",
            "on_map",
            "open_map", "pairs_csv", "parse_time", "pixel", "place_station", "read_pixels",
-           "remove_outputs",
            "run_validation", "station_result", "stations_csv", "stations_section", "summarise",
            "summary_line", "write_outputs"]

@@ -7,8 +7,7 @@ back its counts.
 
 from __future__ import annotations
 
-import os
-from typing import Dict
+from typing import Dict, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -16,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms import runtime
 from transforms.dataset import files
 from transforms.validation import maps
-from transforms.validation.config import SUMMARY_FILE, ValidationConfig
+from transforms.validation.config import PAIRS_FILE, STATIONS_FILE, SUMMARY_FILE, ValidationConfig
 from transforms.validation.pipeline import NAMESPACE, ValidateMap
 
 
@@ -33,13 +32,6 @@ def build(p: beam.Pipeline, config: ValidationConfig):
     """
     return p | "Validate map" >> ValidateMap(config)
 
-
-def _inside(path: str, folder: str) -> bool:
-    """Local ``path`` is ``folder`` or lies under it (links followed)."""
-    if "://" in path or "://" in folder or not os.path.isdir(folder):
-        return False
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def check_inputs(config: ValidationConfig) -> maps.MapGrid:
@@ -61,20 +53,25 @@ def check_inputs(config: ValidationConfig) -> maps.MapGrid:
     if not FileSystems.exists(config.ismn_data_path.rstrip("/")):
         raise runtime.UsageError(f"--ismn_data_path {config.ismn_data_path} does not exist")
     for flag, folder in (("--map", config.map), ("--ismn_data_path", config.ismn_data_path)):
-        if _inside(config.output_dir, folder):
+        if runtime.is_inside(config.output_dir, folder):
             raise runtime.UsageError(f"--output_dir {config.output_dir} is inside {flag} "
                                      f"{folder}: write the outputs elsewhere")
     runtime.check_writable(config.output_dir, "--output_dir")
     return grid
 
 
-def run_validation(config: ValidationConfig, options, test_pipeline=None) -> Dict[str, object]:
+def run_validation(config: ValidationConfig, options, test_pipeline=None,
+                   earlier: Sequence[str] = ()) -> Dict[str, object]:
     """Run the validation of ``config`` with Beam ``options``.
 
     Args:
         config: the validation's settings.
         options: the command's parsed ``PipelineOptions`` (runner, workers).
         test_pipeline: a ``TestPipeline`` to run on instead (tests).
+        earlier: names (globs) of more files in ``output_dir`` an earlier
+            run left, deleted with its ``pairs.csv``, ``stations.csv`` and
+            ``validation.json`` once the inputs are checked (the report the
+            entry point adds), so none can pass for this run's.
 
     Returns:
         ``validation.json``'s content (``report.summarise``), or a dry
@@ -90,6 +87,9 @@ def run_validation(config: ValidationConfig, options, test_pipeline=None) -> Dic
     """
     if not runtime.is_dry_run(options):
         check_inputs(config)
+        found = FileSystems.match([config.output(n) for n in earlier]) if earlier else []
+        files.remove_outputs([config.output(n) for n in (PAIRS_FILE, STATIONS_FILE, SUMMARY_FILE)]
+                             + sorted({m.path for f in found for m in f.metadata_list}))
     runtime.apply_local_defaults(options)
     _, dry_run = runtime.run_pipeline(options, test_pipeline, lambda p: build(p, config),
                                       NAMESPACE)

@@ -134,20 +134,6 @@ def write_outputs(results: Sequence[StationResult], found: StationListing, grid:
     return summary
 
 
-def remove_outputs(config: ValidationConfig) -> None:
-    """Delete an earlier run's ``pairs.csv``, ``stations.csv`` and
-    ``validation.json`` in ``config.output_dir`` (a run that fails before
-    writing its own must not leave them looking like its results).
-
-    Args:
-        config: the validation's settings.
-    """
-    present = [config.output(n) for n in (PAIRS_FILE, STATIONS_FILE, SUMMARY_FILE)
-               if FileSystems.exists(config.output(n))]
-    if present:
-        FileSystems.delete(present)
-
-
 def summary_line(summary: Dict[str, object], output_dir: str) -> str:
     """The one line a validation prints: stations and outcomes by cause.
 
